@@ -1,0 +1,142 @@
+"""The trained forecaster as one object: a fitted model and recent history per meter.
+
+A bundle is what training produces, what evaluation scores and what the endpoint serves. It is
+written to a plain directory (``manifest.json`` + ``models.pkl`` + ``history.csv``) that
+``energy_assets.serving.artifact`` packs into ``model.tar.gz``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MODELS = "models.pkl"
+HISTORY = "history.csv"
+
+
+class UnknownMeterError(KeyError):
+    """The bundle has no model for the requested meter."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+    import statsmodels
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "statsmodels": statsmodels.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+@dataclass
+class ForecastBundle:
+    """Fitted per-meter models plus the recent actuals they forecast from."""
+
+    version: str
+    models: dict[str, object]
+    history: dict[str, pd.Series]
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def meters(self) -> list[str]:
+        return sorted(self.models)
+
+    def model_name(self, meter_id: str) -> str:
+        return self._model(meter_id).name
+
+    def _model(self, meter_id: str):
+        try:
+            return self.models[meter_id]
+        except KeyError:
+            raise UnknownMeterError(
+                f"unknown meter {meter_id!r}; this model serves {len(self.models)} meters"
+            ) from None
+
+    def forecast(
+        self, meter_id: str, horizon: int, start: str | pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """Forecast ``horizon`` days from ``start`` (default: the day after the last actual).
+
+        With ``start`` inside the known history the forecast is made from that origin, using only
+        actuals before ``start``; past the end of history the model forecasts through the gap and
+        returns the requested days.
+        """
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        model = self._model(meter_id)
+        history = self.history[meter_id]
+        last = history.index[-1]
+        start_ts = last + pd.Timedelta(days=1) if start is None else pd.Timestamp(start).normalize()
+        context = history[history.index < start_ts]
+        if context.empty:
+            raise ValueError(
+                f"start {start_ts.date()} is before the first known day {history.index[0].date()}"
+            )
+        origin = context.index[-1]
+        skip = (start_ts - origin).days - 1
+        values = model.forecast(context, skip + horizon)[skip:]
+        dates = pd.date_range(start_ts, periods=horizon, freq="D")
+        return pd.DataFrame({"date": dates, "forecast": values})
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "created_at": self.created_at,
+            "libraries": library_versions(),
+            "meters": {m: self.models[m].name for m in self.meters},
+            "extra": self.extra,
+        }
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        with open(directory / MODELS, "wb") as fh:
+            pickle.dump({"models": self.models, "selection": self.selection}, fh, protocol=5)
+        frames = [
+            pd.DataFrame({"meter_id": m, "date": s.index.strftime("%Y-%m-%d"), "usage": s.values})
+            for m, s in self.history.items()
+        ]
+        pd.concat(frames, ignore_index=True).to_csv(directory / HISTORY, index=False)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ForecastBundle:
+        directory = Path(directory)
+        manifest = json.loads((directory / MANIFEST).read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"model artifact format {manifest.get('format_version')} is not supported "
+                f"(this code reads format {FORMAT_VERSION})"
+            )
+        with open(directory / MODELS, "rb") as fh:
+            payload = pickle.load(fh)
+        hist = pd.read_csv(directory / HISTORY, dtype={"meter_id": str}, parse_dates=["date"])
+        history = {
+            m: pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]), name=m)
+            for m, g in hist.groupby("meter_id", sort=False)
+        }
+        return cls(
+            version=manifest["version"],
+            models=payload["models"],
+            history=history,
+            selection=payload["selection"],
+            created_at=manifest["created_at"],
+            extra=manifest.get("extra", {}),
+        )

@@ -1,0 +1,122 @@
+"""Forecasting models over one daily series.
+
+Every model follows the same small contract so that training, evaluation and serving share it:
+
+* ``fit(y)`` learns parameters from a gap-free daily series (``pd.Series`` on a ``DatetimeIndex``)
+  and returns ``self``; learnt state lives in attributes ending in ``_``.
+* ``forecast(history, horizon)`` returns the ``horizon`` values following the last day of
+  ``history`` using the learnt parameters, without refitting. Serving passes the recent actuals
+  as ``history``, so one fitted model forecasts from any origin.
+
+Models are plain picklable objects holding numbers, never fitted statsmodels result objects, so an
+artifact stays small and loads across library patch versions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+
+class Forecaster(Protocol):
+    name: str
+
+    def fit(self, y: pd.Series) -> Forecaster: ...
+
+    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray: ...
+
+
+class SeasonalNaive:
+    """Repeat the last observed season: the baseline every other model must beat."""
+
+    name = "seasonal_naive"
+
+    def __init__(self, season_length: int = 7):
+        self.season_length = season_length
+
+    def fit(self, y: pd.Series) -> SeasonalNaive:
+        if len(y) < self.season_length:
+            raise ValueError(
+                f"seasonal naive needs at least {self.season_length} days, got {len(y)}"
+            )
+        self.n_obs_ = len(y)
+        return self
+
+    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
+        values = np.asarray(history, dtype=float)
+        if len(values) < self.season_length:
+            raise ValueError(
+                f"seasonal naive needs {self.season_length} days of history, got {len(values)}"
+            )
+        last_season = values[-self.season_length :]
+        reps = int(np.ceil(horizon / self.season_length))
+        return np.tile(last_season, reps)[:horizon]
+
+
+class Sarima:
+    """Seasonal ARIMA with weekly seasonality (statsmodels state space).
+
+    The parameters are estimated once in ``fit``; ``forecast`` runs the Kalman filter with those
+    parameters over the last ``context_days`` of history, which is enough for the state to settle
+    and keeps serving fast.
+    """
+
+    name = "sarima"
+
+    def __init__(
+        self,
+        order: tuple[int, int, int] = (1, 0, 1),
+        seasonal_order: tuple[int, int, int, int] = (0, 1, 1, 7),
+        context_days: int = 180,
+        maxiter: int = 50,
+    ):
+        self.order = tuple(order)
+        self.seasonal_order = tuple(seasonal_order)
+        self.context_days = context_days
+        self.maxiter = maxiter
+
+    def _model(self, values: np.ndarray):
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+        return SARIMAX(
+            values,
+            order=self.order,
+            seasonal_order=self.seasonal_order,
+            enforce_stationarity=False,
+            enforce_invertibility=False,
+        )
+
+    def fit(self, y: pd.Series) -> Sarima:
+        values = np.asarray(y, dtype=float)
+        min_len = 3 * self.seasonal_order[3] + sum(self.order) + 1
+        if len(values) < min_len:
+            raise ValueError(f"SARIMA needs at least {min_len} days, got {len(values)}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = self._model(values).fit(disp=False, maxiter=self.maxiter)
+        params = np.asarray(result.params, dtype=float)
+        if not np.all(np.isfinite(params)):
+            raise ValueError("SARIMA estimation produced non-finite parameters")
+        self.params_ = params
+        self.aic_ = float(result.aic)
+        return self
+
+    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
+        values = np.asarray(history, dtype=float)[-self.context_days :]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = self._model(values).filter(self.params_)
+            return np.asarray(result.forecast(horizon), dtype=float)
+
+
+CANDIDATES: dict[str, type] = {SeasonalNaive.name: SeasonalNaive, Sarima.name: Sarima}
+
+
+def make_model(name: str, **params) -> Forecaster:
+    try:
+        return CANDIDATES[name](**params)
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(CANDIDATES)}") from None
