@@ -1,0 +1,94 @@
+"""Cleaning, features and the train/test split, each written to S3."""
+
+
+import dagster as dg
+import pandas as pd
+
+from energy_assets import layout
+from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.ml.cleaning import clean_usage
+from energy_assets.ml.features import add_calendar_features
+from energy_assets.ml.split import time_split
+from energy_assets.resources import S3Storage
+
+
+class FeatureConfig(dg.Config):
+    hemisphere: str = "north"
+
+
+class SplitConfig(dg.Config):
+    test_days: int = 28
+
+
+def markdown_table(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
+
+
+def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
+    return storage.read_parquet(key)
+
+
+@dg.asset(deps=[raw_usage_export], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+def cleaned_usage(context: dg.AssetExecutionContext, storage: S3Storage) -> dg.MaterializeResult:
+    """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
+    missing days imputed and flagged."""
+    raw = storage.read_csv_prefix(layout.RAW_PREFIX, dtype=str, keep_default_na=False)
+    if raw.empty:
+        raise dg.Failure("no raw usage in S3: materialize raw_usage_export first")
+    result = clean_usage(raw)
+    storage.put_parquet(layout.CLEAN, result.clean)
+    quarantine_key = layout.quarantine(context.run_id)
+    storage.put_csv(quarantine_key, result.quarantine)
+    stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}
+    storage.put_json(layout.CLEAN_STATS, stats)
+    reasons = (
+        result.quarantine["reason"].value_counts().rename_axis("reason").reset_index(name="rows")
+        if len(result.quarantine)
+        else pd.DataFrame({"reason": [], "rows": []})
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))},
+            "quarantined_by_reason": markdown_table(reasons, 20),
+            "quarantine": dg.MetadataValue.url(storage.uri(quarantine_key)),
+            "uri": dg.MetadataValue.url(storage.uri(layout.CLEAN)),
+        }
+    )
+
+
+@dg.asset(deps=[cleaned_usage], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeResult:
+    """Calendar and history features: day of week, month, season, lags and rolling means."""
+    frame = add_calendar_features(read_frame(storage, layout.CLEAN), hemisphere=config.hemisphere)
+    storage.put_parquet(layout.FEATURES, frame)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(frame),
+            "columns": ", ".join(frame.columns),
+            "hemisphere": config.hemisphere,
+            "preview": markdown_table(frame.tail(7)),
+            "uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
+        }
+    )
+
+
+@dg.asset(deps=[usage_features], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeResult:
+    """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3."""
+    frame = read_frame(storage, layout.FEATURES)
+    train, test = time_split(frame, test_days=config.test_days)
+    for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
+        out = part.assign(date=part["date"].dt.strftime("%Y-%m-%d"))
+        storage.put_csv(key, out)
+    return dg.MaterializeResult(
+        metadata={
+            "train_rows": len(train),
+            "test_rows": len(test),
+            "meters": int(frame["meter_id"].nunique()),
+            "train_end": str(train["date"].max().date()),
+            "test_start": str(test["date"].min().date()),
+            "test_end": str(test["date"].max().date()),
+            "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
+            "test_uri": dg.MetadataValue.url(storage.uri(layout.TEST)),
+        }
+    )

@@ -1,0 +1,55 @@
+"""Blocking quality gates: bad data does not reach training, a worse model does not deploy."""
+
+
+import dagster as dg
+
+from energy_assets import layout
+from energy_assets.assets.evaluation import evaluation_report, report_problems
+from energy_assets.assets.preparation import cleaned_usage
+from energy_assets.resources import S3Storage
+
+MAX_QUARANTINED_SHARE = 0.05
+
+
+@dg.asset_check(asset=cleaned_usage, blocking=True)
+def cleaned_usage_is_complete(storage: S3Storage) -> dg.AssetCheckResult:
+    """One finite, non-negative value per meter and day, gap-free, with few rows quarantined."""
+    frame = storage.read_parquet(layout.CLEAN)
+    stats = storage.get_json(layout.CLEAN_STATS)
+    duplicates = int(frame.duplicated(["meter_id", "date"]).sum())
+    missing = int(frame["usage"].isna().sum())
+    negative = int((frame["usage"] < 0).sum())
+    spans = frame.groupby("meter_id")["date"].agg(["min", "max", "count"])
+    gaps = int(((spans["max"] - spans["min"]).dt.days + 1 - spans["count"]).sum())
+    share = stats["rows_quarantined"] / max(stats["rows_in"], 1)
+    passed = not (duplicates or missing or negative or gaps) and share <= MAX_QUARANTINED_SHARE
+    return dg.AssetCheckResult(
+        passed=passed,
+        metadata={
+            "duplicates": duplicates,
+            "missing_values": missing,
+            "negative_values": negative,
+            "calendar_gaps": gaps,
+            "quarantined_share": round(share, 4),
+            "max_quarantined_share": MAX_QUARANTINED_SHARE,
+        },
+    )
+
+
+@dg.asset_check(asset=evaluation_report, blocking=True)
+def model_beats_seasonal_naive(storage: S3Storage) -> dg.AssetCheckResult:
+    """Deploy only a model whose test metrics are finite and that beats seasonal naive on the
+    typical meter (geometric-mean relative MAE below 1)."""
+    report = storage.get_json(layout.EVALUATION_LATEST)
+    problems = report_problems(report)
+    overall = report["overall"]
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "version": report["version"],
+            "relative_mae": float(overall["relative_mae"]),
+            "mae": float(overall["mae"]),
+            "baseline_mae": float(overall["baseline_mae"]),
+            "problems": "; ".join(problems) or "none",
+        },
+    )

@@ -1,0 +1,119 @@
+"""``energy-assets``: the local AWS, seeding, and the end-to-end demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The folder holding dagster.yaml and workspace.yaml (the current one, or the checkout)."""
+    for folder in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]):
+        if (folder / "dagster.yaml").exists() and (folder / "workspace.yaml").exists():
+            return folder
+    raise SystemExit("run energy-assets from the project folder (with dagster.yaml)")
+
+
+def cmd_local_aws(args: argparse.Namespace) -> int:
+    from energy_assets.localaws import LocalAWS
+
+    aws = LocalAWS(host=args.host, port=args.port, runtime_port=args.runtime_port)
+    aws.start()
+    print("local AWS is serving; use it with:")
+    for key, value in aws.env().items():
+        print(f"export {key}={value}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        aws.stop()
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from energy_assets.ml.synthetic import generate_usage
+    from energy_assets.resources import UsageTableResource
+    from energy_assets.seed import read_usage_csv, seed_table
+    from energy_assets.settings import Settings
+
+    settings = Settings()
+    table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
+    if args.csv:
+        frame = read_usage_csv(args.csv)
+    else:
+        frame = generate_usage(n_meters=args.meters, n_days=args.days, seed=args.seed)
+    summary = seed_table(table, frame, single_series=True if args.single_series else None)
+    print(
+        f"seeded {summary.rows} items into {summary.table} "
+        f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date})"
+    )
+    if summary.first_date < settings.history_start:
+        print(
+            f"note: the data starts before ENERGY_ASSETS_HISTORY_START={settings.history_start}; "
+            f"set ENERGY_ASSETS_HISTORY_START={summary.first_date} to export all of it"
+        )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from energy_assets.demo import run_demo
+
+    return run_demo(
+        root=project_root(),
+        meters=args.meters,
+        days=args.days,
+        csv=args.csv,
+        ui=not args.no_ui,
+        ui_port=args.ui_port,
+        aws_port=args.aws_port,
+        runtime_port=args.runtime_port,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="energy-assets", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    aws = sub.add_parser("local-aws", help="serve DynamoDB, S3, SageMaker, CloudWatch locally")
+    aws.add_argument("--host", default="127.0.0.1")
+    aws.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
+    aws.add_argument(
+        "--runtime-port", type=int, default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567))
+    )
+    aws.set_defaults(func=cmd_local_aws)
+
+    seed = sub.add_parser("seed", help="create and fill the usage table")
+    seed.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
+    seed.add_argument("--meters", type=int, default=12)
+    seed.add_argument("--days", type=int, default=730)
+    seed.add_argument("--seed", type=int, default=0)
+    seed.add_argument("--table", help="table name (default ENERGY_ASSETS_TABLE)")
+    seed.add_argument("--single-series", action="store_true", help="key the table by date alone")
+    seed.set_defaults(func=cmd_seed)
+
+    demo = sub.add_parser("demo", help="local AWS + sample data + whole graph + endpoint + UI")
+    demo.add_argument("--no-ui", action="store_true", help="exit after the summary")
+    demo.add_argument("--meters", type=int, default=12)
+    demo.add_argument("--days", type=int, default=730)
+    demo.add_argument("--csv", help="seed from this CSV instead of generated data")
+    demo.add_argument("--ui-port", type=int, default=3000)
+    demo.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
+    demo.add_argument(
+        "--runtime-port", type=int, default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567))
+    )
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

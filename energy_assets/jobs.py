@@ -1,0 +1,18 @@
+import dagster as dg
+
+from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.preparation import cleaned_usage
+from energy_assets.partitions import daily_partitions
+
+ingestion_job = dg.define_asset_job(
+    "ingestion_job",
+    selection=dg.AssetSelection.assets(raw_usage_export),
+    partitions_def=daily_partitions,
+    description="Export days of the usage table into S3 (one run covers a range of days).",
+)
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets(cleaned_usage).downstream(),
+    description="Clean, featurise, split, train, evaluate and deploy, gated by blocking checks.",
+)

@@ -1,0 +1,36 @@
+"""Where each asset keeps its files in the bucket.
+
+Daily raw objects share one prefix so that reading all history is one listing; model and
+evaluation files are versioned, with a small ``latest.json`` pointer naming the current version.
+"""
+
+RAW_PREFIX = "raw/usage/"
+RAW_UNDATED = "raw/usage/undated/usage.csv"
+CLEAN = "clean/usage.parquet"
+CLEAN_STATS = "clean/stats.json"
+FEATURES = "features/usage_features.parquet"
+TRAIN = "datasets/train/train.csv"
+TEST = "datasets/test/test.csv"
+MODEL_LATEST = "models/latest.json"
+EVALUATION_LATEST = "evaluation/latest.json"
+DEPLOYMENT_CURRENT = "deployments/current.json"
+
+
+def raw_day(day: str) -> str:
+    return f"{RAW_PREFIX}date={day}/usage.csv"
+
+
+def quarantine(run_id: str) -> str:
+    return f"quarantine/usage/run={run_id}/rows.csv"
+
+
+def model_dir(version: str) -> str:
+    return f"models/{version}/"
+
+
+def evaluation_dir(version: str) -> str:
+    return f"evaluation/{version}/"
+
+
+def deployment(version: str) -> str:
+    return f"deployments/{version}.json"

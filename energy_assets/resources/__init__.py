@@ -1,0 +1,13 @@
+"""Typed Dagster resources over boto3.
+
+Clients are built without explicit endpoints: botocore reads ``AWS_ENDPOINT_URL`` and the
+per-service ``AWS_ENDPOINT_URL_<SERVICE>`` variables, so the code paths against the local AWS and
+a real account are the same.
+"""
+
+from energy_assets.resources.cloudwatch import CloudWatchResource
+from energy_assets.resources.dynamodb import UsageTableResource
+from energy_assets.resources.s3 import S3Storage
+from energy_assets.resources.sagemaker import SageMakerResource
+
+__all__ = ["CloudWatchResource", "S3Storage", "SageMakerResource", "UsageTableResource"]

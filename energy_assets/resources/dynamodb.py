@@ -1,0 +1,206 @@
+"""The usage table: daily usage per meter (pk ``meter_id``, sk ``date``) or one series (pk ``date``)."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+import boto3
+import dagster as dg
+import pandas as pd
+
+DATE_INDEX = "date-index"
+
+
+def _chunks(seq: list, size: int) -> list[list]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+def _to_attribute(value) -> Decimal | str | None:
+    """Numbers become DynamoDB numbers; anything else is kept as the text it was."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    text = str(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    return number if number.is_finite() else text
+
+
+def _plain(attribute: dict) -> str:
+    """Raw text of one DynamoDB-JSON attribute, so bad values reach cleaning as they were."""
+    (kind, value), = attribute.items()
+    if kind in ("S", "N"):
+        return value
+    if kind == "NULL":
+        return ""
+    return str(value)
+
+
+class UsageTableResource(dg.ConfigurableResource):
+    """Reads and writes the DynamoDB usage table with batched calls only."""
+
+    table_name: str
+    region_name: str | None = None
+    scan_segments: int = 4
+
+    def client(self):
+        return boto3.client("dynamodb", region_name=self.region_name)
+
+    def key_schema(self) -> dict:
+        """``{"hash": name, "range": name | None, "date_index": bool}`` of the table."""
+        table = self.client().describe_table(TableName=self.table_name)["Table"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+        indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+        return {
+            "hash": keys["HASH"],
+            "range": keys.get("RANGE"),
+            "date_index": DATE_INDEX in indexes,
+        }
+
+    def is_single_series(self) -> bool:
+        return self.key_schema()["hash"] == "date"
+
+    def exists(self) -> bool:
+        try:
+            self.client().describe_table(TableName=self.table_name)
+        except self.client().exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    def create(self, single_series: bool = False) -> None:
+        """Create the table (on-demand billing); a date index lets sensors ask about new days."""
+        client = self.client()
+        if single_series:
+            client.create_table(
+                TableName=self.table_name,
+                KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        else:
+            client.create_table(
+                TableName=self.table_name,
+                KeySchema=[
+                    {"AttributeName": "meter_id", "KeyType": "HASH"},
+                    {"AttributeName": "date", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "meter_id", "AttributeType": "S"},
+                    {"AttributeName": "date", "AttributeType": "S"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": DATE_INDEX,
+                        "KeySchema": [
+                            {"AttributeName": "date", "KeyType": "HASH"},
+                            {"AttributeName": "meter_id", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        client.get_waiter("table_exists").wait(
+            TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+
+    def put_usage(self, frame: pd.DataFrame, threads: int = 4) -> int:
+        """Write rows in batches of 25 (BatchWriteItem) from a few threads; returns rows written.
+
+        Columns become attributes; numeric text is stored as a number, other text as a string,
+        so malformed values land in the table the way a faulty writer would leave them.
+        """
+        records = frame.to_dict(orient="records")
+        items = [
+            {k: a for k, v in rec.items() if (a := _to_attribute(v)) is not None}
+            for rec in records
+        ]
+        for item in items:
+            for key in ("meter_id", "date"):
+                if key in item:
+                    item[key] = str(item[key])
+
+        def write(chunk: list[dict]) -> int:
+            table = boto3.resource("dynamodb", region_name=self.region_name).Table(
+                self.table_name
+            )
+            with table.batch_writer() as batch:
+                for item in chunk:
+                    batch.put_item(Item=item)
+            return len(chunk)
+
+        size = max(25, math.ceil(len(items) / threads))
+        with ThreadPoolExecutor(threads) as pool:
+            return sum(pool.map(write, _chunks(items, size)))
+
+    def scan(self) -> pd.DataFrame:
+        """Every item as text columns, read by a parallel Scan (one pass over the table)."""
+        client = self.client()
+
+        def segment(n: int) -> list[dict]:
+            rows: list[dict] = []
+            paginator = client.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=self.table_name, Segment=n, TotalSegments=self.scan_segments
+            ):
+                rows.extend({k: _plain(v) for k, v in item.items()} for item in page["Items"])
+            return rows
+
+        with ThreadPoolExecutor(self.scan_segments) as pool:
+            rows = [row for part in pool.map(segment, range(self.scan_segments)) for row in part]
+        frame = pd.DataFrame(rows, dtype=object)
+        if frame.empty:
+            return pd.DataFrame(columns=["meter_id", "date", "usage"], dtype=object)
+        if "meter_id" not in frame.columns:
+            frame.insert(0, "meter_id", self.table_name)
+        return frame.fillna("")
+
+    def days_after(self, after: str | None, until: date, max_probe_days: int = 62) -> list[str]:
+        """Days (``YYYY-MM-DD``) in ``(after, until]`` that have at least one item.
+
+        With a date key or date index this asks one COUNT query per candidate day; otherwise,
+        or for a long window, it scans only the ``date`` attribute with a filter.
+        """
+        keys = self.key_schema()
+        client = self.client()
+        start = date.fromisoformat(after) + timedelta(days=1) if after else None
+        if start and (keys["hash"] == "date" or keys["date_index"]):
+            candidates = pd.date_range(start, until, freq="D").strftime("%Y-%m-%d").tolist()
+            if len(candidates) <= max_probe_days:
+                index = {} if keys["hash"] == "date" else {"IndexName": DATE_INDEX}
+
+                def has_items(day: str) -> bool:
+                    response = client.query(
+                        TableName=self.table_name,
+                        KeyConditionExpression="#d = :d",
+                        ExpressionAttributeNames={"#d": "date"},
+                        ExpressionAttributeValues={":d": {"S": day}},
+                        Select="COUNT",
+                        Limit=1,
+                        **index,
+                    )
+                    return response["Count"] > 0
+
+                with ThreadPoolExecutor(8) as pool:
+                    found = list(pool.map(has_items, candidates))
+                return [d for d, ok in zip(candidates, found, strict=True) if ok]
+        kwargs: dict = {
+            "TableName": self.table_name,
+            "ProjectionExpression": "#d",
+            "ExpressionAttributeNames": {"#d": "date"},
+        }
+        if after:
+            kwargs["FilterExpression"] = "#d >= :s"
+            kwargs["ExpressionAttributeValues"] = {":s": {"S": start.isoformat()}}
+        days: set[str] = set()
+        for page in client.get_paginator("scan").paginate(**kwargs):
+            days.update(item["date"]["S"][:10] for item in page["Items"] if "date" in item)
+        parsed = pd.to_datetime(pd.Series(sorted(days)), format="%Y-%m-%d", errors="coerce")
+        valid = parsed[(parsed.notna()) & (parsed <= pd.Timestamp(until))]
+        return valid.dt.strftime("%Y-%m-%d").tolist()

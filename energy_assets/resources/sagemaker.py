@@ -1,0 +1,166 @@
+"""SageMaker control plane, runtime and endpoint autoscaling."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import dagster as dg
+from botocore.config import Config
+
+VARIANT = "AllTraffic"
+
+
+class EndpointFailed(RuntimeError):
+    """The endpoint did not reach InService."""
+
+
+class SageMakerResource(dg.ConfigurableResource):
+    """Creates models, endpoint configs and endpoints, and invokes them."""
+
+    endpoint_name: str
+    role_arn: str
+    image_uri: str
+    region_name: str | None = None
+    invoke_timeout_seconds: float = 30.0
+    poll_seconds: float = 2.0
+
+    def client(self):
+        return boto3.client("sagemaker", region_name=self.region_name)
+
+    def runtime(self):
+        config = Config(
+            read_timeout=self.invoke_timeout_seconds,
+            connect_timeout=5,
+            retries={"max_attempts": 2},
+        )
+        return boto3.client("sagemaker-runtime", region_name=self.region_name, config=config)
+
+    def autoscaling(self):
+        return boto3.client("application-autoscaling", region_name=self.region_name)
+
+    def describe_endpoint(self) -> dict | None:
+        client = self.client()
+        try:
+            return client.describe_endpoint(EndpointName=self.endpoint_name)
+        except client.exceptions.ClientError as error:
+            if "Could not find" in str(error) or error.response["Error"]["Code"] in (
+                "ValidationException",
+                "ResourceNotFound",
+            ):
+                return None
+            raise
+
+    def create_model(self, model_name: str, model_data_url: str, tags: dict[str, str]) -> str:
+        response = self.client().create_model(
+            ModelName=model_name,
+            PrimaryContainer={
+                "Image": self.image_uri,
+                "ModelDataUrl": model_data_url,
+                "Environment": {"SAGEMAKER_PROGRAM": "energy_assets.serving.server"},
+            },
+            ExecutionRoleArn=self.role_arn,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return response["ModelArn"]
+
+    def create_endpoint_config(
+        self,
+        config_name: str,
+        model_name: str,
+        instance_type: str,
+        instance_count: int,
+        tags: dict[str, str],
+    ) -> str:
+        response = self.client().create_endpoint_config(
+            EndpointConfigName=config_name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": model_name,
+                    "InstanceType": instance_type,
+                    "InitialInstanceCount": instance_count,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return response["EndpointConfigArn"]
+
+    def point_endpoint_at(self, config_name: str, tags: dict[str, str]) -> str | None:
+        """Create the endpoint or move it to ``config_name`` (UpdateEndpoint keeps it serving).
+
+        Returns the config that served before, so a failed smoke test can restore it.
+        """
+        current = self.describe_endpoint()
+        client = self.client()
+        if current is None:
+            client.create_endpoint(
+                EndpointName=self.endpoint_name,
+                EndpointConfigName=config_name,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+            previous = None
+        else:
+            previous = current["EndpointConfigName"]
+            client.update_endpoint(EndpointName=self.endpoint_name, EndpointConfigName=config_name)
+        self.wait_in_service()
+        return previous
+
+    def wait_in_service(self, timeout_seconds: float = 1800.0) -> dict:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            described = self.describe_endpoint()
+            status = described["EndpointStatus"] if described else "Missing"
+            if status == "InService":
+                return described
+            if status in ("Failed", "Missing", "OutOfService"):
+                reason = (described or {}).get("FailureReason", "")
+                raise EndpointFailed(f"endpoint {self.endpoint_name} is {status} {reason}".strip())
+            if time.monotonic() > deadline:
+                raise EndpointFailed(f"endpoint {self.endpoint_name} still {status} after wait")
+            time.sleep(self.poll_seconds)
+
+    def configure_autoscaling(
+        self,
+        min_capacity: int,
+        max_capacity: int,
+        target_invocations_per_instance: float,
+        scale_in_cooldown: int,
+        scale_out_cooldown: int,
+    ) -> dict:
+        resource_id = f"endpoint/{self.endpoint_name}/variant/{VARIANT}"
+        client = self.autoscaling()
+        client.register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=resource_id,
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            MinCapacity=min_capacity,
+            MaxCapacity=max_capacity,
+        )
+        policy = client.put_scaling_policy(
+            PolicyName=f"{self.endpoint_name}-invocations-target",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource_id,
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": target_invocations_per_instance,
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                },
+                "ScaleInCooldown": scale_in_cooldown,
+                "ScaleOutCooldown": scale_out_cooldown,
+            },
+        )
+        return {"resource_id": resource_id, "policy_arn": policy["PolicyARN"]}
+
+    def invoke(self, payload: dict) -> dict:
+        response = self.runtime().invoke_endpoint(
+            EndpointName=self.endpoint_name,
+            ContentType="application/json",
+            Accept="application/json",
+            Body=json.dumps(payload).encode(),
+        )
+        return json.loads(response["Body"].read())

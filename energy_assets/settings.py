@@ -1,0 +1,45 @@
+"""Names and places the platform uses, read from the environment with working defaults.
+
+The same variables configure the CLI, the Dagster definitions and the app, so a deployment is
+moved from the local AWS to a real account by changing the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = field(
+        default_factory=lambda: _env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1"))
+    )
+    table: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TABLE", "energy-usage"))
+    bucket: str = field(default_factory=lambda: _env("ENERGY_ASSETS_BUCKET", "energy-assets-data"))
+    endpoint_name: str = field(
+        default_factory=lambda: _env("ENERGY_ASSETS_ENDPOINT", "energy-usage-forecaster")
+    )
+    history_start: str = field(
+        default_factory=lambda: _env("ENERGY_ASSETS_HISTORY_START", "2024-01-01")
+    )
+    role_arn: str = field(
+        default_factory=lambda: _env(
+            "ENERGY_ASSETS_SAGEMAKER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/energy-assets-sagemaker",
+        )
+    )
+    image_uri: str = field(
+        default_factory=lambda: _env(
+            "ENERGY_ASSETS_INFERENCE_IMAGE",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/energy-assets-inference:latest",
+        )
+    )
+    metrics_namespace: str = field(
+        default_factory=lambda: _env("ENERGY_ASSETS_METRICS_NAMESPACE", "EnergyAssets")
+    )

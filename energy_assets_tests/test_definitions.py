@@ -1,0 +1,46 @@
+import dagster as dg
+
+from energy_assets.definitions import defs
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_one_graph_of_eight_assets():
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "usage_table",
+        "raw_usage_export",
+        "cleaned_usage",
+        "usage_features",
+        "train_test_split",
+        "trained_forecaster",
+        "evaluation_report",
+        "forecast_endpoint",
+    }
+    seen, todo = set(), [dg.AssetKey("forecast_endpoint")]
+    while todo:
+        key = todo.pop()
+        seen.add(key.path[-1])
+        todo.extend(graph.get(key).parent_keys)
+    assert seen == keys  # one lineage from the table to the endpoint
+
+
+def test_quality_gates_are_blocking():
+    from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
+
+    checks = {
+        spec.name: spec
+        for check in (cleaned_usage_is_complete, model_beats_seasonal_naive)
+        for spec in check.check_specs
+    }
+    assert checks["cleaned_usage_is_complete"].blocking
+    assert checks["model_beats_seasonal_naive"].blocking
+
+
+def test_deploy_config_validates():
+    job = defs.resolve_job_def("training_job")
+    config = {"ops": {"forecast_endpoint": {"config": {"instance_type": "ml.c5.xlarge"}}}}
+    assert dg.validate_run_config(job, config)

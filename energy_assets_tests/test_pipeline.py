@@ -1,0 +1,153 @@
+"""The whole asset graph materialized against the local AWS, and the endpoint invoked by boto3."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import timedelta
+
+import boto3
+import dagster as dg
+import pandas as pd
+import pytest
+
+from energy_assets import layout
+from energy_assets_tests.conftest import HISTORY_DAYS, TODAY
+
+METERS = 5
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_aws):
+    from energy_assets.definitions import defs
+    from energy_assets.ml.synthetic import generate_usage
+    from energy_assets.pipeline import materialize_all
+    from energy_assets.seed import seed_table
+
+    frame = generate_usage(n_meters=METERS, n_days=HISTORY_DAYS - 30, seed=7)
+    seeded = seed_table(defs.resources["usage_table"], frame)
+    instance = dg.DagsterInstance.ephemeral()
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    runs = materialize_all(defs, instance, seeded.first_date, yesterday)
+    return {"defs": defs, "frame": frame, "seeded": seeded, "runs": runs, "instance": instance}
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    events = [m for m in result.get_asset_materialization_events() if m.asset_key.path == [asset]]
+    event = events[-1]  # a range run records one event per partition, with the same metadata
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_both_runs_succeed_and_every_asset_materializes(pipeline):
+    runs = pipeline["runs"]
+    assert runs.ingestion.success and runs.training.success
+    materialized = {
+        e.asset_key.path[-1] for e in runs.training.get_asset_materialization_events()
+    }
+    assert materialized == {
+        "cleaned_usage",
+        "usage_features",
+        "train_test_split",
+        "trained_forecaster",
+        "evaluation_report",
+        "forecast_endpoint",
+    }
+
+
+def test_export_writes_one_object_per_day(pipeline):
+    storage = pipeline["defs"].resources["storage"]
+    keys = storage.list_keys(layout.RAW_PREFIX)
+    day_keys = [k for k in keys if "date=" in k]
+    first = pd.Timestamp(pipeline["seeded"].first_date)
+    last = pd.Timestamp(TODAY - timedelta(days=1))
+    assert len(day_keys) == (last - first).days + 1
+    meta = _metadata(pipeline["runs"].ingestion, "raw_usage_export")
+    assert meta["table_items"] == pipeline["seeded"].rows
+    # every item is either in a day object or in the undated object: nothing is lost
+    assert meta["rows"] + meta["undated_rows"] == meta["table_items"]
+
+
+def test_cleaning_quarantines_bad_rows_with_reasons(pipeline):
+    storage = pipeline["defs"].resources["storage"]
+    stats = storage.get_json(layout.CLEAN_STATS)
+    assert stats["rows_in"] == pipeline["seeded"].rows
+    assert stats["rows_clean"] + stats["rows_quarantined"] == stats["rows_in"]
+    key = storage.key_of(stats["quarantine_uri"])
+    quarantine = storage.read_csv(key, dtype=str, keep_default_na=False)
+    assert len(quarantine) == stats["rows_quarantined"] > 0
+    assert {"invalid_date", "negative_usage", "duplicate"} <= set(quarantine["reason"])
+    clean = storage.read_parquet(layout.CLEAN)
+    assert not clean.duplicated(["meter_id", "date"]).any()
+    assert clean["usage"].notna().all() and (clean["usage"] >= 0).all()
+    assert clean["imputed"].sum() == stats["rows_imputed"] > 0
+
+
+def test_blocking_checks_pass(pipeline):
+    evaluations = pipeline["runs"].training.get_asset_check_evaluations()
+    assert {e.check_name: e.passed for e in evaluations} == {
+        "cleaned_usage_is_complete": True,
+        "model_beats_seasonal_naive": True,
+    }
+
+
+def test_split_and_features_in_s3(pipeline):
+    storage = pipeline["defs"].resources["storage"]
+    train = storage.read_csv(layout.TRAIN, parse_dates=["date"])
+    test = storage.read_csv(layout.TEST, parse_dates=["date"])
+    assert train["date"].max() < test["date"].min()
+    assert test["date"].nunique() == 28
+    assert {"day_of_week", "month", "season"} <= set(train.columns)
+
+
+def test_evaluation_reports_metrics_and_plot(pipeline):
+    meta = _metadata(pipeline["runs"].training, "evaluation_report")
+    for key in ("mae", "mse", "rmse", "baseline_mae"):
+        assert meta[key] >= 0
+    assert meta["rmse"] == pytest.approx(meta["mse"] ** 0.5)
+    assert meta["plot"].startswith("![predicted vs actual](data:image/png;base64,")
+    storage = pipeline["defs"].resources["storage"]
+    png = storage.get_bytes(storage.key_of(meta["plot_uri"]))
+    assert png.startswith(b"\x89PNG")
+
+
+def test_model_artifact_holds_every_meter(pipeline):
+    storage = pipeline["defs"].resources["storage"]
+    latest = storage.get_json(layout.MODEL_LATEST)
+    tar = storage.get_bytes(storage.key_of(latest["model_uri"]))
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))
+    assert manifest["version"] == latest["version"]
+    assert len(manifest["meters"]) == METERS
+
+
+def test_endpoint_serves_the_trained_model_through_boto3(pipeline):
+    from energy_assets.serving.artifact import load_bundle
+
+    storage = pipeline["defs"].resources["storage"]
+    endpoint = pipeline["defs"].resources["sagemaker"].endpoint_name
+    sm = boto3.client("sagemaker")
+    described = sm.describe_endpoint(EndpointName=endpoint)
+    assert described["EndpointStatus"] == "InService"
+    config = sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
+    scaling = boto3.client("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="sagemaker"
+    )["ScalingPolicies"]
+    assert [p["PolicyType"] for p in scaling] == ["TargetTrackingScaling"]
+
+    latest = storage.get_json(layout.EVALUATION_LATEST)
+    bundle = load_bundle(storage.get_bytes(storage.key_of(latest["model_uri"])))
+    meter = bundle.meters[-1]
+    response = boto3.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint,
+        ContentType="application/json",
+        Body=json.dumps({"meter_id": meter, "horizon": 14}),
+    )
+    answer = json.loads(response["Body"].read())
+    expected = bundle.forecast(meter, 14)
+    assert answer["model_version"] == latest["version"]
+    assert answer["forecast"] == pytest.approx(expected["forecast"].tolist())
+    assert answer["dates"][0] == expected["date"].iloc[0].strftime("%Y-%m-%d")
+    meta = _metadata(pipeline["runs"].training, "forecast_endpoint")
+    assert meta["smoke_test"]["model_version"] == latest["version"]
