@@ -1,6 +1,5 @@
 """Blocking quality gates: bad data does not reach training, a worse model does not deploy."""
 
-
 import dagster as dg
 
 from energy_assets import layout

@@ -54,8 +54,10 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
     table = UsageTableResource(table_name=settings.table, region_name=settings.region)
     frame = read_usage_csv(csv) if csv else generate_usage(n_meters=meters, n_days=days, seed=0)
     seeded = seed_table(table, frame)
-    _say(f"seeded {seeded.rows} items, {seeded.meters} meter(s), "
-         f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table}")
+    _say(
+        f"seeded {seeded.rows} items, {seeded.meters} meter(s), "
+        f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table}"
+    )
     # The partitions start where the data does; set before the definitions are imported.
     os.environ["ENERGY_ASSETS_HISTORY_START"] = seeded.first_date
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
@@ -103,12 +105,17 @@ def _print_summary(s: dict) -> None:
         f"  model version        {s['report']['version']}",
         f"  test MAE / RMSE      {overall['mae']:.3f} / {overall['rmse']:.3f} "
         f"(seasonal naive {overall['baseline_mae']:.3f} / {overall['baseline_rmse']:.3f})",
+        f"  relative MAE         {overall['relative_mae']:.3f} (geometric mean over meters of "
+        f"MAE / seasonal naive MAE; {s['report']['meters_beating_baseline']} of "
+        f"{s['report']['meters']} meters beat it)",
         f"  endpoint             {endpoint['EndpointName']} {endpoint['EndpointStatus']} "
         f"({dep['instance_type']} x{dep['initial_instance_count']}, "
         f"autoscaling {dep['autoscaling']['min']}-{dep['autoscaling']['max']})",
         f"  forecast for {answer['meter_id']} ({answer['model']}):",
     ]
-    lines += [f"    {d}  {v:10.3f}" for d, v in zip(answer["dates"], answer["forecast"], strict=True)]
+    lines += [
+        f"    {d}  {v:10.3f}" for d, v in zip(answer["dates"], answer["forecast"], strict=True)
+    ]
     lines.append(f"  wall time            {s['wall_seconds']} s")
     print("\n".join(lines), flush=True)
     print(json.dumps({"demo_wall_seconds": s["wall_seconds"]}), flush=True)
@@ -117,8 +124,16 @@ def _print_summary(s: dict) -> None:
 def _serve_ui(root: Path, port: int) -> int:
     _say(f"Dagster UI: open http://127.0.0.1:{port} (Ctrl-C stops the UI and the local AWS)")
     command = [
-        sys.executable, "-m", "dagster", "dev",
-        "-w", str(root / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port),
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(root / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
     ]
     try:
         return subprocess.call(command, cwd=root, env=os.environ.copy())

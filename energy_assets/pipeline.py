@@ -24,9 +24,13 @@ def materialize_all(
 
     Runs are recorded in ``instance``, so the Dagster UI shows the graph materialized.
     """
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     ingestion = defs.resolve_job_def("ingestion_job").execute_in_process(
+        run_config=quiet,
         instance=instance,
         tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
     )
-    training = defs.resolve_job_def("training_job").execute_in_process(instance=instance)
+    training = defs.resolve_job_def("training_job").execute_in_process(
+        run_config=quiet, instance=instance
+    )
     return PipelineRuns(ingestion=ingestion, training=training)

@@ -26,7 +26,9 @@ def read_usage_csv(path: str | Path) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"date", "usage"} - set(frame.columns)
     if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected meter_id,date,usage")
+        raise ValueError(
+            f"{path}: missing column(s) {sorted(missing)}; expected meter_id,date,usage"
+        )
     return frame
 
 
@@ -55,4 +57,3 @@ def seed_table(
         single_series=single,
         created_table=created,
     )
-

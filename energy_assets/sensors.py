@@ -1,6 +1,5 @@
 """Sensors that turn new usage into runs."""
 
-
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 

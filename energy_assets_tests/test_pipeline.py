@@ -42,9 +42,7 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 def test_both_runs_succeed_and_every_asset_materializes(pipeline):
     runs = pipeline["runs"]
     assert runs.ingestion.success and runs.training.success
-    materialized = {
-        e.asset_key.path[-1] for e in runs.training.get_asset_materialization_events()
-    }
+    materialized = {e.asset_key.path[-1] for e in runs.training.get_asset_materialization_events()}
     assert materialized == {
         "cleaned_usage",
         "usage_features",
@@ -149,5 +147,9 @@ def test_endpoint_serves_the_trained_model_through_boto3(pipeline):
     assert answer["model_version"] == latest["version"]
     assert answer["forecast"] == pytest.approx(expected["forecast"].tolist())
     assert answer["dates"][0] == expected["date"].iloc[0].strftime("%Y-%m-%d")
+    # parameters come from the training window, but forecasts start after the latest actual
+    test = storage.read_csv(layout.TEST, dtype={"meter_id": str}, parse_dates=["date"])
+    latest_actual = test.loc[test["meter_id"] == meter, "date"].max()
+    assert answer["start"] == (latest_actual + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     meta = _metadata(pipeline["runs"].training, "forecast_endpoint")
     assert meta["smoke_test"]["model_version"] == latest["version"]

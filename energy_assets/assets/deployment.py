@@ -1,6 +1,5 @@
 """The SageMaker endpoint serving the evaluated forecaster, with autoscaling and a smoke test."""
 
-
 import math
 from datetime import UTC, datetime
 
@@ -100,4 +99,3 @@ def forecast_endpoint(
             "smoke_test": dg.MetadataValue.json(answer),
         }
     )
-

@@ -1,6 +1,5 @@
 """Test-set accuracy of the trained forecaster beside the seasonal naive baseline."""
 
-
 import base64
 import math
 

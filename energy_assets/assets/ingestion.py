@@ -1,6 +1,5 @@
 """From the DynamoDB usage table to one raw CSV object per day in S3."""
 
-
 import dagster as dg
 import pandas as pd
 

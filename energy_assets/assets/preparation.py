@@ -1,6 +1,5 @@
 """Cleaning, features and the train/test split, each written to S3."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -28,7 +27,9 @@ def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
     return storage.read_parquet(key)
 
 
-@dg.asset(deps=[raw_usage_export], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+@dg.asset(
+    deps=[raw_usage_export], group_name="preparation", kinds={"pandas", "s3"}, code_version="1"
+)
 def cleaned_usage(context: dg.AssetExecutionContext, storage: S3Storage) -> dg.MaterializeResult:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
     missing days imputed and flagged."""

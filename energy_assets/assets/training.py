@@ -1,6 +1,5 @@
 """Per-meter forecasters chosen on a validation window and packed as model.tar.gz."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -27,16 +26,24 @@ def model_version(run_id: str) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{run_id[:8]}"
 
 
-@dg.asset(deps=[train_test_split], group_name="training", kinds={"statsmodels", "s3"}, code_version="1")
+@dg.asset(
+    deps=[train_test_split], group_name="training", kinds={"statsmodels", "s3"}, code_version="1"
+)
 def trained_forecaster(
     context: dg.AssetExecutionContext, config: TrainingConfig, storage: S3Storage
 ) -> dg.MaterializeResult:
-    """Fit every candidate per meter, keep the one with the lowest validation MAE (seasonal naive
-    on ties and failures), refit it on the whole training window and store the artifact."""
-    train = read_split(storage, layout.TRAIN)
+    """Fit every candidate per meter, keep the one with the lowest backtest MAE (seasonal naive
+    on ties and failures), refit it on the whole training window and store the artifact.
+
+    Parameters come from the training window only; the test days join the artifact's history so
+    that the endpoint forecasts the days after the latest actual."""
+    columns = ["meter_id", "date", "usage"]
+    train = read_split(storage, layout.TRAIN)[columns]
+    test = read_split(storage, layout.TEST)[columns]
     version = model_version(context.run_id)
     bundle = train_forecasters(
-        train[["meter_id", "date", "usage"]],
+        train,
+        recent=test,
         validation_days=config.validation_days,
         candidates=tuple(config.candidates),
         n_jobs=config.n_jobs,

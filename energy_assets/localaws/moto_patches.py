@@ -7,10 +7,10 @@ while the new fleet starts and keep serving the old config meanwhile.
 from __future__ import annotations
 
 from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
-from moto.core.utils import utcnow
 
 
 def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, config_name: str) -> str:
@@ -20,8 +20,9 @@ def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, config_nam
         raise ValidationError(message=f"Could not find endpoint '{arn}'.")
     try:
         config = self.describe_endpoint_config(config_name)
-    except Exception:
-        raise ValidationError(message=f"Could not find endpoint configuration '{config_name}'.")
+    except Exception as error:
+        message = f"Could not find endpoint configuration '{config_name}'."
+        raise ValidationError(message=message) from error
     endpoint.endpoint_config_name = config_name
     endpoint.production_variants = endpoint._process_production_variants(
         config["ProductionVariants"]

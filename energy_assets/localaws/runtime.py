@@ -81,7 +81,9 @@ def create_runtime_app(aws_url: str, region: str) -> Starlette:
         try:
             predictor, variant = resolver.resolve(name)
         except EndpointNotFound:
-            return _error(400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found.")
+            return _error(
+                400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
+            )
         try:
             payload, content_type = predictor.invoke(body, request.headers.get("content-type", ""))
         except (InvalidRequest, ModelFailure) as error:
@@ -90,9 +92,9 @@ def create_runtime_app(aws_url: str, region: str) -> Starlette:
             return _error(
                 424,
                 "ModelError",
-                f"Received client error ({status}) from primary with message \"{original}\"."
+                f'Received client error ({status}) from primary with message "{original}".'
                 if status == 400
-                else f"Received server error ({status}) from primary with message \"{original}\".",
+                else f'Received server error ({status}) from primary with message "{original}".',
                 OriginalStatusCode=status,
                 OriginalMessage=original,
                 LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",

@@ -34,8 +34,13 @@ def _wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
 class LocalAWS:
     """DynamoDB, S3, SageMaker, CloudWatch, Application Auto Scaling and the SageMaker runtime."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, runtime_port: int = 0,
-                 region: str | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        runtime_port: int = 0,
+        region: str | None = None,
+    ):
         self.host = host
         self.port = port or _free_port(host)
         self.runtime_port = runtime_port or _free_port(host)

@@ -15,8 +15,22 @@ FEATURE_COLUMNS = [
     "lag_7",
     "rolling_mean_7",
 ]
-_NORTH = np.array(["winter", "winter", "spring", "spring", "spring", "summer", "summer",
-                   "summer", "autumn", "autumn", "autumn", "winter"])
+_NORTH = np.array(
+    [
+        "winter",
+        "winter",
+        "spring",
+        "spring",
+        "spring",
+        "summer",
+        "summer",
+        "summer",
+        "autumn",
+        "autumn",
+        "autumn",
+        "winter",
+    ]
+)
 _SOUTH_OF = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 _SOUTH = np.array([_SOUTH_OF[s] for s in _NORTH])
 

@@ -21,9 +21,7 @@ def rmse(actual, forecast) -> float:
     return float(np.sqrt(mse(actual, forecast)))
 
 
-def forecast_test(
-    bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFrame
-) -> pd.DataFrame:
+def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """Multi-step forecasts from the end of training over each meter's test days.
 
     The baseline is seasonal naive from the same origin on the same history, so the two columns

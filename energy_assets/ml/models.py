@@ -60,9 +60,9 @@ class Sarima:
     """Seasonal ARIMA with weekly seasonality (statsmodels state space).
 
     The parameters are estimated once in ``fit`` on the last ``fit_days`` (a year holds every
-    weekly pattern and keeps estimation near a second); ``forecast`` runs the Kalman filter with those
-    parameters over the last ``context_days`` of history, which is enough for the state to settle
-    and keeps serving fast.
+    weekly pattern and keeps estimation near a second); ``forecast`` runs the Kalman filter with
+    those parameters over the last ``context_days`` of history, which is enough for the state to
+    settle and keeps serving fast.
     """
 
     name = "sarima"

@@ -34,8 +34,9 @@ def plot_predicted_vs_actual(
 def _draw(axis, data: pd.DataFrame, title: str, legend: bool = False) -> None:
     axis.plot(data.index, data["actual"], color="black", lw=1.6, label="actual")
     axis.plot(data.index, data["forecast"], color="tab:blue", lw=1.4, label="forecast")
-    axis.plot(data.index, data["baseline"], color="tab:orange", lw=1, ls="--",
-              label="seasonal naive")
+    axis.plot(
+        data.index, data["baseline"], color="tab:orange", lw=1, ls="--", label="seasonal naive"
+    )
     axis.set_title(title, fontsize=9)
     axis.tick_params(labelsize=7)
     axis.set_ylabel("usage", fontsize=8)

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-BAD_KINDS = ("missing_usage", "invalid_usage", "negative_usage", "outlier", "invalid_date", "duplicate")
+BAD_KINDS = (
+    "missing_usage",
+    "invalid_usage",
+    "negative_usage",
+    "outlier",
+    "invalid_date",
+    "duplicate",
+)
 
 
 def synthetic_temperature(days: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
@@ -53,13 +60,17 @@ def generate_usage(
     meters = [f"meter-{i + 1:04d}" for i in range(n_meters)]
     commercial = rng.random(n_meters) < 0.2
     base = np.where(commercial, rng.uniform(150, 600, n_meters), rng.uniform(6, 35, n_meters))
-    weekend_factor = np.where(commercial, rng.uniform(0.35, 0.6, n_meters), rng.uniform(1.05, 1.3, n_meters))
+    weekend_factor = np.where(
+        commercial, rng.uniform(0.35, 0.6, n_meters), rng.uniform(1.05, 1.3, n_meters)
+    )
     heating = rng.uniform(0.02, 0.06, n_meters)  # share of base per degree below 16 C
     cooling = rng.uniform(0.02, 0.08, n_meters)  # share of base per degree above 22 C
     noise_sd = rng.uniform(0.04, 0.12, n_meters)
 
     weekly = np.where(dow[None, :] >= 5, weekend_factor[:, None], 1.0)
-    weekly = weekly * (1 + 0.03 * np.sin(2 * np.pi * dow[None, :] / 7 + rng.uniform(0, 6, (n_meters, 1))))
+    weekly = weekly * (
+        1 + 0.03 * np.sin(2 * np.pi * dow[None, :] / 7 + rng.uniform(0, 6, (n_meters, 1)))
+    )
     thermal = (
         1
         + heating[:, None] * np.clip(16 - temperature, 0, None)[None, :]

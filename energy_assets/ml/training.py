@@ -18,9 +18,7 @@ def _series(values: np.ndarray, start: pd.Timestamp) -> pd.Series:
     return pd.Series(values, index=pd.date_range(start, periods=len(values), freq="D"))
 
 
-def backtest_mae(
-    name: str, y: pd.Series, horizon: int, origins: int, step: int
-) -> float:
+def backtest_mae(name: str, y: pd.Series, horizon: int, origins: int, step: int) -> float:
     """Mean MAE of ``horizon``-day forecasts from ``origins`` origins ``step`` days apart,
     the latest ending at the last day of ``y``; the model is refit at each origin."""
     errors = []
@@ -78,8 +76,14 @@ def train_forecasters(
     n_jobs: int = -1,
     history_days: int = 400,
     log: Callable[[str], None] | None = None,
+    recent: pd.DataFrame | None = None,
 ) -> ForecastBundle:
-    """One model per meter of a gap-free long frame (``meter_id, date, usage``)."""
+    """One model per meter of a gap-free long frame (``meter_id, date, usage``).
+
+    Parameters are learnt from ``train`` only. ``recent`` holds actuals after the training
+    window (the test days): they join the bundle's history, so the served forecast starts after
+    the latest known day, while evaluation still forecasts from the end of training.
+    """
     frame = train.sort_values(["meter_id", "date"])
     groups = [
         (str(m), g["usage"].to_numpy(float), pd.Timestamp(g["date"].iloc[0]))
@@ -102,7 +106,17 @@ def train_forecasters(
             say(f"fitted {i}/{len(groups)} meters")
     models = {m: model for m, model, _ in results}
     selection = pd.DataFrame([row for _, _, row in results])
+    known = (
+        frame if recent is None else pd.concat([frame, recent]).sort_values(["meter_id", "date"])
+    )
     history = {
-        m: _series(v, s).iloc[-history_days:].rename(m) for m, v, s in groups
+        str(m): pd.Series(
+            g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]), name=str(m)
+        )
+        .asfreq("D")
+        .interpolate(limit_direction="both")
+        .iloc[-history_days:]
+        for m, g in known.drop_duplicates(["meter_id", "date"]).groupby("meter_id", sort=True)
+        if str(m) in models
     }
     return ForecastBundle(version=version, models=models, history=history, selection=selection)

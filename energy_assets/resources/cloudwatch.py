@@ -22,8 +22,13 @@ class CloudWatchResource(dg.ConfigurableResource):
         now = datetime.now(UTC)
         dims = [{"Name": k, "Value": str(v)} for k, v in dimensions.items()]
         data = [
-            {"MetricName": name, "Dimensions": dims, "Timestamp": now, "Value": float(value),
-             "Unit": unit}
+            {
+                "MetricName": name,
+                "Dimensions": dims,
+                "Timestamp": now,
+                "Value": float(value),
+                "Unit": unit,
+            }
             for name, value in metrics.items()
         ]
         client = self.client()

@@ -1,4 +1,5 @@
-"""The usage table: daily usage per meter (pk ``meter_id``, sk ``date``) or one series (pk ``date``)."""
+"""The usage table: daily usage per meter (pk ``meter_id``, sk ``date``), or one series (pk
+``date``)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _to_attribute(value) -> Decimal | str | None:
 
 def _plain(attribute: dict) -> str:
     """Raw text of one DynamoDB-JSON attribute, so bad values reach cleaning as they were."""
-    (kind, value), = attribute.items()
+    ((kind, value),) = attribute.items()
     if kind in ("S", "N"):
         return value
     if kind == "NULL":
@@ -118,8 +119,7 @@ class UsageTableResource(dg.ConfigurableResource):
         """
         records = frame.to_dict(orient="records")
         items = [
-            {k: a for k, v in rec.items() if (a := _to_attribute(v)) is not None}
-            for rec in records
+            {k: a for k, v in rec.items() if (a := _to_attribute(v)) is not None} for rec in records
         ]
         for item in items:
             for key in ("meter_id", "date"):
@@ -127,9 +127,7 @@ class UsageTableResource(dg.ConfigurableResource):
                     item[key] = str(item[key])
 
         def write(chunk: list[dict]) -> int:
-            table = boto3.resource("dynamodb", region_name=self.region_name).Table(
-                self.table_name
-            )
+            table = boto3.resource("dynamodb", region_name=self.region_name).Table(self.table_name)
             with table.batch_writer() as batch:
                 for item in chunk:
                     batch.put_item(Item=item)

@@ -31,8 +31,8 @@ def unpack(artifact: bytes | str | Path, dest: str | Path) -> Path:
     """Extract an artifact, refusing members that would land outside ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    source = io.BytesIO(artifact) if isinstance(artifact, bytes) else open(artifact, "rb")
-    with source, tarfile.open(fileobj=source, mode="r:gz") as archive:
+    data = artifact if isinstance(artifact, bytes) else Path(artifact).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
             if member.name.startswith("/") or ".." in Path(member.name).parts:
                 raise ValueError(f"unsafe path in model artifact: {member.name}")

@@ -109,8 +109,11 @@ class Predictor:
             if "horizon" not in item:
                 raise InvalidRequest("'horizon' is required")
             requests.append(
-                {"meter_id": item.get("meter_id"), "horizon": item["horizon"],
-                 "start": item.get("start")}
+                {
+                    "meter_id": item.get("meter_id"),
+                    "horizon": item["horizon"],
+                    "start": item.get("start"),
+                }
             )
         return requests, batch
 
@@ -127,8 +130,11 @@ class Predictor:
             if len(row) not in (2, 3):
                 raise InvalidRequest(f"CSV line {number + 1}: expected meter_id,horizon[,start]")
             requests.append(
-                {"meter_id": row[0].strip(), "horizon": row[1].strip(),
-                 "start": row[2].strip() if len(row) == 3 and row[2].strip() else None}
+                {
+                    "meter_id": row[0].strip(),
+                    "horizon": row[1].strip(),
+                    "start": row[2].strip() if len(row) == 3 and row[2].strip() else None,
+                }
             )
         return requests
 

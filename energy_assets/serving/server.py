@@ -14,7 +14,9 @@ from energy_assets.serving.handler import InvalidRequest, ModelFailure, Predicto
 
 
 def create_app(model_dir: str | None = None) -> Starlette:
-    predictor = Predictor.from_model_dir(model_dir or os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    predictor = Predictor.from_model_dir(
+        model_dir or os.environ.get("SM_MODEL_DIR", "/opt/ml/model")
+    )
 
     async def ping(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model_version": predictor.bundle.version})
@@ -40,7 +42,9 @@ def create_app(model_dir: str | None = None) -> Starlette:
 def main() -> None:
     import uvicorn
 
-    uvicorn.run(create_app(), host="0.0.0.0", port=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080)))
+    uvicorn.run(
+        create_app(), host="0.0.0.0", port=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
+    )
 
 
 if __name__ == "__main__":
