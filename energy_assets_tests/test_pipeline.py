@@ -107,6 +107,11 @@ def test_evaluation_reports_metrics_and_plot(pipeline):
     storage = pipeline["defs"].resources["storage"]
     png = storage.get_bytes(storage.key_of(meta["plot_uri"]))
     assert png.startswith(b"\x89PNG")
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace="EnergyAssets")["Metrics"]
+    versions = {
+        d["Value"] for m in metrics if m["MetricName"] == "TestMAE" for d in m["Dimensions"]
+    }
+    assert meta["version"] in versions
 
 
 def test_model_artifact_holds_every_meter(pipeline):

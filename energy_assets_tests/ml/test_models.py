@@ -1,0 +1,92 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from energy_assets.ml.bundle import ForecastBundle, UnknownMeterError
+from energy_assets.ml.models import Ensemble, HoltWinters, Sarima, SeasonalNaive, make_model
+from energy_assets.ml.synthetic import generate_usage
+
+
+def _seasonal(days=500, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(days)
+    values = 100 + 15 * np.sin(2 * np.pi * t / 7) + 10 * np.sin(2 * np.pi * t / 365)
+    index = pd.date_range("2024-01-01", periods=days)
+    return pd.Series(values + rng.normal(0, 4, days), index=index)
+
+
+def test_seasonal_naive_repeats_the_last_week():
+    y = pd.Series(np.arange(14.0), index=pd.date_range("2025-01-01", periods=14))
+    forecast = SeasonalNaive().fit(y).forecast(y, 10)
+    assert forecast.tolist() == [7, 8, 9, 10, 11, 12, 13, 7, 8, 9]
+    with pytest.raises(ValueError, match="7 days"):
+        SeasonalNaive().fit(y.iloc[:3])
+
+
+@pytest.mark.parametrize("model", [Sarima(), HoltWinters(), Ensemble()])
+def test_models_beat_seasonal_naive_on_a_noisy_weekly_series(model):
+    y = _seasonal()
+    past, future = y.iloc[:-28], y.iloc[-28:].to_numpy()
+    error = np.mean(np.abs(model.fit(past).forecast(past, 28) - future))
+    naive = np.mean(np.abs(SeasonalNaive().fit(past).forecast(past, 28) - future))
+    assert error < 0.95 * naive
+
+
+def test_fitted_models_forecast_from_any_history_without_refitting():
+    y = _seasonal()
+    model = Sarima().fit(y.iloc[:-60])
+    params = model.params_.copy()
+    a = model.forecast(y.iloc[:-30], 7)
+    b = model.forecast(y, 7)
+    assert not np.allclose(a, b)
+    assert np.array_equal(model.params_, params)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model"):
+        make_model("prophecy")
+
+
+def test_bundle_round_trip_and_forecast_origins(tmp_path):
+    y = _seasonal(200)
+    bundle = ForecastBundle("v7", {"m": SeasonalNaive().fit(y)}, {"m": y})
+    loaded = ForecastBundle.load(bundle.save(tmp_path))
+    assert loaded.version == "v7" and loaded.meters == ["m"]
+    default = loaded.forecast("m", 3)
+    assert default["date"].iloc[0] == y.index[-1] + pd.Timedelta(days=1)
+    assert default["forecast"].tolist() == pytest.approx(y.iloc[-7:-4].tolist())
+    inside = loaded.forecast("m", 2, start=y.index[100])
+    assert inside["forecast"].tolist() == pytest.approx(y.iloc[93:95].tolist())
+    later = loaded.forecast("m", 2, start=y.index[-1] + pd.Timedelta(days=3))
+    assert later["forecast"].tolist() == pytest.approx(y.iloc[-5:-3].tolist())
+    with pytest.raises(UnknownMeterError):
+        loaded.forecast("nope", 3)
+    with pytest.raises(ValueError, match="before the first"):
+        loaded.forecast("m", 3, start="1999-01-01")
+
+
+def test_bundle_refuses_another_format(tmp_path):
+    folder = ForecastBundle("v", {"m": SeasonalNaive().fit(_seasonal(20))}, {"m": _seasonal(20)})
+    folder = folder.save(tmp_path)
+    manifest = (
+        (folder / "manifest.json")
+        .read_text()
+        .replace('"format_version": 1', '"format_version": 99')
+    )
+    (folder / "manifest.json").write_text(manifest)
+    with pytest.raises(ValueError, match="format 99"):
+        ForecastBundle.load(folder)
+
+
+def test_generator_is_deterministic_and_has_every_fault():
+    a = generate_usage(n_meters=4, n_days=400, seed=3)
+    b = generate_usage(n_meters=4, n_days=400, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["meter_id"].nunique() == 4
+    usage = a["usage"].astype(str)
+    numeric = pd.to_numeric(usage, errors="coerce")
+    assert (usage == "").any() and (usage == "n/a").any() and (numeric < 0).any()
+    assert a["date"].str.contains("T00:00:00").any() and (a["date"] == "not-a-date").any()
+    good = a[numeric > 0].assign(usage=numeric, date=pd.to_datetime(a["date"], errors="coerce"))
+    weekly = good.groupby(good["date"].dt.dayofweek)["usage"].mean()
+    assert weekly.max() / weekly.min() > 1.02  # a weekly pattern is there
