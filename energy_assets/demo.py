@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -123,19 +125,32 @@ def _print_summary(s: dict) -> None:
 
 def _serve_ui(root: Path, port: int) -> int:
     _say(f"Dagster UI: open http://127.0.0.1:{port} (Ctrl-C stops the UI and the local AWS)")
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(root / "workspace.yaml"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml")]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
+    # Its own process group, so that stopping the demo stops the webserver and daemon too.
+    ui = subprocess.Popen(command, cwd=root, env=os.environ.copy(), start_new_session=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        return subprocess.call(command, cwd=root, env=os.environ.copy())
+        return ui.wait()
     except KeyboardInterrupt:
+        _stop_group(ui)
         return 0
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Ask politely (SIGINT, as Ctrl-C), then firmly; never leave the UI's children behind."""
+    for signum, grace in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, signum)
+            process.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

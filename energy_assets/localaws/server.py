@@ -70,7 +70,10 @@ class LocalAWS:
         for port in (self.port, self.runtime_port):
             with socket.socket() as sock:
                 if sock.connect_ex((self.host, port)) == 0:
-                    raise RuntimeError(f"port {port} on {self.host} is already in use")
+                    raise RuntimeError(
+                        f"port {port} on {self.host} is already in use (another local AWS or "
+                        "demo running?); choose others with LOCAL_AWS_PORT / LOCAL_AWS_RUNTIME_PORT"
+                    )
         moto_patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
