@@ -51,6 +51,7 @@ class ForecastBundle:
     models: dict[str, object]
     history: dict[str, pd.Series]
     selection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict = field(default_factory=dict)
 
@@ -74,6 +75,8 @@ class ForecastBundle:
     ) -> pd.DataFrame:
         """Forecast ``horizon`` days from ``start`` (default: the day after the last actual).
 
+        Columns ``lower_80``/``upper_80`` (and 95) come with the forecast when the bundle has
+        interval widths for the meter (quantiles of backtest errors; lower bounds stop at 0).
         With ``start`` inside the known history the forecast is made from that origin, using only
         actuals before ``start``; past the end of history the model forecasts through the gap and
         returns the requested days.
@@ -93,7 +96,11 @@ class ForecastBundle:
         skip = (start_ts - origin).days - 1
         values = model.forecast(context, skip + horizon)[skip:]
         dates = pd.date_range(start_ts, periods=horizon, freq="D")
-        return pd.DataFrame({"date": dates, "forecast": values})
+        frame = pd.DataFrame({"date": dates, "forecast": values})
+        for level, halfwidth in self.intervals.get(meter_id, {}).items():
+            frame[f"lower_{level}"] = np.clip(values - halfwidth, 0, None)
+            frame[f"upper_{level}"] = values + halfwidth
+        return frame
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -108,7 +115,12 @@ class ForecastBundle:
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         with open(directory / MODELS, "wb") as fh:
-            pickle.dump({"models": self.models, "selection": self.selection}, fh, protocol=5)
+            payload = {
+                "models": self.models,
+                "selection": self.selection,
+                "intervals": self.intervals,
+            }
+            pickle.dump(payload, fh, protocol=5)
         frames = [
             pd.DataFrame({"meter_id": m, "date": s.index.strftime("%Y-%m-%d"), "usage": s.values})
             for m, s in self.history.items()
@@ -137,6 +149,7 @@ class ForecastBundle:
             models=payload["models"],
             history=history,
             selection=payload["selection"],
+            intervals=payload.get("intervals", {}),
             created_at=manifest["created_at"],
             extra=manifest.get("extra", {}),
         )

@@ -18,16 +18,20 @@ def _series(values: np.ndarray, start: pd.Timestamp) -> pd.Series:
     return pd.Series(values, index=pd.date_range(start, periods=len(values), freq="D"))
 
 
-def backtest_mae(name: str, y: pd.Series, horizon: int, origins: int, step: int) -> float:
-    """Mean MAE of ``horizon``-day forecasts from ``origins`` origins ``step`` days apart,
-    the latest ending at the last day of ``y``; the model is refit at each origin."""
-    errors = []
+INTERVAL_LEVELS = (80, 95)
+
+
+def backtest_residuals(
+    name: str, y: pd.Series, horizon: int, origins: int, step: int
+) -> np.ndarray:
+    """Errors (actual - forecast) of ``horizon``-day forecasts from ``origins`` origins ``step``
+    days apart, the latest ending at the last day of ``y``; the model is refit at each origin."""
+    residuals = []
     for k in range(origins):
         cut = len(y) - horizon - k * step
         past, future = y.iloc[:cut], y.iloc[cut : cut + horizon].to_numpy()
-        forecast = make_model(name).fit(past).forecast(past, horizon)
-        errors.append(np.mean(np.abs(forecast - future)))
-    return float(np.mean(errors))
+        residuals.append(future - make_model(name).fit(past).forecast(past, horizon))
+    return np.concatenate(residuals)
 
 
 def fit_meter(
@@ -46,9 +50,11 @@ def fit_meter(
     row: dict = {"meter_id": meter_id, "chosen": BASELINE, "error": ""}
     errors = []
     names = list(dict.fromkeys([BASELINE, *candidates]))
+    residuals: dict[str, np.ndarray] = {}
     for name in names:
         try:
-            row[f"mae_{name}"] = backtest_mae(name, y, validation_days, origins, step)
+            residuals[name] = backtest_residuals(name, y, validation_days, origins, step)
+            row[f"mae_{name}"] = float(np.mean(np.abs(residuals[name])))
         except Exception as error:  # a failed candidate must not fail the meter
             row[f"mae_{name}"] = np.nan
             errors.append(f"{name}: {error}")
@@ -65,6 +71,10 @@ def fit_meter(
         best, model = BASELINE, SeasonalNaive().fit(y)
     row["chosen"] = best
     row["error"] = "; ".join(errors)
+    # interval half-widths: quantiles of the chosen model's absolute backtest errors
+    spread = np.abs(residuals.get(best, residuals.get(BASELINE, np.array([np.nan]))))
+    for level in INTERVAL_LEVELS:
+        row[f"halfwidth_{level}"] = float(np.quantile(spread, level / 100))
     return meter_id, model, row
 
 
@@ -119,4 +129,14 @@ def train_forecasters(
         for m, g in known.drop_duplicates(["meter_id", "date"]).groupby("meter_id", sort=True)
         if str(m) in models
     }
-    return ForecastBundle(version=version, models=models, history=history, selection=selection)
+    intervals = {
+        str(r["meter_id"]): {str(level): r[f"halfwidth_{level}"] for level in INTERVAL_LEVELS}
+        for r in selection.to_dict("records")
+    }
+    return ForecastBundle(
+        version=version,
+        models=models,
+        history=history,
+        selection=selection,
+        intervals=intervals,
+    )

@@ -7,7 +7,8 @@ Requests (``application/json``)::
 
 or ``text/csv`` lines ``meter_id,horizon[,start]``. ``meter_id`` may be left out when the model
 serves one series. Responses are JSON: one prediction, or ``{"predictions": [...]}`` for a batch
-or CSV, each ``{meter_id, model, model_version, start, dates, forecast}``.
+or CSV, each ``{meter_id, model, model_version, start, dates, forecast, intervals}`` where
+``intervals`` maps a level ("80", "95") to ``{"lower": [...], "upper": [...]}``.
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ class Predictor:
             "start": frame["date"].iloc[0].strftime("%Y-%m-%d"),
             "dates": frame["date"].dt.strftime("%Y-%m-%d").tolist(),
             "forecast": [round(float(v), 6) for v in frame["forecast"]],
+            "intervals": {
+                column.removeprefix("lower_"): {
+                    "lower": [round(float(v), 6) for v in frame[column]],
+                    "upper": [round(float(v), 6) for v in frame[f"upper_{column[6:]}"]],
+                }
+                for column in frame.columns
+                if column.startswith("lower_")
+            },
         }
 
     def _meter(self, meter_id) -> str:

@@ -35,6 +35,12 @@ def test_training_picks_per_meter_and_evaluation_scores_it():
     assert (selection["mae_sarima"] < selection["mae_seasonal_naive"]).all()
     # forecasts start after the latest actual, parameters come from train only
     assert bundle.history["m0"].index[-1] == test["date"].max()
+    # interval widths from backtest errors: the 95% band is wider than the 80% band
+    widths = bundle.intervals["m0"]
+    assert 0 < widths["80"] < widths["95"]
+    ahead = bundle.forecast("m0", 5)
+    assert (ahead["lower_80"] <= ahead["forecast"]).all()
+    assert (ahead["upper_95"] - ahead["forecast"]).round(9).eq(round(widths["95"], 9)).all()
 
     predictions = forecast_test(bundle, train, test)
     assert predictions["date"].min() == pd.Timestamp("2024-10-01")

@@ -17,7 +17,8 @@ def make_bundle(version="v1", meters=("m1", "m2")) -> ForecastBundle:
         m: pd.Series(np.arange(60.0) + 100 * i, index=index, name=m) for i, m in enumerate(meters)
     }
     models = {m: SeasonalNaive().fit(s) for m, s in history.items()}
-    return ForecastBundle(version=version, models=models, history=history)
+    intervals = {meters[0]: {"80": 2.0, "95": 5.0}}
+    return ForecastBundle(version=version, models=models, history=history, intervals=intervals)
 
 
 @pytest.fixture(scope="session")

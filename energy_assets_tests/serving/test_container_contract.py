@@ -17,6 +17,16 @@ def test_single_forecast(container_url):
     assert body["model_version"] == "v1" and body["start"] == "2025-03-02"
     assert body["dates"] == ["2025-03-02", "2025-03-03", "2025-03-04"]
     assert body["forecast"] == [153.0, 154.0, 155.0]  # the last week of 100 + day number
+    assert body["intervals"] == {}  # no interval widths for m2 in this model
+
+
+def test_intervals_come_with_the_forecast(container_url):
+    body = httpx.post(f"{container_url}/invocations", json={"meter_id": "m1", "horizon": 2}).json()
+    assert body["forecast"] == [53.0, 54.0]
+    assert body["intervals"] == {
+        "80": {"lower": [51.0, 52.0], "upper": [55.0, 56.0]},
+        "95": {"lower": [48.0, 49.0], "upper": [58.0, 59.0]},
+    }
 
 
 def test_batch_and_csv_give_the_same_answers(container_url):
