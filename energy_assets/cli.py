@@ -60,6 +60,16 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from energy_assets.app.api import app_from_env
+
+    print(f"energy_assets app on http://{args.host}:{args.port} (API docs at /docs)")
+    uvicorn.run(app_from_env(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from energy_assets.demo import run_demo
 
@@ -70,6 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         csv=args.csv,
         ui=not args.no_ui,
         ui_port=args.ui_port,
+        app_port=args.app_port,
         aws_port=args.aws_port,
         runtime_port=args.runtime_port,
     )
@@ -96,12 +107,18 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--single-series", action="store_true", help="key the table by date alone")
     seed.set_defaults(func=cmd_seed)
 
+    app = sub.add_parser("app", help="the web app: actual beside predicted usage")
+    app.add_argument("--host", default="127.0.0.1")
+    app.add_argument("--port", type=int, default=8000)
+    app.set_defaults(func=cmd_app)
+
     demo = sub.add_parser("demo", help="local AWS + sample data + whole graph + endpoint + UI")
     demo.add_argument("--no-ui", action="store_true", help="exit after the summary")
     demo.add_argument("--meters", type=int, default=12)
     demo.add_argument("--days", type=int, default=730)
     demo.add_argument("--csv", help="seed from this CSV instead of generated data")
     demo.add_argument("--ui-port", type=int, default=3000)
+    demo.add_argument("--app-port", type=int, default=8000)
     demo.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
     demo.add_argument(
         "--runtime-port", type=int, default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567))

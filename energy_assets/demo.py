@@ -24,6 +24,7 @@ def run_demo(
     csv: str | None,
     ui: bool,
     ui_port: int,
+    app_port: int,
     aws_port: int,
     runtime_port: int,
 ) -> int:
@@ -35,15 +36,44 @@ def run_demo(
     aws.start()
     os.environ.update(aws.env())
     _say(f"local AWS on {aws.endpoint_url}, SageMaker runtime on {aws.runtime_url}")
+    app = None
     try:
         summary = _seed_and_materialize(root, meters, days, csv)
+        app = _start_app(app_port, summary["report"]["smoke_meter"])
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         _print_summary(summary)
         if ui:
+            _say(f"the app: open {app.url} (actual beside predicted usage)")
             return _serve_ui(root, ui_port)
         return 0
     finally:
+        if app:
+            app.stop()
         aws.stop()
+
+
+def _start_app(port: int, meter: str):
+    """Serve the app and ask it, over HTTP, for one meter's last four weeks and forecast."""
+    import httpx
+
+    from energy_assets.app.api import app_from_env
+    from energy_assets.background import BackgroundServer
+
+    app = BackgroundServer(app_from_env(), port=port).start()
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    start = end - timedelta(days=27)
+    response = httpx.get(
+        f"{app.url}/api/meters/{meter}/predictions",
+        params={"start": start.isoformat(), "end": end.isoformat(), "ahead": 7},
+        timeout=30,
+    )
+    response.raise_for_status()
+    body = response.json()
+    _say(
+        f"app on {app.url}: {meter} {start}..{end} MAE {body['mae']:.3f} over "
+        f"{body['mae_days']} days, model {body['model']} {body['model_version']}"
+    )
+    return app
 
 
 def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -> dict:

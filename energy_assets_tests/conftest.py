@@ -10,6 +10,7 @@ import pytest
 TODAY = datetime.now(UTC).date()
 HISTORY_DAYS = 400
 HISTORY_START = (TODAY - timedelta(days=HISTORY_DAYS)).isoformat()
+DEPLOYED_METERS = 5
 
 # Names and the partition start are read when the definitions are imported: set them first.
 os.environ.update(
@@ -36,3 +37,21 @@ def local_aws():
             patch.setenv(key, value)
         yield aws
     aws.stop()
+
+
+@pytest.fixture(scope="session")
+def deployed(local_aws):
+    """Generated data seeded, the whole graph materialized, the endpoint InService."""
+    import dagster as dg
+
+    from energy_assets.definitions import defs
+    from energy_assets.ml.synthetic import generate_usage
+    from energy_assets.pipeline import materialize_all
+    from energy_assets.seed import seed_table
+
+    frame = generate_usage(n_meters=DEPLOYED_METERS, n_days=HISTORY_DAYS - 30, seed=7)
+    seeded = seed_table(defs.resources["usage_table"], frame)
+    instance = dg.DagsterInstance.ephemeral()
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    runs = materialize_all(defs, instance, seeded.first_date, yesterday)
+    return {"defs": defs, "frame": frame, "seeded": seeded, "runs": runs, "instance": instance}

@@ -13,24 +13,13 @@ import pandas as pd
 import pytest
 
 from energy_assets import layout
-from energy_assets_tests.conftest import HISTORY_DAYS, TODAY
-
-METERS = 5
+from energy_assets_tests.conftest import DEPLOYED_METERS as METERS
+from energy_assets_tests.conftest import TODAY
 
 
 @pytest.fixture(scope="module")
-def pipeline(local_aws):
-    from energy_assets.definitions import defs
-    from energy_assets.ml.synthetic import generate_usage
-    from energy_assets.pipeline import materialize_all
-    from energy_assets.seed import seed_table
-
-    frame = generate_usage(n_meters=METERS, n_days=HISTORY_DAYS - 30, seed=7)
-    seeded = seed_table(defs.resources["usage_table"], frame)
-    instance = dg.DagsterInstance.ephemeral()
-    yesterday = (TODAY - timedelta(days=1)).isoformat()
-    runs = materialize_all(defs, instance, seeded.first_date, yesterday)
-    return {"defs": defs, "frame": frame, "seeded": seeded, "runs": runs, "instance": instance}
+def pipeline(deployed):
+    return deployed
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

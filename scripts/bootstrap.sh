@@ -9,4 +9,12 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m uv venv --quiet --python "$PYTHON" .venv
 "$PYTHON" -m uv pip install --quiet --python .venv/bin/python -r requirements.lock
 "$PYTHON" -m uv pip install --quiet --python .venv/bin/python --no-deps -e .
+# Debian's Chromium for the page tests (Playwright drives it; no browser download).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: install Debian's chromium (sudo apt-get install chromium) for the browser tests" >&2
+  fi
+fi
 echo "installed into .venv ($(.venv/bin/python -c 'import dagster; print("dagster", dagster.__version__)'))"

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import threading
 import time
 
-import uvicorn
 from moto.server import ThreadedMotoServer
 
+from energy_assets.background import BackgroundServer, free_port, port_in_use
 from energy_assets.localaws import moto_patches
 from energy_assets.localaws.runtime import create_runtime_app
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
 class LocalAWS:
@@ -42,12 +24,11 @@ class LocalAWS:
         region: str | None = None,
     ):
         self.host = host
-        self.port = port or _free_port(host)
-        self.runtime_port = runtime_port or _free_port(host)
+        self.port = port or free_port(host)
+        self.runtime_port = runtime_port or free_port(host)
         self.region = region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
         self._moto: ThreadedMotoServer | None = None
-        self._runtime: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runtime: BackgroundServer | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -68,35 +49,30 @@ class LocalAWS:
 
     def start(self) -> LocalAWS:
         for port in (self.port, self.runtime_port):
-            with socket.socket() as sock:
-                if sock.connect_ex((self.host, port)) == 0:
-                    raise RuntimeError(
-                        f"port {port} on {self.host} is already in use (another local AWS or "
-                        "demo running?); choose others with LOCAL_AWS_PORT / LOCAL_AWS_RUNTIME_PORT"
-                    )
+            if port_in_use(self.host, port):
+                raise RuntimeError(
+                    f"port {port} on {self.host} is already in use (another local AWS or "
+                    "demo running?); choose others with LOCAL_AWS_PORT / LOCAL_AWS_RUNTIME_PORT"
+                )
         moto_patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._moto.start()
         app = create_runtime_app(self.endpoint_url, self.region)
-        config = uvicorn.Config(
-            app, host=self.host, port=self.runtime_port, log_level="warning", access_log=False
-        )
-        self._runtime = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._runtime.run, daemon=True)
-        self._thread.start()
-        _wait_for_port(self.host, self.port)
-        _wait_for_port(self.host, self.runtime_port)
+        self._runtime = BackgroundServer(app, self.host, self.runtime_port).start()
+        deadline = time.monotonic() + 20
+        while not port_in_use(self.host, self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the AWS emulator did not start on {self.endpoint_url}")
+            time.sleep(0.05)
         return self
 
     def stop(self) -> None:
         if self._runtime:
-            self._runtime.should_exit = True
-            if self._thread:
-                self._thread.join(timeout=10)
+            self._runtime.stop()
         if self._moto:
             self._moto.stop()
-        self._moto = self._runtime = self._thread = None
+        self._moto = self._runtime = None
 
     def __enter__(self) -> LocalAWS:
         return self.start()

@@ -202,3 +202,47 @@ class UsageTableResource(dg.ConfigurableResource):
         parsed = pd.to_datetime(pd.Series(sorted(days)), format="%Y-%m-%d", errors="coerce")
         valid = parsed[(parsed.notna()) & (parsed <= pd.Timestamp(until))]
         return valid.dt.strftime("%Y-%m-%d").tolist()
+
+    def meters(self) -> list[str]:
+        """Meter ids in the table (a Scan of the key attribute only); one series: the table."""
+        if self.is_single_series():
+            return [self.table_name]
+        found: set[str] = set()
+        paginator = self.client().get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name, ProjectionExpression="meter_id"):
+            found.update(item["meter_id"]["S"] for item in page["Items"])
+        return sorted(found)
+
+    def usage_between(self, meter_id: str, start: date, end: date) -> pd.DataFrame:
+        """Raw items of one meter for days in ``[start, end]``: a key-range Query, or for a
+        date-keyed table one BatchGetItem per 100 days."""
+        client = self.client()
+        if self.is_single_series():
+            if meter_id != self.table_name:
+                return pd.DataFrame(columns=["date", "usage"])
+            days = pd.date_range(start, end, freq="D").strftime("%Y-%m-%d").tolist()
+            items: list[dict] = []
+            for chunk in _chunks(days, 100):
+                request = {self.table_name: {"Keys": [{"date": {"S": d}} for d in chunk]}}
+                while request:
+                    response = client.batch_get_item(RequestItems=request)
+                    items.extend(response["Responses"].get(self.table_name, []))
+                    request = response.get("UnprocessedKeys") or None
+        else:
+            paginator = client.get_paginator("query")
+            items = [
+                item
+                for page in paginator.paginate(
+                    TableName=self.table_name,
+                    KeyConditionExpression="meter_id = :m AND #d BETWEEN :s AND :e",
+                    ExpressionAttributeNames={"#d": "date"},
+                    ExpressionAttributeValues={
+                        ":m": {"S": meter_id},
+                        ":s": {"S": start.isoformat()},
+                        ":e": {"S": end.isoformat() + "\uffff"},
+                    },
+                )
+                for item in page["Items"]
+            ]
+        rows = [{k: _plain(v) for k, v in item.items()} for item in items]
+        return pd.DataFrame(rows, columns=None if rows else ["date", "usage"])

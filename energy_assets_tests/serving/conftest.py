@@ -1,11 +1,6 @@
-import socket
-import threading
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 
 from energy_assets.ml.bundle import ForecastBundle
 from energy_assets.ml.models import SeasonalNaive
@@ -29,18 +24,9 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def container_url(model_dir):
     """The container's inference server, really listening on a local port."""
+    from energy_assets.background import BackgroundServer
     from energy_assets.serving.server import create_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(str(model_dir)), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    server = BackgroundServer(create_app(str(model_dir))).start()
+    yield server.url
+    server.stop()
