@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def run_demo(
     from energy_assets.localaws import LocalAWS
 
     started = time.monotonic()
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")  # beta notice
     os.environ.setdefault("DAGSTER_HOME", str(root))
     aws = LocalAWS(port=aws_port, runtime_port=runtime_port)
     aws.start()
