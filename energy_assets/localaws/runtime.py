@@ -1,122 +1,147 @@
 """A SageMaker-runtime-compatible server: InvokeEndpoint really serves the endpoint's model.
 
-For each call the endpoint is resolved through the SageMaker control plane (endpoint ->
-endpoint config -> model -> ModelDataUrl); the model.tar.gz is fetched from S3 and loaded once
-per URL into the same ``Predictor`` the inference container runs. Errors come back in the shapes
-botocore maps to ``ValidationError`` and ``ModelError``.
+It speaks botocore's ``sagemaker-runtime`` protocol (rest-json): ``POST
+/endpoints/{EndpointName}/invocations`` with the payload as body and ``Content-Type`` /
+``Accept`` / ``X-Amzn-SageMaker-Target-Variant`` headers; the answer is the model's output with
+``Content-Type`` and ``x-Amzn-Invoked-Production-Variant``. Endpoints are resolved through the
+control plane of the local AWS (``resolver.py``) and answered by the container's ``Predictor``.
+
+Errors take the shapes botocore's service model defines for InvokeEndpoint, so callers see the
+same ``ClientError`` codes as on AWS (``x-amzn-ErrorType`` header, JSON body with ``message``):
+
+* no such endpoint / not InService / unknown target variant -> 400 ``ValidationError``
+  ("Endpoint X of account 123456789012 not found.");
+* the container rejects the payload (``InvalidRequest``, its 400) -> 424 ``ModelError`` with
+  ``OriginalStatusCode`` 400 and ``OriginalMessage`` = the container's body, as SageMaker relays
+  a container's 4xx; ``ModelFailure`` (its 500) -> 424 ``ModelError``, OriginalStatusCode 500;
+* the model cannot be loaded -> 424 ``ModelError``, OriginalStatusCode 500 (AWS would have failed
+  the endpoint instead; a 424 is not retried by botocore, a 5xx would be, four times);
+* anything else -> 500 ``InternalFailure``.
+
+The region is the one the caller signed the request for (moto keeps state per region).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-import threading
-from pathlib import Path
+import logging
+import re
+import uuid
 
-import boto3
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from energy_assets.serving.artifact import unpack
-from energy_assets.serving.handler import InvalidRequest, ModelFailure, Predictor
+from energy_assets.localaws.resolver import (
+    DeploymentBroken,
+    EndpointNotFound,
+    EndpointResolver,
+    UnknownVariant,
+)
+from energy_assets.serving.handler import InvalidRequest, ModelFailure
 
-ACCOUNT = "123456789012"
-
-
-class EndpointNotFound(LookupError):
-    pass
-
-
-class ModelResolver:
-    """Endpoint name -> loaded Predictor, through the control plane and S3 of the local AWS."""
-
-    def __init__(self, aws_url: str, region: str):
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
-        )
-        self.sagemaker = session.client("sagemaker", endpoint_url=aws_url)
-        self.s3 = session.client("s3", endpoint_url=aws_url)
-        self._predictors: dict[str, Predictor] = {}
-        self._lock = threading.Lock()
-        self._dir = Path(tempfile.mkdtemp(prefix="energy-assets-runtime-"))
-
-    def resolve(self, endpoint_name: str) -> tuple[Predictor, str]:
-        try:
-            endpoint = self.sagemaker.describe_endpoint(EndpointName=endpoint_name)
-        except self.sagemaker.exceptions.ClientError as error:
-            raise EndpointNotFound(endpoint_name) from error
-        if endpoint["EndpointStatus"] != "InService":
-            raise EndpointNotFound(endpoint_name)
-        config = self.sagemaker.describe_endpoint_config(
-            EndpointConfigName=endpoint["EndpointConfigName"]
-        )
-        variant = config["ProductionVariants"][0]
-        model = self.sagemaker.describe_model(ModelName=variant["ModelName"])
-        url = model["PrimaryContainer"]["ModelDataUrl"]
-        return self._predictor(url), variant["VariantName"]
-
-    def _predictor(self, url: str) -> Predictor:
-        with self._lock:
-            if url not in self._predictors:
-                bucket, key = url.removeprefix("s3://").split("/", 1)
-                artifact = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                folder = unpack(artifact, self._dir / str(len(self._predictors)))
-                self._predictors[url] = Predictor.from_model_dir(folder)
-            return self._predictors[url]
+ACCOUNT = "123456789012"  # moto's default account
+_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+log = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str, **extra) -> Response:
     return JSONResponse(
-        {"message": message, **extra}, status_code=status, headers={"x-amzn-ErrorType": code}
+        {"message": message, **extra},
+        status_code=status,
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
     )
 
 
-def create_runtime_app(aws_url: str, region: str) -> Starlette:
-    resolver = ModelResolver(aws_url, region)
+def _model_error(name: str, region: str, account: str, status: int, body: str) -> Response:
+    kind = "client" if status < 500 else "server"
+    logs = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{name}"
+    )
+    return _error(
+        424,
+        "ModelError",
+        f'Received {kind} error ({status}) from primary with message "{body}". '
+        f"See {logs} in account {account} for more information.",
+        OriginalStatusCode=status,
+        OriginalMessage=body,
+        LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}",
+    )
 
-    def invoke(request: Request, body: bytes) -> Response:
-        name = request.path_params["name"]
+
+def signed_region(request: Request) -> str | None:
+    """The region in the SigV4 credential scope of the request, if it is signed."""
+    match = _REGION.search(request.headers.get("authorization", ""))
+    return match.group(1) if match else None
+
+
+def create_runtime_app(aws_url: str, region: str) -> Starlette:
+    """The runtime app, resolving endpoints through the AWS APIs at ``aws_url``."""
+    resolver = EndpointResolver(aws_url, region)
+
+    def invoke(name: str, region: str, headers, body: bytes) -> Response:
         try:
-            predictor, variant = resolver.resolve(name)
+            variant, deployment = resolver.resolve(
+                name, region, headers.get("x-amzn-sagemaker-target-variant")
+            )
         except EndpointNotFound:
             return _error(
                 400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
             )
+        except UnknownVariant as error:
+            return _error(400, "ValidationError", str(error))
+        except DeploymentBroken as error:
+            log.warning("endpoint %s cannot serve: %s", name, error)
+            return _model_error(name, region, ACCOUNT, 500, json.dumps({"error": str(error)}))
+        account = deployment.arn.split(":")[4] or ACCOUNT
         try:
-            payload, content_type = predictor.invoke(body, request.headers.get("content-type", ""))
-        except (InvalidRequest, ModelFailure) as error:
-            status = 400 if isinstance(error, InvalidRequest) else 500
-            original = json.dumps({"error": str(error)})
-            return _error(
-                424,
-                "ModelError",
-                f'Received client error ({status}) from primary with message "{original}".'
-                if status == 400
-                else f'Received server error ({status}) from primary with message "{original}".',
-                OriginalStatusCode=status,
-                OriginalMessage=original,
-                LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
+            payload, content_type = variant.predictor.invoke(
+                body, headers.get("content-type", "application/json"), headers.get("accept")
             )
+        except InvalidRequest as error:
+            return _model_error(name, region, account, 400, json.dumps({"error": str(error)}))
+        except ModelFailure as error:
+            log.warning("endpoint %s: %s", name, error)
+            return _model_error(name, region, account, 500, json.dumps({"error": str(error)}))
         return Response(
             payload,
             media_type=content_type,
-            headers={"x-Amzn-Invoked-Production-Variant": variant},
+            headers={
+                "x-Amzn-Invoked-Production-Variant": variant.name,
+                "x-amzn-RequestId": str(uuid.uuid4()),
+            },
         )
 
     async def invocations(request: Request) -> Response:
+        name = request.path_params["name"]
         body = await request.body()
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(invoke, request, body)
+        region_name = signed_region(request) or region
+        try:
+            return await run_in_threadpool(invoke, name, region_name, request.headers, body)
+        except Exception as error:  # the control plane is down, a bug: say so, as AWS would
+            log.exception("InvokeEndpoint %s failed", name)
+            return _error(500, "InternalFailure", f"local SageMaker runtime failed: {error!r}")
 
     async def ping(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
+    async def unsupported(request: Request) -> Response:
+        return _error(
+            404,
+            "UnknownOperationException",
+            f"{request.method} {request.url.path}: the local SageMaker runtime serves "
+            "InvokeEndpoint (POST /endpoints/{EndpointName}/invocations) only",
+        )
+
+    app = Starlette(
         routes=[
             Route("/endpoints/{name}/invocations", invocations, methods=["POST"]),
             Route("/ping", ping, methods=["GET"]),
+            Route("/{path:path}", unsupported, methods=["GET", "POST", "PUT", "DELETE"]),
         ]
     )
+    app.state.resolver = resolver
+    return app

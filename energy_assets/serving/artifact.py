@@ -1,47 +1,83 @@
 """The ``model.tar.gz`` format that training writes and SageMaker extracts to /opt/ml/model.
 
-Layout (files at the archive root, format version ``energy_assets.ml.bundle.FORMAT_VERSION``):
+SageMaker downloads the model's ``ModelDataUrl`` and extracts it into ``/opt/ml/model`` before
+the container starts, so the files sit at the archive root (no leading folder)::
 
-    manifest.json   format_version, version, created_at, library versions, model name per meter
-    models.pkl      fitted per-meter models (plain numbers inside, no statsmodels results)
+    manifest.json   format_version (= energy_assets.ml.bundle.FORMAT_VERSION, now 1), version,
+                    created_at, library versions, the model name per meter, extra
+    models.pkl      fitted per-meter models (plain numbers inside, no statsmodels results),
+                    selection table and interval half-widths; pickle protocol 5
     history.csv     meter_id,date,usage: the recent actuals forecasts start from
+
+``ForecastBundle.load`` refuses another ``format_version``: a container only serves artifacts of
+the format it was built for. Packing is reproducible (fixed mtimes and owners), so packing the
+same bundle twice gives the same bytes and the same S3 ETag.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from energy_assets.ml.bundle import ForecastBundle
+from energy_assets.ml.bundle import FORMAT_VERSION, ForecastBundle
+
+__all__ = ["FORMAT_VERSION", "load_bundle", "pack_bundle", "unpack"]
+
+
+def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o644
+    return info
 
 
 def pack_bundle(bundle: ForecastBundle) -> bytes:
+    """The bundle as ``model.tar.gz`` bytes, files at the archive root."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = bundle.save(tmp)
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        with (
+            gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped,
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
+        ):
             for path in sorted(folder.iterdir()):
-                archive.add(path, arcname=path.name)
+                archive.add(path, arcname=path.name, recursive=False, filter=_normalised)
         return buffer.getvalue()
 
 
+def _check_member(member: tarfile.TarInfo) -> None:
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts or "\\" in member.name:
+        raise ValueError(f"unsafe path in model artifact: {member.name!r}")
+    if not (member.isfile() or member.isdir()):
+        raise ValueError(f"model artifacts hold files and folders only, not {member.name!r}")
+
+
 def unpack(artifact: bytes | str | Path, dest: str | Path) -> Path:
-    """Extract an artifact, refusing members that would land outside ``dest``."""
+    """Extract ``model.tar.gz`` (bytes or a file path) into ``dest`` and return ``dest``.
+
+    Every member is checked before anything is written: absolute paths, ``..`` and links,
+    devices or fifos are refused, so a crafted archive cannot write outside ``dest``.
+    """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    data = artifact if isinstance(artifact, bytes) else Path(artifact).read_bytes()
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for member in archive.getmembers():
-            if member.name.startswith("/") or ".." in Path(member.name).parts:
-                raise ValueError(f"unsafe path in model artifact: {member.name}")
-            if not (member.isfile() or member.isdir()):
-                raise ValueError(f"unsupported member in model artifact: {member.name}")
-        archive.extractall(dest, filter="data")
+    data = artifact if isinstance(artifact, bytes | bytearray) else Path(artifact).read_bytes()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            members = archive.getmembers()
+            for member in members:
+                _check_member(member)
+            archive.extractall(dest, members=members, filter="data")
+    except tarfile.TarError as error:
+        raise ValueError(f"model artifact is not a readable tar archive: {error}") from error
     return dest
 
 
-def load_bundle(artifact: bytes) -> ForecastBundle:
+def load_bundle(artifact: bytes | str | Path) -> ForecastBundle:
+    """The ``ForecastBundle`` inside ``model.tar.gz`` bytes (or a file path)."""
     with tempfile.TemporaryDirectory() as tmp:
         return ForecastBundle.load(unpack(artifact, tmp))

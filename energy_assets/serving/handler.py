@@ -5,10 +5,20 @@ Requests (``application/json``)::
     {"meter_id": "meter-0001", "horizon": 14, "start": "2026-12-01"}   # start optional
     {"instances": [{"meter_id": ..., "horizon": ...}, ...]}              # batch
 
-or ``text/csv`` lines ``meter_id,horizon[,start]``. ``meter_id`` may be left out when the model
-serves one series. Responses are JSON: one prediction, or ``{"predictions": [...]}`` for a batch
-or CSV, each ``{meter_id, model, model_version, start, dates, forecast, intervals}`` where
-``intervals`` maps a level ("80", "95") to ``{"lower": [...], "upper": [...]}``.
+or ``text/csv`` lines ``meter_id,horizon[,start]`` (an optional ``meter_id,...`` header line).
+``meter_id`` may be left out when the model serves one series; ``start`` defaults to the day
+after the last actual in the model. Responses are JSON: one prediction, or
+``{"predictions": [...]}`` for a batch or CSV, each
+``{meter_id, model, model_version, start, dates, forecast, intervals}`` where ``intervals`` maps
+a level ("80", "95") to ``{"lower": [...], "upper": [...]}`` (empty when the model has none).
+
+Errors are split the way SageMaker reports them to callers: ``InvalidRequest`` is the client's
+fault (the container answers 400, the runtime a ``ModelError`` carrying OriginalStatusCode 400);
+``ModelFailure`` is ours (500). Everything a request can get wrong is checked here, before the
+model runs, so that an exception from the model really means the model failed.
+
+The request path parses with ``json``/``csv`` and builds the answer from plain ``datetime`` and
+numpy values: pandas runs only inside ``bundle.forecast``.
 """
 
 from __future__ import annotations
@@ -16,13 +26,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
-from energy_assets.ml.bundle import ForecastBundle, UnknownMeterError
+import numpy as np
+
+from energy_assets.ml.bundle import ForecastBundle
 
 MAX_HORIZON = 366
 MAX_BATCH = 1000
+MAX_START_GAP_DAYS = 366  # how far past the last actual a forecast may start
+JSON = "application/json"
+FIELDS = ("meter_id", "horizon", "start")
 
 
 class InvalidRequest(ValueError):
@@ -33,137 +50,224 @@ class ModelFailure(RuntimeError):
     """The model failed on a valid request (a 5xx)."""
 
 
+@dataclass(frozen=True)
+class _Span:
+    first: date
+    last: date
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    meter_id: str
+    horizon: int
+    start: date | None
+
+
 class Predictor:
+    """Answers invocation payloads from one loaded ``ForecastBundle``."""
+
     def __init__(self, bundle: ForecastBundle):
         self.bundle = bundle
+        missing = sorted(set(bundle.models) - set(bundle.history))
+        if missing:
+            # Fail when the container starts, not on the first request for such a meter.
+            raise ValueError(f"model artifact has no history for meter(s) {missing[:5]}")
+        # Date ranges per meter, computed once so requests are validated without pandas.
+        self._spans = {
+            meter: _Span(series.index[0].date(), series.index[-1].date())
+            for meter, series in bundle.history.items()
+            if len(series)
+        }
 
     @classmethod
     def from_model_dir(cls, path: str | Path) -> Predictor:
         return cls(ForecastBundle.load(path))
 
-    def invoke(self, body: bytes, content_type: str = "application/json") -> tuple[bytes, str]:
-        kind = (content_type or "application/json").split(";")[0].strip().lower()
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def invoke(
+        self, body: bytes, content_type: str = JSON, accept: str | None = None
+    ) -> tuple[bytes, str]:
+        """Answer one invocation body; returns (response body, response content type)."""
+        _check_accept(accept)
+        kind = (content_type or JSON).split(";")[0].strip().lower()
         if kind == "text/csv":
-            requests, batch = self._parse_csv(body), True
-        elif kind in ("application/json", "application/x-json", ""):
-            requests, batch = self._parse_json(body)
+            items, batch = _parse_csv(body), True
+        elif kind in (JSON, "application/x-json", "application/jsonlines", "*/*"):
+            items, batch = _parse_json(body)
         else:
             raise InvalidRequest(f"unsupported content type {content_type!r}; send JSON or CSV")
-        if not requests:
+        if not items:
             raise InvalidRequest("no forecast requested")
-        if len(requests) > MAX_BATCH:
-            raise InvalidRequest(f"at most {MAX_BATCH} requests per call, got {len(requests)}")
-        answers = [self.predict(**r) for r in requests]
-        payload = {"predictions": answers} if batch else answers[0]
-        return json.dumps(payload).encode(), "application/json"
+        if len(items) > MAX_BATCH:
+            raise InvalidRequest(f"at most {MAX_BATCH} forecasts per call, got {len(items)}")
+        try:
+            requests = [self.validate(**item) for item in items]
+            answers = [self.forecast(request) for request in requests]
+            payload = {"predictions": answers} if batch else answers[0]
+            return json.dumps(payload, separators=(",", ":")).encode(), JSON
+        except (InvalidRequest, ModelFailure):
+            raise
+        except Exception as error:  # a bug or a broken artifact: still the model's failure
+            raise ModelFailure(f"prediction failed: {error!r}") from error
 
     def predict(self, meter_id: str | None, horizon, start=None) -> dict:
+        """One forecast from loosely typed arguments (validated as a JSON request is)."""
+        return self.forecast(self.validate(meter_id, horizon, start))
+
+    def validate(self, meter_id=None, horizon=None, start=None) -> ForecastRequest:
         meter = self._meter(meter_id)
         steps = _horizon(horizon)
-        first = _start(start)
+        first = _date(start)
+        span = self._spans[meter]
+        if first is not None and first <= span.first:
+            raise InvalidRequest(
+                f"start {first} must be after the first known day {span.first} of meter {meter!r}"
+            )
+        if first is not None and (first - span.last).days > MAX_START_GAP_DAYS + 1:
+            raise InvalidRequest(
+                f"start {first} is more than {MAX_START_GAP_DAYS} days after the last actual "
+                f"{span.last} of meter {meter!r}"
+            )
+        return ForecastRequest(meter, steps, first)
+
+    def forecast(self, request: ForecastRequest) -> dict:
+        meter = request.meter_id
+        start = request.start or self._spans[meter].last + timedelta(days=1)
         try:
-            frame = self.bundle.forecast(meter, steps, first)
+            frame = self.bundle.forecast(meter, request.horizon, start.isoformat())
+            values = frame["forecast"].to_numpy(dtype=float)
+            bands = {
+                column.removeprefix("lower_"): (
+                    frame[column].to_numpy(dtype=float),
+                    frame["upper_" + column.removeprefix("lower_")].to_numpy(dtype=float),
+                )
+                for column in frame.columns
+                if column.startswith("lower_")
+            }
         except ValueError as error:
+            if isinstance(error, np.linalg.LinAlgError):
+                raise ModelFailure(f"model failed for meter {meter!r}: {error}") from error
+            # The bundle's way to say this history cannot answer this request (too little of it).
             raise InvalidRequest(str(error)) from error
         except Exception as error:
-            raise ModelFailure(f"model failed for meter {meter!r}: {error}") from error
+            raise ModelFailure(f"model failed for meter {meter!r}: {error!r}") from error
+        if len(values) != request.horizon or not np.isfinite(values).all():
+            raise ModelFailure(f"model returned an invalid forecast for meter {meter!r}")
         return {
             "meter_id": meter,
             "model": self.bundle.model_name(meter),
             "model_version": self.bundle.version,
-            "start": frame["date"].iloc[0].strftime("%Y-%m-%d"),
-            "dates": frame["date"].dt.strftime("%Y-%m-%d").tolist(),
-            "forecast": [round(float(v), 6) for v in frame["forecast"]],
+            "start": start.isoformat(),
+            "dates": [(start + timedelta(days=i)).isoformat() for i in range(request.horizon)],
+            "forecast": _floats(values),
             "intervals": {
-                column.removeprefix("lower_"): {
-                    "lower": [round(float(v), 6) for v in frame[column]],
-                    "upper": [round(float(v), 6) for v in frame[f"upper_{column[6:]}"]],
-                }
-                for column in frame.columns
-                if column.startswith("lower_")
+                level: {"lower": _floats(lower), "upper": _floats(upper)}
+                for level, (lower, upper) in bands.items()
             },
         }
 
     def _meter(self, meter_id) -> str:
-        if meter_id in (None, ""):
+        if meter_id is None or meter_id == "":
             if len(self.bundle.models) == 1:
                 return next(iter(self.bundle.models))
-            raise InvalidRequest("meter_id is required: this model serves several meters")
+            raise InvalidRequest(
+                f"meter_id is required: this model serves {len(self.bundle.models)} meters"
+            )
+        if isinstance(meter_id, bool) or not isinstance(meter_id, str | int):
+            raise InvalidRequest(f"meter_id must be a string, got {meter_id!r}")
         meter = str(meter_id)
         if meter not in self.bundle.models:
-            raise InvalidRequest(str(UnknownMeterError(f"unknown meter {meter!r}")))
+            known = self.bundle.meters
+            shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
+            raise InvalidRequest(
+                f"unknown meter {meter!r}; this model serves {len(known)} meters ({shown})"
+            )
         return meter
 
-    @staticmethod
-    def _parse_json(body: bytes) -> tuple[list[dict], bool]:
-        try:
-            payload = json.loads(body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidRequest(f"body is not valid JSON: {error}") from error
-        if isinstance(payload, dict) and "instances" in payload:
-            items, batch = payload["instances"], True
-            if not isinstance(items, list):
-                raise InvalidRequest("'instances' must be a list of requests")
-        elif isinstance(payload, dict):
-            items, batch = [payload], False
-        else:
-            raise InvalidRequest("body must be a JSON object")
-        requests = []
-        for item in items:
-            if not isinstance(item, dict):
-                raise InvalidRequest("each request must be a JSON object")
-            unknown = set(item) - {"meter_id", "horizon", "start"}
-            if unknown:
-                raise InvalidRequest(f"unknown field(s) {sorted(unknown)}")
-            if "horizon" not in item:
-                raise InvalidRequest("'horizon' is required")
-            requests.append(
-                {
-                    "meter_id": item.get("meter_id"),
-                    "horizon": item["horizon"],
-                    "start": item.get("start"),
-                }
-            )
-        return requests, batch
 
-    @staticmethod
-    def _parse_csv(body: bytes) -> list[dict]:
+def _check_accept(accept: str | None) -> None:
+    if not accept:
+        return
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if kinds & {JSON, "application/*", "*/*", ""}:
+        return
+    raise InvalidRequest(f"cannot answer in {accept!r}; this model answers {JSON}")
+
+
+def _parse_json(body: bytes) -> tuple[list[dict], bool]:
+    try:
+        payload = json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidRequest(f"body is not valid JSON: {error}") from error
+    if isinstance(payload, dict) and "instances" in payload:
+        items, batch = payload["instances"], True
+        if not isinstance(items, list):
+            raise InvalidRequest("'instances' must be a list of requests")
+        if set(payload) - {"instances"}:
+            raise InvalidRequest(f"unknown field(s) {sorted(set(payload) - {'instances'})}")
+    elif isinstance(payload, dict):
+        items, batch = [payload], False
+    else:
+        raise InvalidRequest('body must be a JSON object: {"meter_id": ..., "horizon": ...}')
+    for number, item in enumerate(items):
+        where = f"instance {number}: " if batch else ""
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"{where}each request must be a JSON object")
+        unknown = set(item) - set(FIELDS)
+        if unknown:
+            raise InvalidRequest(f"{where}unknown field(s) {sorted(unknown)}; send {FIELDS}")
+        if "horizon" not in item:
+            raise InvalidRequest(f"{where}'horizon' is required")
+        if not isinstance(item["horizon"], int) or isinstance(item["horizon"], bool):
+            raise InvalidRequest(f"{where}horizon must be an integer, got {item['horizon']!r}")
+    return items, batch
+
+
+def _parse_csv(body: bytes) -> list[dict]:
+    try:
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InvalidRequest(f"CSV body cannot be read: {error}") from error
+    items = []
+    for number, row in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells) or (not items and cells[0] == "meter_id"):
+            continue
+        if len(cells) not in (2, 3):
+            raise InvalidRequest(f"CSV line {number}: expected meter_id,horizon[,start]")
         try:
-            rows = list(csv.reader(io.StringIO(body.decode())))
-        except UnicodeDecodeError as error:
-            raise InvalidRequest(f"CSV body is not UTF-8: {error}") from error
-        requests = []
-        for number, row in enumerate(r for r in rows if any(c.strip() for c in r)):
-            if number == 0 and row and row[0].strip() == "meter_id":
-                continue
-            if len(row) not in (2, 3):
-                raise InvalidRequest(f"CSV line {number + 1}: expected meter_id,horizon[,start]")
-            requests.append(
-                {
-                    "meter_id": row[0].strip(),
-                    "horizon": row[1].strip(),
-                    "start": row[2].strip() if len(row) == 3 and row[2].strip() else None,
-                }
-            )
-        return requests
+            horizon = int(cells[1])
+        except ValueError:
+            raise InvalidRequest(
+                f"CSV line {number}: horizon must be an integer, got {cells[1]!r}"
+            ) from None
+        start = cells[2] if len(cells) == 3 and cells[2] else None
+        items.append({"meter_id": cells[0] or None, "horizon": horizon, "start": start})
+    return items
 
 
 def _horizon(value) -> int:
-    try:
-        steps = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"horizon must be an integer, got {value!r}") from None
-    if isinstance(value, float) and value != steps or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidRequest(f"horizon must be an integer, got {value!r}")
-    if not 1 <= steps <= MAX_HORIZON:
-        raise InvalidRequest(f"horizon must be between 1 and {MAX_HORIZON}, got {steps}")
-    return steps
+    if not 1 <= value <= MAX_HORIZON:
+        raise InvalidRequest(f"horizon must be between 1 and {MAX_HORIZON}, got {value}")
+    return value
 
 
-def _start(value) -> str | None:
-    if value in (None, ""):
+def _date(value) -> date | None:
+    if value is None or value == "":
         return None
-    try:
-        return date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise InvalidRequest(f"start must be a date YYYY-MM-DD, got {value!r}") from None
+    # fromisoformat alone would also take "20250101" or week dates; the contract is YYYY-MM-DD.
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidRequest(f"start must be a date YYYY-MM-DD, got {value!r}")
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [round(v, 6) if math.isfinite(v) else None for v in values.tolist()]

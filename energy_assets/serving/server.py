@@ -1,49 +1,87 @@
-"""The inference server of the SageMaker container contract: GET /ping, POST /invocations on
-port 8080, the model extracted by SageMaker into /opt/ml/model (``SM_MODEL_DIR``)."""
+"""The inference server of the SageMaker container contract.
+
+SageMaker runs the image with the argument ``serve`` after extracting ``model.tar.gz`` into
+``/opt/ml/model`` (``SM_MODEL_DIR`` overrides it here), then calls ``GET /ping`` until it answers
+200 and sends each ``InvokeEndpoint`` body to ``POST /invocations`` on port 8080. The model is
+loaded when the app is created, so a broken artifact stops the container at start (the endpoint
+goes Failed with the reason in its logs) rather than failing every request later.
+
+``/execution-parameters`` lets a batch transform job read the batching this server handles
+(CSV lines, each a forecast request, up to ``handler.MAX_BATCH`` per call).
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from energy_assets.serving.handler import InvalidRequest, ModelFailure, Predictor
 
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+PORT = 8080
 
-def create_app(model_dir: str | None = None) -> Starlette:
-    predictor = Predictor.from_model_dir(
-        model_dir or os.environ.get("SM_MODEL_DIR", "/opt/ml/model")
-    )
+
+def model_dir_from_env() -> Path:
+    return Path(os.environ.get("SM_MODEL_DIR", DEFAULT_MODEL_DIR))
+
+
+def create_app(model_dir: str | Path | None = None) -> Starlette:
+    predictor = Predictor.from_model_dir(model_dir or model_dir_from_env())
 
     async def ping(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "model_version": predictor.bundle.version})
+        return JSONResponse({"status": "ok", "model_version": predictor.version})
 
     async def invocations(request: Request) -> Response:
         body = await request.body()
+        content_type = request.headers.get("content-type", "application/json")
         try:
-            payload, content_type = predictor.invoke(body, request.headers.get("content-type", ""))
+            # Forecasting is CPU work: off the event loop, so /ping stays responsive.
+            payload, media_type = await run_in_threadpool(
+                predictor.invoke, body, content_type, request.headers.get("accept")
+            )
         except InvalidRequest as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         except ModelFailure as error:
             return JSONResponse({"error": str(error)}, status_code=500)
-        return Response(payload, media_type=content_type)
+        return Response(payload, media_type=media_type)
 
-    return Starlette(
+    async def execution_parameters(request: Request) -> Response:
+        return JSONResponse(
+            {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+        )
+
+    app = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
+            Route("/execution-parameters", execution_parameters, methods=["GET"]),
         ]
     )
+    app.state.predictor = predictor
+    return app
 
 
 def main() -> None:
+    """``serve``: uvicorn on 0.0.0.0:8080 with one worker per CPU (SageMaker convention)."""
     import uvicorn
 
+    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1))
     uvicorn.run(
-        create_app(), host="0.0.0.0", port=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
+        "energy_assets.serving.server:create_app",
+        factory=True,
+        host="0.0.0.0",
+        port=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", PORT)),
+        workers=workers,
+        # Longer than SageMaker's 60 s invocation timeout, so its kept-alive connections to the
+        # container are not closed under it between requests.
+        timeout_keep_alive=75,
+        log_level=os.environ.get("LOG_LEVEL", "info"),
     )
 
 

@@ -1,19 +1,12 @@
-import numpy as np
-import pandas as pd
+"""The container's inference server, really listening on a free local port."""
+
+from __future__ import annotations
+
 import pytest
 
-from energy_assets.ml.bundle import ForecastBundle
-from energy_assets.ml.models import SeasonalNaive
-
-
-def make_bundle(version="v1", meters=("m1", "m2")) -> ForecastBundle:
-    index = pd.date_range("2025-01-01", periods=60)
-    history = {
-        m: pd.Series(np.arange(60.0) + 100 * i, index=index, name=m) for i, m in enumerate(meters)
-    }
-    models = {m: SeasonalNaive().fit(s) for m, s in history.items()}
-    intervals = {meters[0]: {"80": 2.0, "95": 5.0}}
-    return ForecastBundle(version=version, models=models, history=history, intervals=intervals)
+from energy_assets.localaws.asgi_thread import ASGIThread
+from energy_assets.serving.server import create_app
+from energy_assets_tests.serving.helpers import broken_bundle, make_bundle
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +14,20 @@ def model_dir(tmp_path_factory):
     return make_bundle().save(tmp_path_factory.mktemp("model"))
 
 
+def _serve(model_dir):
+    server = ASGIThread().start(create_app(model_dir))
+    return server
+
+
 @pytest.fixture(scope="session")
 def container_url(model_dir):
-    """The container's inference server, really listening on a local port."""
-    from energy_assets.background import BackgroundServer
-    from energy_assets.serving.server import create_app
+    server = _serve(model_dir)
+    yield server.url
+    server.stop()
 
-    server = BackgroundServer(create_app(str(model_dir))).start()
+
+@pytest.fixture(scope="session")
+def broken_container_url(tmp_path_factory):
+    server = _serve(broken_bundle().save(tmp_path_factory.mktemp("broken")))
     yield server.url
     server.stop()

@@ -1,27 +1,49 @@
-"""The SageMaker container contract over HTTP: /ping and /invocations."""
+"""The SageMaker container contract over HTTP: /ping, /invocations, /execution-parameters."""
 
 import httpx
 import pytest
 
+from energy_assets_tests.serving.helpers import make_bundle
 
-def test_ping(container_url):
+
+def _invoke(url, **kwargs) -> httpx.Response:
+    return httpx.post(f"{url}/invocations", **kwargs)
+
+
+def test_ping_answers_200_with_the_loaded_model(container_url):
     response = httpx.get(f"{container_url}/ping")
     assert response.status_code == 200 and response.json()["model_version"] == "v1"
 
 
 def test_single_forecast(container_url):
-    response = httpx.post(f"{container_url}/invocations", json={"meter_id": "m2", "horizon": 3})
+    response = _invoke(container_url, json={"meter_id": "m2", "horizon": 3})
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert body["meter_id"] == "m2" and body["model"] == "seasonal_naive"
-    assert body["model_version"] == "v1" and body["start"] == "2025-03-02"
-    assert body["dates"] == ["2025-03-02", "2025-03-03", "2025-03-04"]
-    assert body["forecast"] == [153.0, 154.0, 155.0]  # the last week of 100 + day number
-    assert body["intervals"] == {}  # no interval widths for m2 in this model
+    assert body == {
+        "meter_id": "m2",
+        "model": "seasonal_naive",
+        "model_version": "v1",
+        "start": "2025-03-02",
+        "dates": ["2025-03-02", "2025-03-03", "2025-03-04"],
+        "forecast": [153.0, 154.0, 155.0],  # the last week of 100 + day number
+        "intervals": {},  # no interval widths for m2 in this model
+    }
+
+
+def test_forecast_equals_the_bundle(container_url):
+    expected = make_bundle().forecast("m1", 14, start="2025-02-10")
+    body = _invoke(
+        container_url, json={"meter_id": "m1", "horizon": 14, "start": "2025-02-10"}
+    ).json()
+    assert body["forecast"] == expected["forecast"].tolist()
+    assert body["dates"] == expected["date"].dt.strftime("%Y-%m-%d").tolist()
+    assert body["intervals"]["80"]["lower"] == expected["lower_80"].tolist()
+    assert body["intervals"]["95"]["upper"] == expected["upper_95"].tolist()
 
 
 def test_intervals_come_with_the_forecast(container_url):
-    body = httpx.post(f"{container_url}/invocations", json={"meter_id": "m1", "horizon": 2}).json()
+    body = _invoke(container_url, json={"meter_id": "m1", "horizon": 2}).json()
     assert body["forecast"] == [53.0, 54.0]
     assert body["intervals"] == {
         "80": {"lower": [51.0, 52.0], "upper": [55.0, 56.0]},
@@ -30,8 +52,8 @@ def test_intervals_come_with_the_forecast(container_url):
 
 
 def test_batch_and_csv_give_the_same_answers(container_url):
-    batch = httpx.post(
-        f"{container_url}/invocations",
+    batch = _invoke(
+        container_url,
         json={
             "instances": [
                 {"meter_id": "m1", "horizon": 2},
@@ -39,41 +61,85 @@ def test_batch_and_csv_give_the_same_answers(container_url):
             ]
         },
     ).json()["predictions"]
-    csv = httpx.post(
-        f"{container_url}/invocations",
-        content="meter_id,horizon,start\nm1,2,\nm2,1,2025-01-20\n",
+    csv = _invoke(
+        container_url,
+        content="meter_id,horizon,start\nm1,2,\n\nm2,1,2025-01-20\n",
         headers={"content-type": "text/csv"},
     ).json()["predictions"]
     assert batch == csv
+    assert [p["meter_id"] for p in batch] == ["m1", "m2"]
     assert batch[1]["dates"] == ["2025-01-20"] and batch[1]["forecast"] == [112.0]
+
+
+def test_csv_without_header_and_with_charset(container_url):
+    response = _invoke(
+        container_url, content="m2,1\r\n", headers={"content-type": "text/csv; charset=utf-8"}
+    )
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["forecast"] == [153.0]
 
 
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({"meter_id": "zz", "horizon": 3}, "unknown meter 'zz'"),
+        ({"meter_id": "zz", "horizon": 3}, "unknown meter 'zz'; this model serves 2 meters"),
         ({"meter_id": "m1"}, "'horizon' is required"),
         ({"meter_id": "m1", "horizon": 0}, "between 1 and 366"),
+        ({"meter_id": "m1", "horizon": 367}, "between 1 and 366"),
         ({"meter_id": "m1", "horizon": "soon"}, "must be an integer"),
+        ({"meter_id": "m1", "horizon": 2.5}, "must be an integer"),
+        ({"meter_id": "m1", "horizon": True}, "must be an integer"),
         ({"meter_id": "m1", "horizon": 2, "start": "31/12/2025"}, "YYYY-MM-DD"),
+        ({"meter_id": "m1", "horizon": 2, "start": "2025-02-30"}, "YYYY-MM-DD"),
+        ({"meter_id": "m1", "horizon": 2, "start": "2025-01-01"}, "after the first known day"),
+        ({"meter_id": "m1", "horizon": 2, "start": "2027-01-01"}, "days after the last actual"),
         ({"horizon": 2}, "meter_id is required"),
+        ({"meter_id": ["m1"], "horizon": 2}, "meter_id must be a string"),
         ({"meter_id": "m1", "horizon": 2, "colour": "red"}, "unknown field"),
+        ({"instances": {"meter_id": "m1"}}, "'instances' must be a list"),
+        ({"instances": []}, "no forecast requested"),
+        ({"instances": [{"meter_id": "m1", "horizon": 1}, 5]}, "instance 1: each request"),
     ],
 )
 def test_bad_payloads_get_a_400_with_a_clear_message(container_url, payload, message):
-    response = httpx.post(f"{container_url}/invocations", json=payload)
+    response = _invoke(container_url, json=payload)
     assert response.status_code == 400
     assert message in response.json()["error"]
 
 
-def test_unreadable_bodies(container_url):
-    not_json = httpx.post(
-        f"{container_url}/invocations",
-        content=b"{nope",
-        headers={"content-type": "application/json"},
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"{nope", "application/json", "not valid JSON"),
+        (b"[1, 2]", "application/json", "body must be a JSON object"),
+        (b"<a/>", "application/xml", "unsupported content type"),
+        (b"m1\n", "text/csv", "CSV line 1: expected meter_id,horizon[,start]"),
+        (b"m1,two\n", "text/csv", "CSV line 1: horizon must be an integer"),
+        (b"\xff\xfe", "text/csv", "CSV body cannot be read"),
+    ],
+)
+def test_unreadable_bodies_get_a_400(container_url, body, content_type, message):
+    response = _invoke(container_url, content=body, headers={"content-type": content_type})
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_accept_must_allow_json(container_url):
+    ok = _invoke(container_url, json={"meter_id": "m1", "horizon": 1}, headers={"accept": "*/*"})
+    assert ok.status_code == 200
+    refused = _invoke(
+        container_url, json={"meter_id": "m1", "horizon": 1}, headers={"accept": "text/csv"}
     )
-    assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["error"]
-    xml = httpx.post(
-        f"{container_url}/invocations", content=b"<a/>", headers={"content-type": "application/xml"}
-    )
-    assert xml.status_code == 400 and "unsupported content type" in xml.json()["error"]
+    assert refused.status_code == 400 and "answers application/json" in refused.json()["error"]
+
+
+def test_a_failing_model_is_a_500(broken_container_url):
+    response = _invoke(broken_container_url, json={"meter_id": "boom", "horizon": 2})
+    assert response.status_code == 500
+    assert "model failed for meter 'boom'" in response.json()["error"]
+    nan = _invoke(broken_container_url, json={"meter_id": "nan-model", "horizon": 2})
+    assert nan.status_code == 500 and "invalid forecast" in nan.json()["error"]
+
+
+def test_execution_parameters_for_batch_transform(container_url):
+    params = httpx.get(f"{container_url}/execution-parameters").json()
+    assert params["BatchStrategy"] == "MULTI_RECORD" and params["MaxPayloadInMB"] == 6

@@ -1,0 +1,79 @@
+"""An ASGI app under uvicorn in a daemon thread, on a socket bound before the thread starts.
+
+Binding first means ``port=0`` yields a free port with no window in which another process can
+take it (tests on one machine run in parallel), and a busy port fails in the caller with a clear
+message instead of inside the server thread.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import uvicorn
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port`` (0 = any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise RuntimeError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    return sock
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``RuntimeError`` when ``host:port`` cannot be bound (0 always can)."""
+    if port:
+        bind_socket(host, port).close()
+
+
+def client_host(host: str) -> str:
+    """The address a client on this machine uses to reach a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class ASGIThread:
+    """Bind on construction (errors surface here), serve ``app`` from ``start(app)``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self._socket = bind_socket(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{client_host(self.host)}:{self.port}"
+
+    def start(self, app, timeout: float = 20.0) -> ASGIThread:
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
+        self._socket.close()
