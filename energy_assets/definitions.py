@@ -3,10 +3,11 @@
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from energy_assets.assets.deployment import forecast_endpoint
+from energy_assets.assets.deployment import forecast_endpoint, rollback_job
 from energy_assets.assets.evaluation import evaluation_report
 from energy_assets.assets.ingestion import raw_usage_export, usage_table
 from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
+from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import trained_forecaster
 from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
 from energy_assets.jobs import ingestion_job, training_job
@@ -46,10 +47,11 @@ defs = dg.Definitions(
         train_test_split,
         trained_forecaster,
         evaluation_report,
+        registered_model,
         forecast_endpoint,
     ],
     asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
-    jobs=[ingestion_job, training_job],
+    jobs=[ingestion_job, training_job, rollback_job],
     schedules=[daily_usage_schedule, daily_training_schedule],
     sensors=[new_usage_sensor],
     resources=build_resources(Settings()),

@@ -13,7 +13,9 @@ TRAIN = "datasets/train/train.csv"
 TEST = "datasets/test/test.csv"
 MODEL_LATEST = "models/latest.json"
 EVALUATION_LATEST = "evaluation/latest.json"
+DEPLOYMENTS_PREFIX = "deployments/"
 DEPLOYMENT_CURRENT = "deployments/current.json"
+DATA_CAPTURE_PREFIX = "datacapture/"
 
 
 def raw_day(day: str) -> str:
@@ -34,3 +36,12 @@ def evaluation_dir(version: str) -> str:
 
 def deployment(version: str) -> str:
     return f"deployments/{version}.json"
+
+
+def deploy_decision(version: str) -> str:
+    """Why a version was or was not deployed (the champion/challenger gate's record)."""
+    return f"deployments/decisions/{version}.json"
+
+
+def registration(version: str) -> str:
+    return f"registry/{version}.json"

@@ -1,4 +1,5 @@
 import dagster as dg
+import pytest
 
 from energy_assets.definitions import defs
 
@@ -7,7 +8,7 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
 
 
-def test_one_graph_of_eight_assets():
+def test_one_graph_from_table_to_endpoint():
     graph = defs.resolve_asset_graph()
     keys = {k.path[-1] for k in graph.get_all_asset_keys()}
     assert keys == {
@@ -18,6 +19,7 @@ def test_one_graph_of_eight_assets():
         "train_test_split",
         "trained_forecaster",
         "evaluation_report",
+        "registered_model",
         "forecast_endpoint",
     }
     seen, todo = set(), [dg.AssetKey("forecast_endpoint")]
@@ -44,3 +46,11 @@ def test_deploy_config_validates():
     job = defs.resolve_job_def("training_job")
     config = {"ops": {"forecast_endpoint": {"config": {"instance_type": "ml.c5.xlarge"}}}}
     assert dg.validate_run_config(job, config)
+
+
+def test_rollback_job_takes_a_version():
+    job = defs.resolve_job_def("rollback_job")
+    config = {"ops": {"rollback_endpoint": {"config": {"version": "20260101-000000-abcdef12"}}}}
+    assert dg.validate_run_config(job, config)
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"ops": {"rollback_endpoint": {"config": {}}}})

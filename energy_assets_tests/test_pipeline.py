@@ -38,6 +38,7 @@ def test_both_runs_succeed_and_every_asset_materializes(pipeline):
         "train_test_split",
         "trained_forecaster",
         "evaluation_report",
+        "registered_model",
         "forecast_endpoint",
     }
 
@@ -147,3 +148,24 @@ def test_endpoint_serves_the_trained_model_through_boto3(pipeline):
     assert answer["start"] == (latest_actual + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     meta = _metadata(pipeline["runs"].training, "forecast_endpoint")
     assert meta["smoke_test"]["model_version"] == latest["version"]
+    assert meta["deployed"] is True and meta["reason"] == "no model is serving"
+
+
+def test_the_served_model_is_registered_and_approved(pipeline):
+    defs = pipeline["defs"]
+    storage, sagemaker = defs.resources["storage"], defs.resources["sagemaker"]
+    current = storage.get_json(layout.DEPLOYMENT_CURRENT)
+    package = sagemaker.find_package(current["model_version"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ModelPackageArn"] == current["model_package_arn"]
+    metadata = package["CustomerMetadataProperties"]
+    report = storage.get_json(layout.EVALUATION_LATEST)
+    assert float(metadata["mae"]) == pytest.approx(report["overall"]["mae"], rel=1e-5)
+    assert metadata["serving"] == "true"
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert storage.get_json(storage.key_of(statistics))["version"] == current["model_version"]
+    config = sagemaker.client().describe_endpoint_config(
+        EndpointConfigName=current["endpoint_config"]
+    )
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] and capture["DestinationS3Uri"].endswith("/datacapture")

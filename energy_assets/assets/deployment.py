@@ -1,13 +1,23 @@
-"""The SageMaker endpoint serving the evaluated forecaster, with autoscaling and a smoke test."""
+"""The SageMaker endpoint serving the best model: champion/challenger gate, zero-downtime
+switch, smoke test with restore, data capture and autoscaling."""
 
-import math
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.evaluation import evaluation_report
+from energy_assets.assets.registry import registered_model
+from energy_assets.assets.training import read_split
+from energy_assets.ml.metrics import forecast_test
+from energy_assets.promotion import (
+    Decision,
+    SmokeTestFailed,
+    compare,
+    rollback,
+    switch_endpoint,
+)
 from energy_assets.resources import S3Storage, SageMakerResource
+from energy_assets.serving.artifact import load_bundle
 
 
 class DeployConfig(dg.Config):
@@ -19,53 +29,128 @@ class DeployConfig(dg.Config):
     scale_in_cooldown_seconds: int = 300
     scale_out_cooldown_seconds: int = 60
     smoke_test_horizon: int = 7
+    data_capture_percent: int = 100  # 0 turns data capture off
+    min_improvement: float = 0.0  # the challenger's MAE must be this fraction below the champion's
+    force: bool = False  # deploy without the champion/challenger comparison
 
 
-def smoke_test_problems(answer: dict, version: str, horizon: int) -> list[str]:
-    problems = []
-    forecast = answer.get("forecast", [])
-    if len(forecast) != horizon:
-        problems.append(f"expected {horizon} forecasts, got {len(forecast)}")
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in forecast):
-        problems.append("forecast has non-finite values")
-    if answer.get("model_version") != version:
-        problems.append(f"served model {answer.get('model_version')!r}, expected {version!r}")
-    return problems
+def champion_decision(
+    storage: S3Storage, current: dict, challenger_uri: str, min_improvement: float
+) -> Decision:
+    """Both models forecast the same test window from the same training data."""
+    champion_version = current["model_version"]
+    train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
+    challenger = load_bundle(storage.get_bytes(storage.key_of(challenger_uri)))
+    ours = forecast_test(challenger, train, test)
+    champion_uri = current.get("model_uri") or storage.uri(
+        layout.model_dir(champion_version) + "model.tar.gz"
+    )
+    try:
+        champion = load_bundle(storage.get_bytes(storage.key_of(champion_uri)))
+        theirs = forecast_test(champion, train, test)
+    except Exception as error:  # an unreadable champion cannot be compared: say so, deploy
+        return Decision(True, f"champion {champion_version} cannot be evaluated: {error}")
+    return compare(ours, theirs, champion_version, min_improvement)
 
 
-@dg.asset(deps=[evaluation_report], group_name="deployment", kinds={"sagemaker"}, code_version="1")
+def _data_capture(storage: S3Storage, percent: int) -> dict | None:
+    if percent <= 0:
+        return None
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": min(percent, 100),
+        "DestinationS3Uri": storage.uri(layout.DATA_CAPTURE_PREFIX.rstrip("/")),
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+    }
+
+
+@dg.asset(deps=[registered_model], group_name="deployment", kinds={"sagemaker"}, code_version="2")
 def forecast_endpoint(
     context: dg.AssetExecutionContext,
     config: DeployConfig,
     storage: S3Storage,
     sagemaker: SageMakerResource,
 ) -> dg.MaterializeResult:
-    """Deploy the evaluated model: SageMaker Model, EndpointConfig, Endpoint (created or updated
-    in place), target-tracking autoscaling, then a smoke-test invocation. If the smoke test fails
-    the endpoint goes back to the config that served before and the run fails."""
+    """Serve the registered model if it beats the serving champion on the same test window.
+
+    A challenger that does not is not deployed: its package is Rejected with the reason, which
+    is also this materialization's metadata, and the champion keeps serving. A promoted model
+    gets a SageMaker Model and EndpointConfig (instance type and count, data capture); the
+    endpoint is created or updated in place (UpdateEndpoint: the old fleet serves until the new
+    one is InService), smoke-tested, restored to the previous config if the smoke test fails
+    (the run then fails), and scaled by target tracking on invocations per instance."""
     report = storage.get_json(layout.EVALUATION_LATEST)
     version = report["version"]
+    package = sagemaker.find_package(version)
+    current = (
+        storage.get_json(layout.DEPLOYMENT_CURRENT)
+        if storage.exists(layout.DEPLOYMENT_CURRENT) and sagemaker.describe_endpoint()
+        else None
+    )
+    if current is None:
+        decision = Decision(True, "no model is serving")
+    elif current["model_version"] == version:
+        decision = Decision(True, f"{version} already serves: redeploying its configuration")
+    elif config.force:
+        decision = Decision(True, f"forced over champion {current['model_version']}")
+    else:
+        decision = champion_decision(storage, current, report["model_uri"], config.min_improvement)
+    context.log.info(
+        f"{version}: {'deploy' if decision.promote else 'keep champion'}: {decision.reason}"
+    )
+    storage.put_json(
+        layout.deploy_decision(version),
+        {
+            "version": version,
+            "champion": (current or {}).get("model_version"),
+            "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **decision.as_dict(),
+        },
+    )
+    figures = {
+        k: float(v)
+        for k, v in (
+            ("challenger_test_mae", decision.challenger_mae),
+            ("champion_test_mae", decision.champion_mae),
+        )
+        if v is not None
+    }
+    if not decision.promote:
+        if package:
+            sagemaker.set_approval(package, "Rejected", decision.reason, serving="false")
+        return dg.MaterializeResult(
+            metadata={
+                "deployed": False,
+                "reason": decision.reason,
+                "challenger_version": version,
+                "serving_version": current["model_version"],
+                "endpoint": sagemaker.endpoint_name,
+                **figures,
+            }
+        )
+
     name = f"{sagemaker.endpoint_name}-{version}"[:63].rstrip("-")
     tags = {"energy-assets:model-version": version, "energy-assets:run-id": context.run_id}
-    sagemaker.create_model(name, report["model_uri"], tags)
-    sagemaker.create_endpoint_config(
-        name, name, config.instance_type, config.initial_instance_count, tags
-    )
-    previous = sagemaker.point_endpoint_at(name, tags)
-    context.log.info(f"endpoint {sagemaker.endpoint_name} serves {name} (before: {previous})")
-    request = {"meter_id": report["smoke_meter"], "horizon": config.smoke_test_horizon}
-    try:
-        answer = sagemaker.invoke(request)
-        problems = smoke_test_problems(answer, version, config.smoke_test_horizon)
-    except Exception as error:  # any failure to answer is a failed smoke test
-        answer, problems = {}, [f"invocation failed: {error}"]
-    if problems:
-        if previous:
-            sagemaker.point_endpoint_at(previous, tags)
-        raise dg.Failure(
-            description=f"smoke test of {name} failed; endpoint restored to {previous}",
-            metadata={"problems": "; ".join(problems)},
+    capture = _data_capture(storage, config.data_capture_percent)
+    if not sagemaker.endpoint_config_exists(name):
+        sagemaker.create_model(name, report["model_uri"], tags)
+        sagemaker.create_endpoint_config(
+            name, name, config.instance_type, config.initial_instance_count, tags, capture
         )
+    meter = report["smoke_meter"]
+    try:
+        previous, answer = switch_endpoint(
+            sagemaker, name, version, meter, config.smoke_test_horizon, tags
+        )
+    except SmokeTestFailed as failure:
+        if package:
+            sagemaker.set_approval(package, "Rejected", str(failure), serving="false")
+        raise dg.Failure(
+            description=str(failure),
+            metadata={"problems": "; ".join(failure.problems), "restored": failure.restored or ""},
+        ) from failure
+    context.log.info(f"endpoint {sagemaker.endpoint_name} serves {name} (before: {previous})")
     scaling = sagemaker.configure_autoscaling(
         config.min_capacity,
         config.max_capacity,
@@ -73,29 +158,92 @@ def forecast_endpoint(
         config.scale_in_cooldown_seconds,
         config.scale_out_cooldown_seconds,
     )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if package:
+        sagemaker.set_approval(
+            package, "Approved", f"serving since {now}: {decision.reason}", serving="true"
+        )
+    replaced = (current or {}).get("model_version")
+    if replaced and replaced != version:
+        old = sagemaker.find_package(replaced)
+        if old:
+            sagemaker.set_approval(
+                old, "Approved", f"replaced by {version} at {now}", serving="false"
+            )
     record = {
         "endpoint": sagemaker.endpoint_name,
         "endpoint_config": name,
         "model_version": version,
+        "model_uri": report["model_uri"],
+        "model_package_arn": (package or {}).get("ModelPackageArn"),
         "previous_endpoint_config": previous,
-        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "replaced_version": replaced,
+        "reason": decision.reason,
+        "deployed_at": now,
         "instance_type": config.instance_type,
         "initial_instance_count": config.initial_instance_count,
+        "data_capture": capture,
         "autoscaling": {**scaling, "min": config.min_capacity, "max": config.max_capacity},
+        "smoke_meter": meter,
         "smoke_test": answer,
     }
     storage.put_json(layout.deployment(version), record)
     storage.put_json(layout.DEPLOYMENT_CURRENT, record)
     return dg.MaterializeResult(
         metadata={
+            "deployed": True,
+            "reason": decision.reason,
             "endpoint": sagemaker.endpoint_name,
             "endpoint_config": name,
             "model_version": version,
+            "replaced_version": replaced or "none",
             "previous_endpoint_config": previous or "none",
             "instance_type": config.instance_type,
             "initial_instance_count": config.initial_instance_count,
+            "data_capture": f"{config.data_capture_percent}% to {capture['DestinationS3Uri']}"
+            if capture
+            else "off",
             "autoscaling": f"{config.min_capacity}-{config.max_capacity} instances, target "
             f"{config.target_invocations_per_instance:g} invocations/instance/min",
             "smoke_test": dg.MetadataValue.json(answer),
+            **figures,
         }
     )
+
+
+class RollbackConfig(dg.Config):
+    version: str  # a model version that served before (see deployments/ in the bucket)
+    smoke_test_horizon: int = 7
+
+
+@dg.op(description="Serve an earlier model version again, smoke-tested, restored on failure.")
+def rollback_endpoint(
+    context: dg.OpExecutionContext,
+    config: RollbackConfig,
+    storage: S3Storage,
+    sagemaker: SageMakerResource,
+) -> None:
+    try:
+        record = rollback(storage, sagemaker, config.version, config.smoke_test_horizon)
+    except (ValueError, SmokeTestFailed) as error:
+        raise dg.Failure(description=str(error)) from error
+    context.log.info(f"endpoint {sagemaker.endpoint_name} serves {config.version} again")
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=forecast_endpoint.key,
+            description=f"rolled back to {config.version}",
+            metadata={
+                "deployed": True,
+                "reason": f"rollback from {record.get('rolled_back_from')}",
+                "endpoint": sagemaker.endpoint_name,
+                "endpoint_config": record["endpoint_config"],
+                "model_version": config.version,
+                "smoke_test": dg.MetadataValue.json(record["smoke_test"]),
+            },
+        )
+    )
+
+
+@dg.job(description="Roll the endpoint back to a named model version (config: version).")
+def rollback_job():
+    rollback_endpoint()

@@ -23,6 +23,7 @@ class SageMakerResource(dg.ConfigurableResource):
     role_arn: str
     image_uri: str
     region_name: str | None = None
+    model_package_group: str = ""  # default: the endpoint name
     invoke_timeout_seconds: float = 30.0
     poll_seconds: float = 2.0
 
@@ -72,8 +73,12 @@ class SageMakerResource(dg.ConfigurableResource):
         instance_type: str,
         instance_count: int,
         tags: dict[str, str],
+        data_capture: dict | None = None,
     ) -> str:
+        """``data_capture``: SageMaker's DataCaptureConfig (requests and responses to S3)."""
+        extra = {"DataCaptureConfig": data_capture} if data_capture else {}
         response = self.client().create_endpoint_config(
+            **extra,
             EndpointConfigName=config_name,
             ProductionVariants=[
                 {
@@ -87,6 +92,16 @@ class SageMakerResource(dg.ConfigurableResource):
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
         return response["EndpointConfigArn"]
+
+    def endpoint_config_exists(self, config_name: str) -> bool:
+        client = self.client()
+        try:
+            client.describe_endpoint_config(EndpointConfigName=config_name)
+            return True
+        except client.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+                return False
+            raise
 
     def point_endpoint_at(self, config_name: str, tags: dict[str, str]) -> str | None:
         """Create the endpoint or move it to ``config_name`` (UpdateEndpoint keeps it serving).
@@ -164,3 +179,88 @@ class SageMakerResource(dg.ConfigurableResource):
             Body=json.dumps(payload).encode(),
         )
         return json.loads(response["Body"].read())
+
+    # -- model registry: one model package group, one versioned package per trained model --
+
+    @property
+    def package_group(self) -> str:
+        return self.model_package_group or self.endpoint_name
+
+    def ensure_package_group(self) -> str:
+        client = self.client()
+        try:
+            return client.describe_model_package_group(ModelPackageGroupName=self.package_group)[
+                "ModelPackageGroupArn"
+            ]
+        except client.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
+                raise
+        return client.create_model_package_group(
+            ModelPackageGroupName=self.package_group,
+            ModelPackageGroupDescription=f"Forecasters served by endpoint {self.endpoint_name}",
+        )["ModelPackageGroupArn"]
+
+    def register_model(
+        self,
+        version: str,
+        model_data_url: str,
+        metrics: dict[str, str],
+        metrics_uri: str,
+        tags: dict[str, str],
+    ) -> str:
+        """A new package version in the group, PendingManualApproval until the deploy gate
+        decides. ``metrics`` go into CustomerMetadataProperties (strings), the full report is
+        referenced as the package's model-quality statistics."""
+        self.ensure_package_group()
+        response = self.client().create_model_package(
+            ModelPackageGroupName=self.package_group,
+            ModelPackageDescription=f"energy_assets model {version}",
+            InferenceSpecification={
+                "Containers": [{"Image": self.image_uri, "ModelDataUrl": model_data_url}],
+                "SupportedContentTypes": ["application/json", "text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.c5.large"],
+            },
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}
+                }
+            },
+            CustomerMetadataProperties={"version": version, **metrics},
+            ModelApprovalStatus="PendingManualApproval",
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return response["ModelPackageArn"]
+
+    def model_packages(self) -> list[dict]:
+        """Every package of the group, newest first, described (status, metadata)."""
+        client = self.client()
+        try:
+            pages = client.get_paginator("list_model_packages").paginate(
+                ModelPackageGroupName=self.package_group,
+                SortBy="CreationTime",
+                SortOrder="Descending",
+            )
+            arns = [s["ModelPackageArn"] for page in pages for s in page["ModelPackageSummaryList"]]
+        except client.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+                return []
+            raise
+        return [client.describe_model_package(ModelPackageName=arn) for arn in arns]
+
+    def find_package(self, version: str) -> dict | None:
+        for package in self.model_packages():
+            if package.get("CustomerMetadataProperties", {}).get("version") == version:
+                return package
+        return None
+
+    def set_approval(self, package: dict, status: str, description: str, **metadata: str) -> None:
+        """Approve or reject a package. The package's metadata is sent again with any new
+        keys (UpdateModelPackage replaces it on some implementations)."""
+        properties = {**package.get("CustomerMetadataProperties", {}), **metadata}
+        self.client().update_model_package(
+            ModelPackageArn=package["ModelPackageArn"],
+            ModelApprovalStatus=status,
+            ApprovalDescription=description[:1024],
+            CustomerMetadataProperties=properties,
+        )

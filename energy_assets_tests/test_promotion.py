@@ -1,0 +1,188 @@
+"""Registry, champion/challenger, smoke-test restore and rollback against the local AWS.
+
+The tests run in file order on one endpoint of their own: each step starts from the state the
+one before left, as deployments do. The models are real ones chosen for a known ranking on
+weekly-seasonal data: "naive" (repeat yesterday) loses to "seasonal naive" (repeat last week).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from energy_assets import layout
+from energy_assets.assets.deployment import forecast_endpoint, rollback_job
+from energy_assets.assets.registry import registered_model
+from energy_assets.ml.bundle import ForecastBundle
+from energy_assets.ml.cleaning import clean_usage
+from energy_assets.ml.models import SeasonalNaive
+from energy_assets.ml.split import time_split
+from energy_assets.ml.synthetic import generate_usage
+from energy_assets.promotion import compare
+from energy_assets.serving.artifact import pack_bundle
+from energy_assets.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def env(local_aws):
+    from energy_assets.definitions import build_resources
+
+    settings = Settings(
+        table="promotion-usage", bucket="promotion-bucket", endpoint_name="promotion-endpoint"
+    )
+    resources = build_resources(settings)
+    storage = resources["storage"]
+    storage.ensure_bucket()
+    clean = clean_usage(generate_usage(n_meters=3, n_days=240, seed=11).astype(str)).clean
+    train, test = time_split(clean[["meter_id", "date", "usage"]], test_days=28)
+    storage.put_csv(layout.TRAIN, train)
+    storage.put_csv(layout.TEST, test)
+    return {"resources": resources, "train": train, "test": test, "versions": {}}
+
+
+def publish(env, version: str, season_length: int, drop_history: bool = False) -> str:
+    """Train a bundle of one model kind, store it and an evaluation report as the latest."""
+    storage = env["resources"]["storage"]
+    known = pd.concat([env["train"], env["test"]])
+    history, models = {}, {}
+    for meter, g in env["train"].groupby("meter_id"):
+        y = pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]))
+        models[meter] = SeasonalNaive(season_length=season_length).fit(y)
+    for meter, g in known.groupby("meter_id"):
+        history[meter] = pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]))
+    if drop_history:  # a broken artifact: the container cannot start on it
+        history.pop(sorted(history)[-1])
+    bundle = ForecastBundle(version=version, models=models, history=history)
+    uri = storage.put_bytes(layout.model_dir(version) + "model.tar.gz", pack_bundle(bundle))
+    report = {
+        "version": version,
+        "model_uri": uri,
+        "overall": {"mae": 1.0, "rmse": 1.0, "mse": 1.0, "relative_mae": 0.9},
+        "smoke_meter": sorted(models)[0],
+    }
+    storage.put_json(layout.evaluation_dir(version) + "report.json", report)
+    storage.put_json(layout.EVALUATION_LATEST, report)
+    return version
+
+
+def deploy(env, **config) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [registered_model, forecast_endpoint],
+        resources=env["resources"],
+        run_config={"ops": {"forecast_endpoint": {"config": config}}} if config else None,
+        raise_on_error=False,
+    )
+
+
+def deploy_metadata(result) -> dict:
+    events = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == forecast_endpoint.key
+    ]
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
+def serving(env) -> str:
+    sagemaker = env["resources"]["sagemaker"]
+    meter = sorted(env["train"]["meter_id"].unique())[0]
+    return sagemaker.invoke({"meter_id": meter, "horizon": 7})["model_version"]
+
+
+def status(env, version: str) -> str:
+    return env["resources"]["sagemaker"].find_package(version)["ModelApprovalStatus"]
+
+
+def test_compare_uses_the_same_rows_and_names_new_meters():
+    rows = pd.DataFrame(
+        {
+            "meter_id": ["a", "a", "b"],
+            "date": pd.to_datetime(["2026-01-01", "2026-01-02"] * 1 + ["2026-01-01"]),
+            "actual": [10.0, 10.0, 5.0],
+        }
+    )
+    challenger = rows.assign(forecast=[9.0, 11.0, 5.0])
+    champion = rows.iloc[:2].assign(forecast=[10.0, 12.0])
+    decision = compare(challenger, champion, "v1")
+    assert (decision.challenger_mae, decision.champion_mae) == (1.0, 1.0)
+    assert decision.common_meters == 1 and decision.new_meters == ["b"]
+    assert decision.promote and "1 new meters" in decision.reason
+    worse = compare(challenger.iloc[:2], champion.assign(forecast=[10.0, 10.0]), "v1")
+    assert not worse.promote and "does not beat champion v1" in worse.reason
+    strict = compare(challenger.iloc[:2], champion.assign(forecast=[10.0, 11.05]), "v1", 0.5)
+    assert not strict.promote and "by 50%" in strict.reason
+
+
+def test_first_model_is_registered_and_deployed(env):
+    publish(env, "v1-naive", season_length=1)
+    result = deploy(env)
+    assert result.success
+    meta = deploy_metadata(result)
+    assert meta["deployed"] is True and meta["reason"] == "no model is serving"
+    assert serving(env) == "v1-naive"
+    assert status(env, "v1-naive") == "Approved"
+
+
+def test_better_challenger_replaces_the_champion(env):
+    publish(env, "v2-weekly", season_length=7)
+    result = deploy(env)
+    assert result.success
+    meta = deploy_metadata(result)
+    assert meta["deployed"] is True and meta["replaced_version"] == "v1-naive"
+    assert meta["challenger_test_mae"] < meta["champion_test_mae"]
+    assert "beats champion v1-naive" in meta["reason"]
+    assert serving(env) == "v2-weekly"
+    package = env["resources"]["sagemaker"].find_package("v1-naive")
+    assert package["CustomerMetadataProperties"]["serving"] == "false"
+
+
+def test_worse_challenger_is_refused_and_the_champion_keeps_serving(env):
+    publish(env, "v3-naive", season_length=1)
+    result = deploy(env)
+    assert result.success  # refusing is a decision, not a failure
+    meta = deploy_metadata(result)
+    assert meta["deployed"] is False and meta["serving_version"] == "v2-weekly"
+    assert "does not beat champion v2-weekly" in meta["reason"]
+    assert meta["challenger_test_mae"] > meta["champion_test_mae"]
+    assert serving(env) == "v2-weekly"
+    package = env["resources"]["sagemaker"].find_package("v3-naive")
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "does not beat" in package["ApprovalDescription"]
+    decision = env["resources"]["storage"].get_json(layout.deploy_decision("v3-naive"))
+    assert decision["promote"] is False and decision["champion"] == "v2-weekly"
+
+
+def test_failed_smoke_test_restores_the_previous_config_and_fails_the_run(env):
+    publish(env, "v4-broken", season_length=7, drop_history=True)
+    result = deploy(env, force=True)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error
+    assert "smoke test of promotion-endpoint-v4-broken failed" in failure.message
+    assert "restored to promotion-endpoint-v2-weekly" in failure.message
+    assert serving(env) == "v2-weekly"
+    assert status(env, "v4-broken") == "Rejected"
+    current = env["resources"]["storage"].get_json(layout.DEPLOYMENT_CURRENT)
+    assert current["model_version"] == "v2-weekly"
+
+
+def test_rollback_to_a_named_version(env):
+    result = rollback_job.execute_in_process(
+        run_config={"ops": {"rollback_endpoint": {"config": {"version": "v1-naive"}}}},
+        resources=env["resources"],
+    )
+    assert result.success
+    assert serving(env) == "v1-naive"
+    current = env["resources"]["storage"].get_json(layout.DEPLOYMENT_CURRENT)
+    assert current["model_version"] == "v1-naive" and current["rolled_back_from"] == "v2-weekly"
+    assert status(env, "v2-weekly") == "Rejected" and status(env, "v1-naive") == "Approved"
+
+
+def test_rollback_to_a_version_that_never_served_fails_clearly(env):
+    result = rollback_job.execute_in_process(
+        run_config={"ops": {"rollback_endpoint": {"config": {"version": "v3-naive"}}}},
+        resources=env["resources"],
+        raise_on_error=False,
+    )
+    assert not result.success
+    message = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "never served" in message and "v1-naive, v2-weekly" in message
+    assert serving(env) == "v1-naive"
