@@ -55,6 +55,7 @@ class Variant:
     model_data_url: str
     predictor: Predictor
     initial_weight: float = 1.0
+    instances: int = 1
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,18 @@ class Deployment:
     stamp: tuple
     arn: str
     variants: dict[str, Variant]
+    data_capture: dict | None = None
 
 
 class EndpointResolver:
-    def __init__(self, aws_url: str, default_region: str, max_models: int = 8):
+    def __init__(
+        self, aws_url: str, default_region: str, max_models: int = 8, in_process: bool = False
+    ):
+        """``in_process``: the moto server runs in this process, so the endpoint's state is read
+        from its backend (a dict lookup) instead of a DescribeEndpoint call per invocation;
+        configs, models and artifacts are still read through the APIs when they change."""
         self.aws_url = aws_url
+        self.in_process = in_process
         self.default_region = default_region
         self.max_models = max_models
         self._clients: dict[tuple[str, str], object] = {}
@@ -115,6 +123,8 @@ class EndpointResolver:
         return self._pick(deployment, endpoint, target_variant), deployment
 
     def _describe_endpoint(self, name: str, region: str) -> dict:
+        if self.in_process:
+            return self._endpoint_state(name, region)
         try:
             endpoint = self.client("sagemaker", region).describe_endpoint(EndpointName=name)
         except ClientError as error:
@@ -125,6 +135,28 @@ class EndpointResolver:
         if endpoint["EndpointStatus"] != "InService":
             raise EndpointNotFound(f"{name} is {endpoint['EndpointStatus']}, not InService")
         return endpoint
+
+    def _endpoint_state(self, name: str, region: str) -> dict:
+        """DescribeEndpoint's fields the runtime needs, from moto's in-process backend."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        from energy_assets.localaws.runtime import ACCOUNT
+
+        endpoint = sagemaker_backends[ACCOUNT][region].endpoints.get(name)
+        if endpoint is None:
+            self._deployments.pop((region, name), None)
+            raise EndpointNotFound(name)
+        if endpoint.endpoint_status != "InService":
+            raise EndpointNotFound(f"{name} is {endpoint.endpoint_status}, not InService")
+        return {
+            "EndpointName": name,
+            "EndpointArn": endpoint.arn,
+            "CreationTime": endpoint.creation_time,
+            "EndpointConfigName": endpoint.endpoint_config_name,
+            "LastModifiedTime": endpoint.last_modified_time,
+            "EndpointStatus": endpoint.endpoint_status,
+            "ProductionVariants": endpoint.production_variants,
+        }
 
     def _deploy(self, endpoint: dict, stamp: tuple, region: str) -> Deployment:
         sagemaker = self.client("sagemaker", region)
@@ -154,9 +186,15 @@ class EndpointResolver:
                 model_data_url=url,
                 predictor=predictor,
                 initial_weight=float(spec.get("InitialVariantWeight", 1.0)),
+                instances=int(spec.get("InitialInstanceCount") or 1),
             )
         log.info("endpoint %s serves %s", name, {k: v.model_data_url for k, v in variants.items()})
-        return Deployment(stamp=stamp, arn=endpoint["EndpointArn"], variants=variants)
+        return Deployment(
+            stamp=stamp,
+            arn=endpoint["EndpointArn"],
+            variants=variants,
+            data_capture=config.get("DataCaptureConfig"),
+        )
 
     def _model(self, url: str, region: str) -> Predictor:
         if not url.startswith("s3://") or "/" not in url[5:]:

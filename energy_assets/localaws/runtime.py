@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 
 from starlette.applications import Starlette
@@ -40,6 +41,7 @@ from energy_assets.localaws.resolver import (
     EndpointResolver,
     UnknownVariant,
 )
+from energy_assets.localaws.telemetry import Telemetry
 from energy_assets.serving.handler import InvalidRequest, ModelFailure
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -78,11 +80,16 @@ def signed_region(request: Request) -> str | None:
     return match.group(1) if match else None
 
 
-def create_runtime_app(aws_url: str, region: str) -> Starlette:
-    """The runtime app, resolving endpoints through the AWS APIs at ``aws_url``."""
-    resolver = EndpointResolver(aws_url, region)
+def create_runtime_app(
+    aws_url: str, region: str, in_process: bool = False, telemetry_seconds: float = 10.0
+) -> Starlette:
+    """The runtime app, resolving endpoints through the AWS APIs at ``aws_url`` (or, with
+    ``in_process``, moto's backend in this process). Endpoint metrics and data capture are
+    flushed every ``telemetry_seconds`` by ``app.state.telemetry`` (started by the caller)."""
+    resolver = EndpointResolver(aws_url, region, in_process=in_process)
+    telemetry = Telemetry(resolver.client, flush_seconds=telemetry_seconds)
 
-    def invoke(name: str, region: str, headers, body: bytes) -> Response:
+    def invoke(name: str, region: str, headers, body: bytes, started: float) -> Response:
         try:
             variant, deployment = resolver.resolve(
                 name, region, headers.get("x-amzn-sagemaker-target-variant")
@@ -97,15 +104,44 @@ def create_runtime_app(aws_url: str, region: str) -> Starlette:
             log.warning("endpoint %s cannot serve: %s", name, error)
             return _model_error(name, region, ACCOUNT, 500, json.dumps({"error": str(error)}))
         account = deployment.arn.split(":")[4] or ACCOUNT
+        request_type = headers.get("content-type", "application/json")
+        model_started = time.perf_counter()
         try:
             payload, content_type = variant.predictor.invoke(
-                body, headers.get("content-type", "application/json"), headers.get("accept")
+                body, request_type, headers.get("accept")
             )
+            status = 200
         except InvalidRequest as error:
-            return _model_error(name, region, account, 400, json.dumps({"error": str(error)}))
+            status, answer = (
+                400,
+                _model_error(name, region, account, 400, json.dumps({"error": str(error)})),
+            )
         except ModelFailure as error:
             log.warning("endpoint %s: %s", name, error)
-            return _model_error(name, region, account, 500, json.dumps({"error": str(error)}))
+            status, answer = (
+                500,
+                _model_error(name, region, account, 500, json.dumps({"error": str(error)})),
+            )
+        model_seconds = time.perf_counter() - model_started
+        telemetry.record(
+            region,
+            name,
+            variant.name,
+            status,
+            model_seconds,
+            time.perf_counter() - started,
+            variant.instances,
+        )
+        if status != 200:
+            return answer
+        telemetry.capture(
+            region,
+            name,
+            variant.name,
+            deployment.data_capture,
+            (body, request_type),
+            (payload, content_type),
+        )
         return Response(
             payload,
             media_type=content_type,
@@ -116,11 +152,14 @@ def create_runtime_app(aws_url: str, region: str) -> Starlette:
         )
 
     async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
         name = request.path_params["name"]
         body = await request.body()
         region_name = signed_region(request) or region
         try:
-            return await run_in_threadpool(invoke, name, region_name, request.headers, body)
+            return await run_in_threadpool(
+                invoke, name, region_name, request.headers, body, started
+            )
         except Exception as error:  # the control plane is down, a bug: say so, as AWS would
             log.exception("InvokeEndpoint %s failed", name)
             return _error(500, "InternalFailure", f"local SageMaker runtime failed: {error!r}")
@@ -144,4 +183,5 @@ def create_runtime_app(aws_url: str, region: str) -> Starlette:
         ]
     )
     app.state.resolver = resolver
+    app.state.telemetry = telemetry
     return app

@@ -41,6 +41,7 @@ class LocalAWS:
         port: int = 0,
         runtime_port: int = 0,
         region: str | None = None,
+        telemetry_seconds: float = 10.0,
     ):
         self.host = host
         self.port = port
@@ -49,6 +50,8 @@ class LocalAWS:
         self._moto: ThreadedMotoServer | None = None
         self._runtime: ASGIThread | None = None
         self._resolver: EndpointResolver | None = None
+        self._telemetry = None
+        self.telemetry_seconds = telemetry_seconds
 
     @property
     def endpoint_url(self) -> str:
@@ -84,6 +87,11 @@ class LocalAWS:
     def running(self) -> bool:
         return self._moto is not None
 
+    def flush_telemetry(self) -> None:
+        """Send the runtime's pending endpoint metrics and data capture now."""
+        if self._telemetry is not None:
+            self._telemetry.flush()
+
     def start(self) -> LocalAWS:
         if self.running:
             return self
@@ -102,8 +110,14 @@ class LocalAWS:
         self._moto = moto
         self.port = moto.get_host_and_port()[1]
         try:
-            app = create_runtime_app(self.endpoint_url, self.region)
+            app = create_runtime_app(
+                self.endpoint_url,
+                self.region,
+                in_process=True,  # moto serves from this process: read endpoint state directly
+                telemetry_seconds=self.telemetry_seconds,
+            )
             self._resolver = app.state.resolver
+            self._telemetry = app.state.telemetry.start()
             self._runtime = runtime.start(app)
         except BaseException:
             runtime.stop()
@@ -113,10 +127,15 @@ class LocalAWS:
         return self
 
     def stop(self) -> None:
-        runtime, moto = self._runtime, self._moto
-        self._runtime = self._moto = None
+        runtime, moto, telemetry = self._runtime, self._moto, self._telemetry
+        self._runtime = self._moto = self._telemetry = None
         if runtime:
             runtime.stop()
+        if telemetry and moto:
+            try:
+                telemetry.stop()  # last metrics and captures, while moto still answers
+            except Exception as error:
+                logging.getLogger(__name__).warning("runtime telemetry: %s", error)
         if moto:
             moto.stop()
 
