@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 
@@ -18,20 +17,40 @@ def project_root() -> Path:
 
 
 def cmd_local_aws(args: argparse.Namespace) -> int:
-    from energy_assets.localaws import LocalAWS
+    from energy_assets.localaws import run_forever
 
-    aws = LocalAWS(host=args.host, port=args.port, runtime_port=args.runtime_port)
-    aws.start()
-    print("local AWS is serving; use it with:")
-    for key, value in aws.env().items():
-        print(f"export {key}={value}")
+    return run_forever(args.host, args.port, args.runtime_port)
+
+
+def _resources() -> dict:
+    from energy_assets.definitions import build_resources
+    from energy_assets.settings import Settings
+
+    return build_resources(Settings())
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """The registry: every registered version, its approval, metrics and whether it serves."""
+    from energy_assets.registry_view import registry_table
+
+    print(registry_table(_resources()["sagemaker"]))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from energy_assets.promotion import SmokeTestFailed, rollback
+
+    resources = _resources()
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        aws.stop()
+        record = rollback(resources["storage"], resources["sagemaker"], args.version)
+    except (ValueError, SmokeTestFailed) as error:
+        print(f"rollback failed: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"endpoint {record['endpoint']} serves {args.version} again "
+        f"(was {record.get('rolled_back_from')}); smoke test forecast "
+        f"{[round(v, 2) for v in record['smoke_test']['forecast']]}"
+    )
     return 0
 
 
@@ -97,6 +116,13 @@ def parser() -> argparse.ArgumentParser:
         "--runtime-port", type=int, default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567))
     )
     aws.set_defaults(func=cmd_local_aws)
+
+    models = sub.add_parser("models", help="list registered model versions and which serves")
+    models.set_defaults(func=cmd_models)
+
+    back = sub.add_parser("rollback", help="serve an earlier model version again")
+    back.add_argument("version", help="a version that served before (see `energy-assets models`)")
+    back.set_defaults(func=cmd_rollback)
 
     seed = sub.add_parser("seed", help="create and fill the usage table")
     seed.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")

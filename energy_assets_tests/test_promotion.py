@@ -186,3 +186,22 @@ def test_rollback_to_a_version_that_never_served_fails_clearly(env):
     message = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "never served" in message and "v1-naive, v2-weekly" in message
     assert serving(env) == "v1-naive"
+
+
+def test_cli_lists_the_registry_and_rolls_back(env, monkeypatch, capsys):
+    from energy_assets.cli import main
+    from energy_assets.registry_view import registry_frame
+
+    monkeypatch.setenv("ENERGY_ASSETS_BUCKET", "promotion-bucket")
+    monkeypatch.setenv("ENERGY_ASSETS_ENDPOINT", "promotion-endpoint")
+    frame = registry_frame(env["resources"]["sagemaker"]).set_index("version")
+    assert frame.loc["v1-naive", "serving"] and not frame.loc["v2-weekly", "serving"]
+    assert frame.loc["v3-naive", "status"] == "Rejected"
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert all(v in listing for v in ("v1-naive", "v2-weekly", "v3-naive", "v4-broken"))
+    assert main(["rollback", "v2-weekly"]) == 0
+    assert "serves v2-weekly again (was v1-naive)" in capsys.readouterr().out
+    assert serving(env) == "v2-weekly"
+    assert main(["rollback", "no-such-version"]) == 1
+    assert "never served" in capsys.readouterr().err
