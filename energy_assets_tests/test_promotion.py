@@ -131,8 +131,12 @@ def test_better_challenger_replaces_the_champion(env):
     assert meta["challenger_test_mae"] < meta["champion_test_mae"]
     assert "beats champion v1-naive" in meta["reason"]
     assert serving(env) == "v2-weekly"
-    package = env["resources"]["sagemaker"].find_package("v1-naive")
+    sagemaker = env["resources"]["sagemaker"]
+    package = sagemaker.find_package("v1-naive")
     assert package["CustomerMetadataProperties"]["serving"] == "false"
+    arn = sagemaker.describe_endpoint()["EndpointArn"]
+    tags = {t["Key"]: t["Value"] for t in sagemaker.client().list_tags(ResourceArn=arn)["Tags"]}
+    assert tags["energy-assets:model-version"] == "v2-weekly"
 
 
 def test_worse_challenger_is_refused_and_the_champion_keeps_serving(env):

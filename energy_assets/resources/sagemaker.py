@@ -120,6 +120,11 @@ class SageMakerResource(dg.ConfigurableResource):
         else:
             previous = current["EndpointConfigName"]
             client.update_endpoint(EndpointName=self.endpoint_name, EndpointConfigName=config_name)
+            # the endpoint's tags name the model version it serves now
+            client.add_tags(
+                ResourceArn=current["EndpointArn"],
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
         self.wait_in_service()
         return previous
 
