@@ -124,10 +124,21 @@ def test_endpoint_serves_the_trained_model_through_boto3(pipeline):
     assert described["EndpointStatus"] == "InService"
     config = sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
-    scaling = boto3.client("application-autoscaling").describe_scaling_policies(
-        ServiceNamespace="sagemaker"
+    autoscaling = boto3.client("application-autoscaling")
+    resource = f"endpoint/{endpoint}/variant/AllTraffic"
+    policies = autoscaling.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=resource
     )["ScalingPolicies"]
-    assert [p["PolicyType"] for p in scaling] == ["TargetTrackingScaling"]
+    assert [p["PolicyType"] for p in policies] == ["TargetTrackingScaling"]
+    tracking = policies[0]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantInvocationsPerInstance"
+    )
+    assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (300, 60)
+    (target,) = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource]
+    )["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
 
     latest = storage.get_json(layout.EVALUATION_LATEST)
     bundle = load_bundle(storage.get_bytes(storage.key_of(latest["model_uri"])))
