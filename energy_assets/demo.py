@@ -122,6 +122,7 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
         "report": report,
         "deployment": deployment,
         "endpoint": sagemaker.describe_endpoint(),
+        "package": sagemaker.find_package(deployment["model_version"]) or {},
         "answer": answer,
     }
 
@@ -145,6 +146,9 @@ def _print_summary(s: dict) -> None:
         f"  endpoint             {endpoint['EndpointName']} {endpoint['EndpointStatus']} "
         f"({dep['instance_type']} x{dep['initial_instance_count']}, "
         f"autoscaling {dep['autoscaling']['min']}-{dep['autoscaling']['max']})",
+        f"  registry             {s['package'].get('ModelPackageArn', 'not registered')} "
+        f"({s['package'].get('ModelApprovalStatus', '-')})",
+        f"  data capture         {(dep.get('data_capture') or {}).get('DestinationS3Uri', 'off')}",
         f"  forecast for {answer['meter_id']} ({answer['model']}):",
     ]
     lines += [
