@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check energy_assets energy_assets_tests
-	$(VENV)/bin/ruff format --check energy_assets energy_assets_tests
+	$(VENV)/bin/ruff check energy_assets energy_assets_tests benchmarks
+	$(VENV)/bin/ruff format --check energy_assets energy_assets_tests benchmarks
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format energy_assets energy_assets_tests
-	$(VENV)/bin/ruff check --fix energy_assets energy_assets_tests
+	$(VENV)/bin/ruff format energy_assets energy_assets_tests benchmarks
+	$(VENV)/bin/ruff check --fix energy_assets energy_assets_tests benchmarks
 
 lock:
 	python3 -m uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
