@@ -14,9 +14,6 @@ import argparse
 import json
 import os
 import platform
-import re
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -26,6 +23,7 @@ import boto3
 import numpy as np
 from botocore.config import Config
 
+from energy_assets.localaws.process import LocalAWSProcess
 from energy_assets.ml.cleaning import clean_usage
 from energy_assets.ml.synthetic import generate_usage
 from energy_assets.ml.training import train_forecasters
@@ -57,25 +55,6 @@ def throughput(call, n: int, threads: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def start_local_aws() -> tuple[subprocess.Popen, dict[str, str]]:
-    """``python -m energy_assets.localaws`` on free ports; returns it and the env it prints."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "energy_assets.localaws", "--port", "0", "--runtime-port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    env: dict[str, str] = {}
-    deadline = time.monotonic() + 60
-    while "AWS_DEFAULT_REGION" not in env:
-        line = process.stdout.readline()
-        if not line and (process.poll() is not None or time.monotonic() > deadline):
-            raise RuntimeError("the local AWS did not start")
-        match = re.match(r"export (\w+)=(.*)", line.strip())
-        if match:
-            env[match.group(1)] = match.group(2)
-    return process, env
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
@@ -90,7 +69,8 @@ def main() -> None:
     single = json.dumps({"meter_id": meters[0], "horizon": 14}).encode()
     batch = json.dumps({"instances": [{"meter_id": m, "horizon": 14} for m in meters]}).encode()
 
-    process, env = start_local_aws()
+    aws = LocalAWSProcess().start()
+    env = aws.env
     try:
         session = boto3.session.Session(
             aws_access_key_id="testing",
@@ -143,8 +123,7 @@ def main() -> None:
             rps = throughput(call, n, args.threads)
             rows.append({"call": name, "n": n, **latency, "throughput_rps": rps})
     finally:
-        process.terminate()
-        process.wait(30)
+        aws.stop()
 
     floor = {r["call"].split(",")[1]: r for r in rows if r["call"].startswith("in-process")}
     lines = [
