@@ -1,4 +1,4 @@
-"""``energy-assets``: the local AWS, seeding, and the end-to-end demo."""
+"""``energy-assets``: the local AWS, seeding, the end-to-end demo and the replay."""
 
 from __future__ import annotations
 
@@ -105,6 +105,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from energy_assets.simulate import run_simulation
+
+    os.environ.setdefault("DAGSTER_HOME", str(project_root()))
+    return run_simulation(
+        meters=args.meters,
+        days=args.days,
+        history_days=args.history_days,
+        shift=args.shift,
+        seed=args.seed,
+        aws_port=args.aws_port,
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="energy-assets", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -150,6 +164,18 @@ def parser() -> argparse.ArgumentParser:
         "--runtime-port", type=int, default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567))
     )
     demo.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="replay new days one by one with a level shift: sensors, drift, retraining",
+    )
+    sim.add_argument("--days", type=int, default=90, help="days replayed one by one")
+    sim.add_argument("--history-days", type=int, default=300, help="days before the replay")
+    sim.add_argument("--meters", type=int, default=3)
+    sim.add_argument("--shift", type=float, default=0.5, help="added share of mean usage")
+    sim.add_argument("--seed", type=int, default=3)
+    sim.add_argument("--aws-port", type=int, default=0, help="local AWS port (0: a free one)")
+    sim.set_defaults(func=cmd_simulate)
     return p
 
 

@@ -1,16 +1,19 @@
 """The one Definitions object: assets, checks, jobs, schedules, sensors and resources."""
 
+import os
+
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from energy_assets.assets.deployment import forecast_endpoint, rollback_job
 from energy_assets.assets.evaluation import evaluation_report
 from energy_assets.assets.ingestion import raw_usage_export, usage_table
+from energy_assets.assets.monitoring import forecast_monitoring
 from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import trained_forecaster
 from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
-from energy_assets.jobs import ingestion_job, training_job
+from energy_assets.jobs import ingestion_job, monitoring_job, training_job, usage_job
 from energy_assets.resources import (
     CloudWatchResource,
     S3Storage,
@@ -18,7 +21,7 @@ from energy_assets.resources import (
     UsageTableResource,
 )
 from energy_assets.schedules import daily_training_schedule, daily_usage_schedule
-from energy_assets.sensors import new_usage_sensor
+from energy_assets.sensors import drift_sensor, new_usage_sensor, run_failure_alert_sensor
 from energy_assets.settings import Settings
 
 
@@ -33,7 +36,9 @@ def build_resources(settings: Settings) -> dict:
             region_name=settings.region,
         ),
         "cloudwatch": CloudWatchResource(
-            namespace=settings.metrics_namespace, region_name=settings.region
+            namespace=settings.metrics_namespace,
+            region_name=settings.region,
+            alert_topic_arn=os.environ.get("ENERGY_ASSETS_ALERT_TOPIC_ARN") or None,
         ),
     }
 
@@ -49,10 +54,11 @@ defs = dg.Definitions(
         evaluation_report,
         registered_model,
         forecast_endpoint,
+        forecast_monitoring,
     ],
     asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
-    jobs=[ingestion_job, training_job, rollback_job],
+    jobs=[ingestion_job, usage_job, monitoring_job, training_job, rollback_job],
     schedules=[daily_usage_schedule, daily_training_schedule],
-    sensors=[new_usage_sensor],
+    sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor],
     resources=build_resources(Settings()),
 )

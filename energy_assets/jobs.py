@@ -1,6 +1,7 @@
 import dagster as dg
 
 from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.monitoring import forecast_monitoring
 from energy_assets.assets.preparation import cleaned_usage
 from energy_assets.partitions import daily_partitions
 
@@ -11,8 +12,23 @@ ingestion_job = dg.define_asset_job(
     description="Export days of the usage table into S3 (one run covers a range of days).",
 )
 
+usage_job = dg.define_asset_job(
+    "usage_job",
+    selection=dg.AssetSelection.assets(raw_usage_export, forecast_monitoring),
+    partitions_def=daily_partitions,
+    description="Export new days of usage into S3 and score the serving model on them.",
+)
+
+monitoring_job = dg.define_asset_job(
+    "monitoring_job",
+    selection=dg.AssetSelection.assets(forecast_monitoring),
+    partitions_def=daily_partitions,
+    description="Score the serving model on days whose usage reached S3 without the export.",
+)
+
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.assets(cleaned_usage).downstream(),
+    selection=dg.AssetSelection.assets(cleaned_usage).downstream()
+    - dg.AssetSelection.assets(forecast_monitoring),
     description="Clean, featurise, split, train, evaluate and deploy, gated by blocking checks.",
 )

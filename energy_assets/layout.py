@@ -15,6 +15,8 @@ MODEL_LATEST = "models/latest.json"
 EVALUATION_LATEST = "evaluation/latest.json"
 DEPLOYMENTS_PREFIX = "deployments/"
 DEPLOYMENT_CURRENT = "deployments/current.json"
+MONITORING_REALISED = "monitoring/realised.parquet"
+MONITORING_LATEST = "monitoring/latest.json"
 DATA_CAPTURE_PREFIX = "datacapture/"
 
 
@@ -45,3 +47,7 @@ def deploy_decision(version: str) -> str:
 
 def registration(version: str) -> str:
     return f"registry/{version}.json"
+
+
+def monitoring_reference(version: str) -> str:
+    return f"monitoring/reference/{version}.json"

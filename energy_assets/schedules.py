@@ -1,14 +1,15 @@
 import dagster as dg
 
-from energy_assets.jobs import ingestion_job, training_job
+from energy_assets.jobs import training_job, usage_job
 
 daily_usage_schedule = dg.build_schedule_from_partitioned_job(
-    ingestion_job,
+    usage_job,
     name="daily_usage_schedule",
     hour_of_day=1,
     minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="At 01:00 UTC export yesterday's usage.",
+    description="At 01:00 UTC export yesterday's usage again (late rows) and score the serving "
+    "model on it: raw_usage_export and forecast_monitoring for yesterday's partition.",
 )
 
 daily_training_schedule = dg.ScheduleDefinition(
@@ -16,6 +17,7 @@ daily_training_schedule = dg.ScheduleDefinition(
     job=training_job,
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="At 03:00 UTC retrain on the refreshed history; deploys only through the gates.",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="At 03:00 UTC retrain on the refreshed history; deploys only through the gates. "
+    "Stopped by default: drift_sensor retrains when the served model's error drifts.",
 )

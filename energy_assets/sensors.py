@@ -1,18 +1,34 @@
-"""Sensors that turn new usage into runs."""
+"""Sensors: new usage becomes runs, drift becomes a retrain, failed runs become alerts."""
 
-from collections.abc import Iterator
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
-from energy_assets.jobs import ingestion_job
+from energy_assets.assets.monitoring import (
+    day_of,
+    get_json_or_none,
+    quality_alarm_names,
+    raw_day_keys,
+)
+from energy_assets.jobs import monitoring_job, training_job, usage_job
+from energy_assets.ml import monitoring as mon
 from energy_assets.partitions import daily_partitions
-from energy_assets.resources import UsageTableResource
+from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
+
+TRIGGER_TAG = "energy-assets/trigger"
+REASON_TAG = "energy-assets/reason"
+RETRAIN_COOLDOWN_DAYS = 7
+# A retrain for drift is judged (quality check, champion/challenger) on the latest two weeks.
+DRIFT_RETRAIN_RUN_CONFIG = {"ops": {"train_test_split": {"config": {"test_days": 14}}}}
+DRIFT_RULE = mon.DriftRule()
 
 
 def day_ranges(days: list[str]) -> list[tuple[str, str]]:
@@ -26,33 +42,170 @@ def day_ranges(days: list[str]) -> list[tuple[str, str]]:
     return ranges
 
 
+def range_requests(job: str, prefix: str, days: list[str]) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(
+            job_name=job,
+            run_key=f"{prefix}:{start}:{end}",
+            tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+        )
+        for start, end in day_ranges(days)
+    ]
+
+
 def _exported_through(context: dg.SensorEvaluationContext) -> str | None:
     keys = context.instance.get_materialized_partitions(raw_usage_export.key)
     return max(keys) if keys else None
 
 
+def dropped_days(
+    storage: S3Storage, exported: set[str], after: str | None, first: str, last: str
+) -> list[str]:
+    """Days with a raw object in S3 that no export wrote (data collected straight into S3),
+    after the table's latest day: the table stays the source for the days it holds."""
+    days = {day_of(k) for k in raw_day_keys(storage, after)}
+    return sorted(d for d in days if first <= d <= last and d not in exported)
+
+
 @dg.sensor(
-    job=ingestion_job,
+    jobs=[usage_job, monitoring_job],
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests the export of days that appeared in the usage table since the cursor.",
+    description="Requests the export and monitoring of days that appeared in the usage table "
+    "since the cursor, and monitoring of day objects dropped straight into the S3 raw prefix.",
 )
 def new_usage_sensor(
-    context: dg.SensorEvaluationContext, usage_table: UsageTableResource
-) -> Iterator[dg.RunRequest] | dg.SkipReason:
+    context: dg.SensorEvaluationContext, usage_table: UsageTableResource, storage: S3Storage
+) -> dg.SensorResult:
     after = context.cursor or _exported_through(context)
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     first = daily_partitions.start.date().isoformat()
-    days = [d for d in usage_table.days_after(after, until=yesterday) if d >= first]
-    if not days:
-        return dg.SkipReason(f"no usage after {after or 'the start'}")
-    context.update_cursor(max(days))
-    return iter(
-        [
-            dg.RunRequest(
-                run_key=f"usage:{start}:{end}",
-                tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
-            )
-            for start, end in day_ranges(days)
-        ]
+    table_days = [
+        d for d in usage_table.days_after(after, until=date.fromisoformat(yesterday)) if d >= first
+    ]
+    cursor = max([after or "", *table_days]) or None
+    exported = set(context.instance.get_materialized_partitions(raw_usage_export.key))
+    drops = dropped_days(storage, exported, cursor, first, yesterday)
+    if not table_days and not drops:
+        return dg.SensorResult(skip_reason=f"no usage after {after or 'the start'}", cursor=cursor)
+    events = [
+        dg.AssetMaterialization(
+            raw_usage_export.key,
+            partition=day,
+            metadata={"source": "object dropped into S3", "uri": storage.uri(layout.raw_day(day))},
+        )
+        for day in drops
+    ]
+    return dg.SensorResult(
+        run_requests=range_requests(usage_job.name, "usage", table_days)
+        + range_requests(monitoring_job.name, "s3", drops),
+        asset_events=events,
+        cursor=cursor,
     )
+
+
+def _retrain_running(context: dg.SensorEvaluationContext) -> bool:
+    active = [
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    ]
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=training_job.name, statuses=active), limit=1
+    )
+    return bool(runs)
+
+
+def alarms_in_alarm(cloudwatch: CloudWatchResource, endpoint: str, version: str) -> list[str]:
+    """Quality alarms in ALARM for the serving version (moto never evaluates alarms: their state
+    changes only by SetAlarmState there, on AWS by CloudWatch itself)."""
+    found = cloudwatch.alarms(quality_alarm_names(endpoint))
+    return [
+        name
+        for name, alarm in found.items()
+        if alarm["StateValue"] == "ALARM"
+        and {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("ModelVersion")
+        == version
+    ]
+
+
+def drift_decision(summary: dict, alarms: list[str], cursor: dict) -> tuple[bool, str, dict]:
+    """Whether to retrain now, why, and the next cursor; the rule re-evaluated from the daily
+    realised error that monitoring stored, plus alarms in ALARM."""
+    version = summary["model_version"]
+    ref = mon.Reference.from_dict(summary["reference"])
+    daily = pd.DataFrame(summary["daily"])
+    if len(daily):
+        daily["date"] = pd.to_datetime(daily["date"])
+    verdict = (
+        mon.drift_verdict(daily, ref, DRIFT_RULE) if len(daily) else {"drift": False, "reasons": []}
+    )
+    last_day = verdict.get("last_day") or summary.get("as_of")
+    reasons = list(verdict["reasons"] if verdict["drift"] else [])
+    reasons += [f"alarm {name} is in ALARM" for name in alarms]
+    state = {"version": version, "checked": last_day, "requested": cursor.get("requested")}
+    if cursor.get("version") != version:
+        state["requested"] = None
+    if not reasons:
+        return False, f"model {version}: no drift through {last_day}", state
+    requested = state["requested"]
+    if (
+        requested
+        and last_day
+        and (date.fromisoformat(last_day) - date.fromisoformat(requested)).days
+        < RETRAIN_COOLDOWN_DAYS
+    ):
+        return False, f"model {version}: retrain already requested on {requested}", state
+    state["requested"] = last_day
+    return True, "; ".join(reasons), state
+
+
+@dg.sensor(
+    job=training_job,
+    minimum_interval_seconds=600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests a retrain (training_job, through the champion/challenger gate) when the "
+    "serving model's realised error drifts above its reference or a quality alarm is in ALARM.",
+)
+def drift_sensor(
+    context: dg.SensorEvaluationContext, storage: S3Storage, cloudwatch: CloudWatchResource
+) -> dg.SensorResult:
+    summary = get_json_or_none(storage, layout.MONITORING_LATEST)
+    current = get_json_or_none(storage, layout.DEPLOYMENT_CURRENT) if summary else None
+    if summary is None or current is None:
+        return dg.SensorResult(skip_reason="no monitored model yet")
+    version = current["model_version"]
+    if summary["model_version"] != version:
+        return dg.SensorResult(skip_reason=f"model {version} has not been monitored yet")
+    if _retrain_running(context):
+        return dg.SensorResult(skip_reason="a retrain is running")
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    alarms = alarms_in_alarm(cloudwatch, current.get("endpoint", ""), version)
+    retrain, reason, state = drift_decision(summary, alarms, cursor)
+    if not retrain:
+        return dg.SensorResult(skip_reason=reason, cursor=json.dumps(state))
+    context.log.info(f"retraining: model {version} drifted ({reason})")
+    request = dg.RunRequest(
+        run_key=f"retrain:{version}:{state['requested']}",
+        run_config=DRIFT_RETRAIN_RUN_CONFIG,
+        tags={TRIGGER_TAG: "drift", REASON_TAG: reason[:255], "energy-assets/champion": version},
+    )
+    return dg.SensorResult(run_requests=[request], cursor=json.dumps(state))
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reports every failed run: a log line, a FailedRuns metric in CloudWatch and, "
+    "when ENERGY_ASSETS_ALERT_TOPIC_ARN is set, an SNS message.",
+)
+def run_failure_alert_sensor(
+    context: dg.RunFailureSensorContext, cloudwatch: CloudWatchResource
+) -> None:
+    run = context.dagster_run
+    message = context.failure_event.message or "no message"
+    text = f"run {run.run_id} of {run.job_name} failed: {message}"
+    context.log.error(text)
+    cloudwatch.put_metrics({"FailedRuns": 1}, {"Job": run.job_name}, unit="Count")
+    cloudwatch.notify(f"energy_assets: {run.job_name} failed", text)

@@ -21,8 +21,9 @@ def test_one_graph_from_table_to_endpoint():
         "evaluation_report",
         "registered_model",
         "forecast_endpoint",
+        "forecast_monitoring",
     }
-    seen, todo = set(), [dg.AssetKey("forecast_endpoint")]
+    seen, todo = set(), [dg.AssetKey("forecast_monitoring")]
     while todo:
         key = todo.pop()
         seen.add(key.path[-1])
