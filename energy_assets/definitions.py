@@ -7,6 +7,7 @@ from dagster_aws.s3 import S3Resource
 
 from energy_assets.assets.deployment import forecast_endpoint, rollback_job
 from energy_assets.assets.evaluation import evaluation_report
+from energy_assets.assets.exploration import exploration_report
 from energy_assets.assets.ingestion import raw_usage_export, usage_table
 from energy_assets.assets.monitoring import forecast_monitoring
 from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
@@ -50,6 +51,7 @@ defs = dg.Definitions(
         cleaned_usage,
         usage_features,
         train_test_split,
+        exploration_report,
         trained_forecaster,
         evaluation_report,
         registered_model,

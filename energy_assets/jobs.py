@@ -1,5 +1,6 @@
 import dagster as dg
 
+from energy_assets.assets.exploration import exploration_report
 from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.monitoring import forecast_monitoring
 from energy_assets.assets.preparation import cleaned_usage
@@ -29,6 +30,6 @@ monitoring_job = dg.define_asset_job(
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.assets(cleaned_usage).downstream()
-    - dg.AssetSelection.assets(forecast_monitoring),
+    - dg.AssetSelection.assets(forecast_monitoring, exploration_report),
     description="Clean, featurise, split, train, evaluate and deploy, gated by blocking checks.",
 )

@@ -11,6 +11,7 @@ CLEAN_STATS = "clean/stats.json"
 FEATURES = "features/usage_features.parquet"
 TRAIN = "datasets/train/train.csv"
 TEST = "datasets/test/test.csv"
+DEEPAR_PREFIX = "datasets/deepar/"
 MODEL_LATEST = "models/latest.json"
 EVALUATION_LATEST = "evaluation/latest.json"
 DEPLOYMENTS_PREFIX = "deployments/"
@@ -51,3 +52,8 @@ def registration(version: str) -> str:
 
 def monitoring_reference(version: str) -> str:
     return f"monitoring/reference/{version}.json"
+
+
+def deepar_channel(name: str) -> str:
+    """DeepAR's JSON Lines channel ``train`` or ``test`` (one object per meter)."""
+    return f"{DEEPAR_PREFIX}{name}/{name}.json"

@@ -22,8 +22,9 @@ def test_one_graph_from_table_to_endpoint():
         "registered_model",
         "forecast_endpoint",
         "forecast_monitoring",
+        "exploration_report",
     }
-    seen, todo = set(), [dg.AssetKey("forecast_monitoring")]
+    seen, todo = set(), [dg.AssetKey("forecast_monitoring"), dg.AssetKey("exploration_report")]
     while todo:
         key = todo.pop()
         seen.add(key.path[-1])

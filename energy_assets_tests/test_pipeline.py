@@ -86,6 +86,13 @@ def test_split_and_features_in_s3(pipeline):
     assert train["date"].max() < test["date"].min()
     assert test["date"].nunique() == 28
     assert {"day_of_week", "month", "season"} <= set(train.columns)
+    # the same split as DeepAR channels: one series per meter, test = train + test days
+    for name, last in (("train", train["date"].max()), ("test", test["date"].max())):
+        lines = storage.get_bytes(layout.deepar_channel(name)).decode().splitlines()
+        series = [json.loads(line) for line in lines]
+        assert len(series) == METERS
+        first = pd.Timestamp(series[0]["start"])
+        assert first + pd.Timedelta(days=len(series[0]["target"]) - 1) == last
 
 
 def test_evaluation_reports_metrics_and_plot(pipeline):

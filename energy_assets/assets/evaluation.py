@@ -14,19 +14,29 @@ from energy_assets.resources import CloudWatchResource, S3Storage
 from energy_assets.serving.artifact import load_bundle
 
 MAX_RELATIVE_MAE = 1.0
+CLOUDWATCH_METRICS = {
+    "mae": "TestMAE",
+    "mse": "TestMSE",
+    "rmse": "TestRMSE",
+    "mape": "TestMAPE",
+    "mase": "TestMASE",
+    "coverage_80": "TestCoverage80",
+    "relative_mae": "TestRelativeMAE",
+}
 
 
 @dg.asset(
     deps=[trained_forecaster, train_test_split],
     group_name="evaluation",
     kinds={"pandas", "s3", "cloudwatch"},
-    code_version="1",
+    code_version="2",
 )
 def evaluation_report(
     context: dg.AssetExecutionContext, storage: S3Storage, cloudwatch: CloudWatchResource
 ) -> dg.MaterializeResult:
-    """MAE, MSE and RMSE per meter and overall on the test window, with a predicted-vs-actual
-    plot; the model forecasts multi-step from the end of training, like seasonal naive."""
+    """MAE, MSE, RMSE, MAPE, MASE and 80%/95% interval coverage per meter and overall on the
+    test window beside seasonal naive, with a predicted-vs-actual small multiple (interval band
+    per meter); the model forecasts multi-step from the end of training, like seasonal naive."""
     latest = storage.get_json(layout.MODEL_LATEST)
     bundle = load_bundle(storage.get_bytes(storage.key_of(latest["model_uri"])))
     train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
@@ -43,6 +53,7 @@ def evaluation_report(
         "overall": overall,
         "meters": len(per_meter),
         "meters_beating_baseline": int((per_meter["mae_ratio"] < 1).sum()),
+        "meters_5pct_worse_than_baseline": int((per_meter["mae_ratio"] > 1.05).sum()),
         "plot_uri": plot_uri,
         "smoke_meter": str(per_meter["meter_id"].iloc[0]),
         "run_id": context.run_id,
@@ -50,7 +61,11 @@ def evaluation_report(
     storage.put_json(prefix + "report.json", report)
     storage.put_json(layout.EVALUATION_LATEST, report)
     cloudwatch.put_metrics(
-        {f"Test{k.upper()}": v for k, v in overall.items() if k in ("mae", "rmse", "mse")},
+        {
+            name: overall[key]
+            for key, name in CLOUDWATCH_METRICS.items()
+            if math.isfinite(overall.get(key, math.nan))
+        },
         dimensions={"ModelVersion": bundle.version},
     )
     image = base64.b64encode(png).decode()
@@ -59,8 +74,9 @@ def evaluation_report(
             "version": bundle.version,
             **{k: float(v) for k, v in overall.items() if isinstance(v, (int, float))},
             "meters_beating_baseline": report["meters_beating_baseline"],
+            "meters_5pct_worse_than_baseline": report["meters_5pct_worse_than_baseline"],
             "meters": len(per_meter),
-            "per_meter": markdown_table(per_meter.round(3), 20),
+            "per_meter": markdown_table(per_meter.drop(columns=["n"]).round(3), 50),
             "plot": dg.MetadataValue.md(f"![predicted vs actual](data:image/png;base64,{image})"),
             "plot_uri": dg.MetadataValue.url(plot_uri),
         }

@@ -6,6 +6,7 @@ import pandas as pd
 from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.ml.cleaning import clean_usage
+from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import time_split
 from energy_assets.resources import S3Storage
@@ -81,6 +82,12 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
     for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
         out = part.assign(date=part["date"].dt.strftime("%Y-%m-%d"))
         storage.put_csv(key, out)
+    # The same split as SageMaker DeepAR's JSON Lines channels (test = train + test days).
+    channels = {
+        layout.deepar_channel(name): body.encode()
+        for name, body in deepar_channels(train, test).items()
+    }
+    storage.put_many(channels, "application/jsonlines")
     return dg.MaterializeResult(
         metadata={
             "train_rows": len(train),
@@ -91,5 +98,6 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
             "test_end": str(test["date"].max().date()),
             "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
             "test_uri": dg.MetadataValue.url(storage.uri(layout.TEST)),
+            "deepar_channels": dg.MetadataValue.url(storage.uri(layout.DEEPAR_PREFIX)),
         }
     )

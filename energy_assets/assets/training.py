@@ -7,15 +7,26 @@ import pandas as pd
 
 from energy_assets import layout
 from energy_assets.assets.preparation import markdown_table, train_test_split
+from energy_assets.ml.deepar import deepar_channels, deepar_image_uri, training_job_request
 from energy_assets.ml.training import train_forecasters
-from energy_assets.resources import S3Storage
+from energy_assets.resources import S3Storage, SageMakerResource
 from energy_assets.serving.artifact import pack_bundle
 
 
 class TrainingConfig(dg.Config):
-    validation_days: int = 28
-    candidates: list[str] = ["seasonal_naive", "ensemble"]
+    validation_days: int = 56
+    candidates: list[str] = ["seasonal_naive", "gbm"]
     n_jobs: int = -1
+    country: str | None = "US"
+    subdiv: str | None = None
+    temperature: str = "auto"
+    # "local": fit and choose here (the default). "sagemaker_deepar": write the DeepAR channels
+    # and launch a SageMaker training job with the built-in DeepAR image instead (real AWS
+    # trains it; the local AWS only records the request).
+    trainer: str = "local"
+    deepar_hyperparameters: dict[str, str] = {}
+    deepar_instance_type: str = "ml.c5.2xlarge"
+    deepar_image_uri: str = ""  # default: the region's built-in DeepAR image
 
 
 def read_split(storage: S3Storage, key: str) -> pd.DataFrame:
@@ -27,26 +38,43 @@ def model_version(run_id: str) -> str:
 
 
 @dg.asset(
-    deps=[train_test_split], group_name="training", kinds={"statsmodels", "s3"}, code_version="1"
+    deps=[train_test_split],
+    group_name="training",
+    kinds={"scikitlearn", "statsmodels", "s3"},
+    code_version="2",
 )
 def trained_forecaster(
-    context: dg.AssetExecutionContext, config: TrainingConfig, storage: S3Storage
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    storage: S3Storage,
+    sagemaker: SageMakerResource,
 ) -> dg.MaterializeResult:
-    """Fit every candidate per meter, keep the one with the lowest backtest MAE (seasonal naive
-    on ties and failures), refit it on the whole training window and store the artifact.
+    """Tune the global gradient-boosting model and score every candidate per meter on the last
+    ``validation_days`` of training; keep each meter's lowest-MAE model (seasonal naive on ties,
+    failures and when nothing beats it), refit on the whole training window, store the artifact.
 
     Parameters come from the training window only; the test days join the artifact's history so
     that the endpoint forecasts the days after the latest actual."""
-    columns = ["meter_id", "date", "usage"]
-    train = read_split(storage, layout.TRAIN)[columns]
-    test = read_split(storage, layout.TEST)[columns]
+    train = read_split(storage, layout.TRAIN)
+    test = read_split(storage, layout.TEST)
+    columns = ["meter_id", "date", "usage"] + [
+        c for c in ("temperature", "holiday") if c in train and c in test
+    ]
+    train, test = train[columns], test[columns]
     version = model_version(context.run_id)
+    if config.trainer == "sagemaker_deepar":
+        return launch_deepar(context, config, storage, sagemaker, train, test, version)
+    if config.trainer != "local":
+        raise dg.Failure(f"unknown trainer {config.trainer!r}: use 'local' or 'sagemaker_deepar'")
     bundle = train_forecasters(
         train,
         recent=test,
         validation_days=config.validation_days,
         candidates=tuple(config.candidates),
         n_jobs=config.n_jobs,
+        country=config.country,
+        subdiv=config.subdiv,
+        temperature=config.temperature,
         version=version,
         log=context.log.info,
     )
@@ -72,6 +100,47 @@ def trained_forecaster(
             else 0,
             "artifact_bytes": len(artifact),
             "selection": markdown_table(selection, 20),
+            "global_model": dg.MetadataValue.json(bundle.extra.get("gbm_params", {})),
+            "tuning": dg.MetadataValue.md(
+                pd.DataFrame(bundle.extra.get("tuning", [])).to_markdown(index=False)
+            ),
+            "temperature": bundle.extra.get("temperature", "none"),
             "model_uri": dg.MetadataValue.url(model_uri),
+        }
+    )
+
+
+def launch_deepar(context, config, storage, sagemaker, train, test, version):
+    """Write the DeepAR channels and start the training job; the job's model is DeepAR's own
+    format, served by the DeepAR image (not by this project's endpoint)."""
+    channels = {}
+    for name, body in deepar_channels(train, test).items():
+        if not storage.exists(layout.deepar_channel(name)):  # train_test_split writes them
+            storage.put_bytes(layout.deepar_channel(name), body.encode(), "application/jsonlines")
+        channels[name] = storage.uri(f"{layout.DEEPAR_PREFIX}{name}/")
+    region = sagemaker.region_name or sagemaker.client().meta.region_name
+    request = training_job_request(
+        job_name=f"energy-deepar-{version}"[:63],
+        image_uri=config.deepar_image_uri or deepar_image_uri(region),
+        role_arn=sagemaker.role_arn,
+        channels=channels,
+        output_uri=storage.uri(f"{layout.model_dir(version)}deepar/"),
+        hyperparameters=config.deepar_hyperparameters,
+        instance_type=config.deepar_instance_type,
+        cardinality=int(train["meter_id"].nunique()),
+        with_temperature="temperature" in train,
+    )
+    arn = sagemaker.client().create_training_job(**request)["TrainingJobArn"]
+    context.log.info(f"started DeepAR training job {request['TrainingJobName']}")
+    return dg.MaterializeResult(
+        metadata={
+            "trainer": "sagemaker_deepar",
+            "training_job": request["TrainingJobName"],
+            "training_job_arn": arn,
+            "image": request["AlgorithmSpecification"]["TrainingImage"],
+            "hyperparameters": dg.MetadataValue.json(request["HyperParameters"]),
+            "train_channel": dg.MetadataValue.url(channels["train"]),
+            "test_channel": dg.MetadataValue.url(channels["test"]),
+            "output_uri": dg.MetadataValue.url(request["OutputDataConfig"]["S3OutputPath"]),
         }
     )

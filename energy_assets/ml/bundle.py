@@ -1,5 +1,8 @@
 """The trained forecaster as one object: a fitted model and recent history per meter.
 
+Meters may share one model object (the global gradient-boosting model): pickled once. Observed
+temperature, when the model uses it, travels in ``covariates.csv`` beside the usage history.
+
 A bundle is what training produces, what evaluation scores and what the endpoint serves. It is
 written to a plain directory (``manifest.json`` + ``models.pkl`` + ``history.csv``) that
 ``energy_assets.serving.artifact`` packs into ``model.tar.gz``.
@@ -21,6 +24,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MODELS = "models.pkl"
 HISTORY = "history.csv"
+COVARIATES = "covariates.csv"
 
 
 class UnknownMeterError(KeyError):
@@ -54,6 +58,10 @@ class ForecastBundle:
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict = field(default_factory=dict)
+    covariates: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # the level (mean of the last 28 training days) at which a meter's interval widths hold;
+    # forecasts from another level scale the widths in proportion
+    interval_reference: dict[str, float] = field(default_factory=dict)
 
     @property
     def meters(self) -> list[str]:
@@ -83,24 +91,42 @@ class ForecastBundle:
         """
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
-        model = self._model(meter_id)
+        self._model(meter_id)  # an unknown meter fails here, before any history lookup
         history = self.history[meter_id]
         last = history.index[-1]
         start_ts = last + pd.Timedelta(days=1) if start is None else pd.Timestamp(start).normalize()
-        context = history[history.index < start_ts]
+        context = history if start_ts > last else history[history.index < start_ts]
         if context.empty:
             raise ValueError(
                 f"start {start_ts.date()} is before the first known day {history.index[0].date()}"
             )
         origin = context.index[-1]
         skip = (start_ts - origin).days - 1
-        values = model.forecast(context, skip + horizon)[skip:]
+        values = self.forecast_from(meter_id, context, skip + horizon)[skip:]
         dates = pd.date_range(start_ts, periods=horizon, freq="D")
-        frame = pd.DataFrame({"date": dates, "forecast": values})
+        columns = {"date": dates, "forecast": values}
+        factor = self.interval_factor(meter_id, context)
         for level, halfwidth in self.intervals.get(meter_id, {}).items():
-            frame[f"lower_{level}"] = np.clip(values - halfwidth, 0, None)
-            frame[f"upper_{level}"] = values + halfwidth
-        return frame
+            columns[f"lower_{level}"] = np.clip(values - halfwidth * factor, 0, None)
+            columns[f"upper_{level}"] = values + halfwidth * factor
+        return pd.DataFrame(columns)  # one construction: inserting columns costs a ms
+
+    def interval_factor(self, meter_id: str, history: pd.Series) -> float:
+        """How much wider than at the end of training the intervals are after ``history``."""
+        reference = self.interval_reference.get(meter_id)
+        if not reference:
+            return 1.0
+        level = float(np.mean(np.asarray(history, dtype=float)[-28:]))
+        return level / reference if np.isfinite(level) and level > 0 else 1.0
+
+    def forecast_from(self, meter_id: str, history: pd.Series, horizon: int) -> np.ndarray:
+        """The meter's model forecast after ``history``, with the stored observed temperature
+        when the model uses it (only days up to the origin matter in the honest setting)."""
+        model = self._model(meter_id)
+        covariates = self.covariates.get(meter_id)
+        if covariates is not None and getattr(model, "temperature", "none") != "none":
+            return model.forecast(history, horizon, covariates)
+        return model.forecast(history, horizon)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -119,6 +145,7 @@ class ForecastBundle:
                 "models": self.models,
                 "selection": self.selection,
                 "intervals": self.intervals,
+                "interval_reference": self.interval_reference,
             }
             pickle.dump(payload, fh, protocol=5)
         frames = [
@@ -126,6 +153,12 @@ class ForecastBundle:
             for m, s in self.history.items()
         ]
         pd.concat(frames, ignore_index=True).to_csv(directory / HISTORY, index=False)
+        if self.covariates:
+            frames = [
+                c.rename_axis("date").reset_index().assign(meter_id=m)
+                for m, c in self.covariates.items()
+            ]
+            pd.concat(frames, ignore_index=True).to_csv(directory / COVARIATES, index=False)
         return directory
 
     @classmethod
@@ -144,12 +177,23 @@ class ForecastBundle:
             m: pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]), name=m)
             for m, g in hist.groupby("meter_id", sort=False)
         }
+        covariates = {}
+        if (directory / COVARIATES).exists():
+            frame = pd.read_csv(
+                directory / COVARIATES, dtype={"meter_id": str}, parse_dates=["date"]
+            )
+            covariates = {
+                m: g.drop(columns="meter_id").set_index("date")
+                for m, g in frame.groupby("meter_id", sort=False)
+            }
         return cls(
             version=manifest["version"],
             models=payload["models"],
             history=history,
             selection=payload["selection"],
             intervals=payload.get("intervals", {}),
+            interval_reference=payload.get("interval_reference", {}),
             created_at=manifest["created_at"],
             extra=manifest.get("extra", {}),
+            covariates=covariates,
         )

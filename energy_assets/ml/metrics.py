@@ -21,8 +21,27 @@ def rmse(actual, forecast) -> float:
     return float(np.sqrt(mse(actual, forecast)))
 
 
+def mape(actual, forecast, floor: float = 1e-9) -> float:
+    """Mean absolute percentage error over the days with usage above ``floor`` (a zero reading
+    has no percentage error); NaN when there are none."""
+    actual, forecast = np.asarray(actual, float), np.asarray(forecast, float)
+    keep = np.abs(actual) > floor
+    if not keep.any():
+        return np.nan
+    return float(np.mean(np.abs(actual[keep] - forecast[keep]) / np.abs(actual[keep])) * 100)
+
+
+def naive_scale(history: pd.Series, season: int = 7) -> float:
+    """In-sample MAE of seasonal naive on the training history: the MASE denominator."""
+    values = np.asarray(history, float)
+    if len(values) <= season:
+        return np.nan
+    return float(np.mean(np.abs(values[season:] - values[:-season])))
+
+
 def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
-    """Multi-step forecasts from the end of training over each meter's test days.
+    """Multi-step forecasts from the end of training over each meter's test days, with the
+    bundle's 80% and 95% intervals and the meter's MASE scale.
 
     The baseline is seasonal naive from the same origin on the same history, so the two columns
     are comparable row by row.
@@ -40,15 +59,24 @@ def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFram
         start = past.index[-1] + pd.Timedelta(days=1)
         horizon = (actual["date"].max() - start).days + 1
         dates = pd.date_range(start, periods=horizon, freq="D")
-        model = bundle.models[meter].forecast(past, horizon)
+        model = bundle.forecast_from(meter, past, horizon)
         baseline = naive.forecast(past, horizon)
         predicted = pd.DataFrame({"date": dates, "forecast": model, "baseline": baseline})
+        factor = bundle.interval_factor(meter, past)
+        for level in ("80", "95"):
+            half = bundle.intervals.get(meter, {}).get(level, np.nan) * factor
+            predicted[f"lower_{level}"] = np.clip(model - half, 0, None)
+            predicted[f"upper_{level}"] = model + half
         merged = actual[["date", "usage"]].merge(predicted, on="date", how="inner")
-        frames.append(merged.rename(columns={"usage": "actual"}).assign(meter_id=meter))
+        merged = merged.rename(columns={"usage": "actual"}).assign(
+            meter_id=meter, scale=naive_scale(past)
+        )
+        frames.append(merged)
     if not frames:
         raise ValueError("no meter has both training history and test days")
     columns = ["meter_id", "date", "actual", "forecast", "baseline"]
-    return pd.concat(frames, ignore_index=True)[columns]
+    bands = ["lower_80", "upper_80", "lower_95", "upper_95", "scale"]
+    return pd.concat(frames, ignore_index=True)[columns + bands]
 
 
 def _scores(frame: pd.DataFrame) -> dict[str, float]:
@@ -58,13 +86,26 @@ def _scores(frame: pd.DataFrame) -> dict[str, float]:
         out[f"{prefix}mse"] = mse(frame["actual"], frame[column])
         out[f"{prefix}rmse"] = rmse(frame["actual"], frame[column])
     out["mae_ratio"] = out["mae"] / out["baseline_mae"] if out["baseline_mae"] > 0 else np.nan
+    out["mape"] = mape(frame["actual"], frame["forecast"])
+    out["baseline_mape"] = mape(frame["actual"], frame["baseline"])
+    if "scale" in frame:
+        scaled = (frame["actual"] - frame["forecast"]).abs() / frame["scale"]
+        scaled_naive = (frame["actual"] - frame["baseline"]).abs() / frame["scale"]
+        ok = np.isfinite(scaled) & (frame["scale"] > 0)
+        out["mase"] = float(scaled[ok].mean()) if ok.any() else np.nan
+        out["baseline_mase"] = float(scaled_naive[ok].mean()) if ok.any() else np.nan
+    for level in ("80", "95"):
+        if f"lower_{level}" in frame and frame[f"lower_{level}"].notna().any():
+            inside = frame["actual"].between(frame[f"lower_{level}"], frame[f"upper_{level}"])
+            out[f"coverage_{level}"] = float(inside.mean())
     return out
 
 
 def score(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-meter and pooled MAE, MSE, RMSE of the model and the baseline, the pooled MAE ratio,
-    and ``relative_mae``: the geometric mean over meters of model MAE / baseline MAE, which
-    weighs a small household like a large building."""
+    """Per-meter and pooled MAE, MSE, RMSE, MAPE (days with zero usage left out), MASE (errors
+    over each meter's in-sample seasonal naive MAE) of the model and the baseline, 80%/95%
+    interval coverage, the pooled MAE ratio, and ``relative_mae``: the geometric mean over
+    meters of model MAE / baseline MAE, which weighs a small household like a large building."""
     per_meter = pd.DataFrame(
         [{"meter_id": m, **_scores(g)} for m, g in frame.groupby("meter_id", sort=True)]
     )

@@ -185,12 +185,46 @@ class Ensemble:
         return np.mean([m.forecast(history, horizon) for m in self.members_], axis=0)
 
 
+class ProphetModel:
+    """Prophet (weekly and yearly seasonality) when the optional extra is installed:
+    ``pip install '.[prophet]'``. Its forecast is a function of the date, so ``forecast``
+    predicts the days after ``history`` without refitting (recent actuals do not move it).
+    A candidate by name only: its predict call takes tens of milliseconds, beyond the
+    endpoint's latency budget for the default."""
+
+    name = "prophet"
+
+    def fit(self, y: pd.Series) -> ProphetModel:
+        import logging
+
+        from prophet import Prophet
+
+        logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+        frame = pd.DataFrame({"ds": pd.DatetimeIndex(y.index), "y": np.asarray(y, dtype=float)})
+        self.model_ = Prophet(weekly_seasonality=True, yearly_seasonality=len(y) >= 730,
+                              daily_seasonality=False).fit(frame)  # fmt: skip
+        return self
+
+    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
+        start = pd.DatetimeIndex(history.index)[-1] + pd.Timedelta(days=1)
+        future = pd.DataFrame({"ds": pd.date_range(start, periods=horizon, freq="D")})
+        return np.clip(self.model_.predict(future)["yhat"].to_numpy(float), 0, None)
+
+
+def prophet_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("prophet") is not None
+
+
 CANDIDATES: dict[str, type] = {
     Ensemble.name: Ensemble,
     SeasonalNaive.name: SeasonalNaive,
     Sarima.name: Sarima,
     HoltWinters.name: HoltWinters,
 }
+if prophet_installed():
+    CANDIDATES[ProphetModel.name] = ProphetModel
 
 
 def make_model(name: str, **params) -> Forecaster:

@@ -90,3 +90,16 @@ def test_generator_is_deterministic_and_has_every_fault():
     good = a[numeric > 0].assign(usage=numeric, date=pd.to_datetime(a["date"], errors="coerce"))
     weekly = good.groupby(good["date"].dt.dayofweek)["usage"].mean()
     assert weekly.max() / weekly.min() > 1.02  # a weekly pattern is there
+
+
+def test_prophet_is_a_candidate_exactly_when_installed():
+    from energy_assets.ml.models import CANDIDATES, prophet_installed
+
+    assert ("prophet" in CANDIDATES) == prophet_installed()
+    if not prophet_installed():
+        with pytest.raises(ValueError, match="unknown model 'prophet'"):
+            make_model("prophet")
+        return
+    y = _seasonal(400)
+    forecast = make_model("prophet").fit(y.iloc[:-14]).forecast(y.iloc[:-14], 14)
+    assert forecast.shape == (14,) and np.isfinite(forecast).all()

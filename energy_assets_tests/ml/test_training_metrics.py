@@ -40,7 +40,12 @@ def test_training_picks_per_meter_and_evaluation_scores_it():
     assert 0 < widths["80"] < widths["95"]
     ahead = bundle.forecast("m0", 5)
     assert (ahead["lower_80"] <= ahead["forecast"]).all()
-    assert (ahead["upper_95"] - ahead["forecast"]).round(9).eq(round(widths["95"], 9)).all()
+    # widths scale with the level of the 28 days before the origin (here: the test days)
+    level = bundle.history["m0"].iloc[-28:].mean() / bundle.interval_reference["m0"]
+    assert bundle.interval_reference["m0"] == pytest.approx(
+        train[train["meter_id"] == "m0"]["usage"].iloc[-28:].mean()
+    )
+    assert (ahead["upper_95"] - ahead["forecast"]).to_numpy() == pytest.approx(widths["95"] * level)
 
     predictions = forecast_test(bundle, train, test)
     assert predictions["date"].min() == pd.Timestamp("2024-10-01")
@@ -70,3 +75,34 @@ def test_a_candidate_that_fails_falls_back_to_seasonal_naive(monkeypatch):
 def test_too_short_meters_are_named():
     with pytest.raises(ValueError, match="m0"):
         train_forecasters(_long(meters=1, days=30), version="v", n_jobs=1)
+
+
+def test_mape_ignores_zero_days_and_mase_and_coverage_are_scored():
+    from energy_assets.ml.metrics import mape, naive_scale
+
+    assert mape([0, 10, 20], [5, 11, 18]) == pytest.approx(10.0)  # the zero day is left out
+    assert np.isnan(mape([0, 0], [1, 2]))
+    assert naive_scale(pd.Series([1.0] * 7 + [3.0] * 7)) == pytest.approx(2.0)
+    frame = pd.DataFrame(
+        {
+            "meter_id": ["a"] * 4,
+            "date": pd.date_range("2025-01-01", periods=4),
+            "actual": [10.0, 10, 10, 0],
+            "forecast": [11.0, 9, 14, 1],
+            "baseline": [12.0, 12, 12, 2],
+            "lower_80": [9.0, 9.5, 12, 0],
+            "upper_80": [12.0, 10.5, 16, 2],
+            "lower_95": [8.0, 8, 11, 0],
+            "upper_95": [13.0, 11, 17, 3],
+            "scale": [2.0] * 4,
+        }
+    )
+    per_meter, overall = score(frame)
+    assert overall["mape"] == pytest.approx(100 * (0.1 + 0.1 + 0.4) / 3)
+    assert overall["mase"] == pytest.approx((1 + 1 + 4 + 1) / 4 / 2)
+    assert overall["baseline_mase"] == pytest.approx((2 + 2 + 2 + 2) / 4 / 2)
+    assert overall["coverage_80"] == pytest.approx(0.75)  # the third day is outside
+    assert overall["coverage_95"] == pytest.approx(0.75)
+    assert per_meter.loc[0, "coverage_80"] == pytest.approx(0.75)
+    png = plot_predicted_vs_actual(frame)
+    assert png.startswith(b"\x89PNG")

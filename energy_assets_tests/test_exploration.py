@@ -1,0 +1,65 @@
+"""The exploration notebook executed by its asset against the local AWS."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from energy_assets import layout
+from energy_assets.assets.exploration import exploration_report
+from energy_assets.ml.cleaning import clean_usage
+from energy_assets.ml.features import add_calendar_features
+from energy_assets.ml.split import time_split
+from energy_assets.ml.synthetic import generate_usage
+
+
+@pytest.fixture(scope="module")
+def storage(local_aws):
+    from dagster_aws.s3 import S3Resource
+
+    from energy_assets.resources import S3Storage
+
+    # a bucket of its own: the session's pipeline fixture keeps its split in the shared one
+    storage = S3Storage(bucket="test-exploration", s3=S3Resource(region_name="us-east-1"))
+    storage.ensure_bucket()
+    frame = add_calendar_features(clean_usage(generate_usage(n_meters=4, n_days=420)).clean)
+    train, _ = time_split(frame, test_days=28)
+    storage.put_csv(layout.TRAIN, train.assign(date=train["date"].dt.strftime("%Y-%m-%d")))
+    return storage
+
+
+def test_exploration_report_executes_the_notebook_and_stores_html(storage):
+    result = dg.materialize([exploration_report], resources={"storage": storage})
+    assert result.success
+    meta = {
+        k: v.value
+        for e in result.get_asset_materialization_events()
+        for k, v in e.materialization.metadata.items()
+    }
+    assert meta["cells_executed"] >= 8
+    key = storage.key_of(meta["report_uri"])
+    html = storage.get_bytes(key).decode()
+    assert "Weekly pattern" in html and "Missing data" in html and "Engineered features" in html
+    assert "4 meters" in html  # the notebook read the training set we wrote
+    assert html.count("data:image/png;base64") >= 4  # trend, weekly, yearly, missing-data map
+    latest = json.loads(storage.get_bytes("exploration/latest.json"))
+    assert latest["report_uri"] == meta["report_uri"]
+
+
+def test_a_failing_notebook_fails_the_asset(storage, tmp_path):
+    import nbformat
+
+    broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(broken, str(path))
+    result = dg.materialize(
+        [exploration_report],
+        resources={"storage": storage},
+        run_config={"ops": {"exploration_report": {"config": {"notebook_path": str(path)}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "ZeroDivisionError" in str(failure.to_string())
