@@ -89,6 +89,18 @@ class ForecastBundle:
         actuals before ``start``; past the end of history the model forecasts through the gap and
         returns the requested days.
         """
+        start_ts, values, bands = self.forecast_values(meter_id, horizon, start)
+        columns = {"date": pd.date_range(start_ts, periods=horizon, freq="D"), "forecast": values}
+        for level, (lower, upper) in bands.items():
+            columns[f"lower_{level}"] = lower
+            columns[f"upper_{level}"] = upper
+        return pd.DataFrame(columns)  # one construction: inserting columns costs a ms
+
+    def forecast_values(
+        self, meter_id: str, horizon: int, start: str | pd.Timestamp | None = None
+    ) -> tuple[pd.Timestamp, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """``forecast`` as arrays: (first day, values, {level: (lower, upper)}), for serving,
+        where building a DataFrame per request would cost about as much as the model."""
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
         self._model(meter_id)  # an unknown meter fails here, before any history lookup
@@ -103,13 +115,12 @@ class ForecastBundle:
         origin = context.index[-1]
         skip = (start_ts - origin).days - 1
         values = self.forecast_from(meter_id, context, skip + horizon)[skip:]
-        dates = pd.date_range(start_ts, periods=horizon, freq="D")
-        columns = {"date": dates, "forecast": values}
         factor = self.interval_factor(meter_id, context)
-        for level, halfwidth in self.intervals.get(meter_id, {}).items():
-            columns[f"lower_{level}"] = np.clip(values - halfwidth * factor, 0, None)
-            columns[f"upper_{level}"] = values + halfwidth * factor
-        return pd.DataFrame(columns)  # one construction: inserting columns costs a ms
+        bands = {
+            str(level): (np.clip(values - halfwidth * factor, 0, None), values + halfwidth * factor)
+            for level, halfwidth in self.intervals.get(meter_id, {}).items()
+        }
+        return start_ts, values, bands
 
     def interval_factor(self, meter_id: str, history: pd.Series) -> float:
         """How much wider than at the end of training the intervals are after ``history``."""

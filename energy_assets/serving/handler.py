@@ -137,16 +137,10 @@ class Predictor:
         meter = request.meter_id
         start = request.start or self._spans[meter].last + timedelta(days=1)
         try:
-            frame = self.bundle.forecast(meter, request.horizon, start.isoformat())
-            values = frame["forecast"].to_numpy(dtype=float)
-            bands = {
-                column.removeprefix("lower_"): (
-                    frame[column].to_numpy(dtype=float),
-                    frame["upper_" + column.removeprefix("lower_")].to_numpy(dtype=float),
-                )
-                for column in frame.columns
-                if column.startswith("lower_")
-            }
+            _, values, bands = self.bundle.forecast_values(
+                meter, request.horizon, start.isoformat()
+            )
+            values = np.asarray(values, dtype=float)
         except ValueError as error:
             if isinstance(error, np.linalg.LinAlgError):
                 raise ModelFailure(f"model failed for meter {meter!r}: {error}") from error
