@@ -68,3 +68,13 @@ def test_single_series_table_exports_and_cleans(local_aws, tmp_path):
     assert len(clean) == 40 and clean["imputed"].sum() == 1
     stats = storage.get_json(layout.CLEAN_STATS)
     assert stats["quarantined_invalid_usage"] == 1
+
+
+def test_rows_repeating_a_key_leave_one_item_the_last(local_aws):
+    table = UsageTableResource(table_name="dup-usage")
+    table.create()
+    rows = [("m1", "2026-01-01", 1.0), ("m1", "2026-01-02", 2.0)] * 20 + [("m1", "2026-01-01", 9.0)]
+    frame = pd.DataFrame(rows, columns=["meter_id", "date", "usage"])
+    assert table.put_usage(frame) == 2  # one BatchWriteItem would refuse the repeated keys
+    stored = table.scan().sort_values("date")
+    assert stored["usage"].astype(float).tolist() == [9.0, 2.0]

@@ -112,7 +112,8 @@ class UsageTableResource(dg.ConfigurableResource):
         )
 
     def put_usage(self, frame: pd.DataFrame, threads: int = 4) -> int:
-        """Write rows in batches of 25 (BatchWriteItem) from a few threads; returns rows written.
+        """Write rows in batches of 25 (BatchWriteItem) from a few threads; returns items written
+        (rows that repeat a key overwrite the earlier one).
 
         Columns become attributes; numeric text is stored as a number, other text as a string,
         so malformed values land in the table the way a faulty writer would leave them.
@@ -125,6 +126,10 @@ class UsageTableResource(dg.ConfigurableResource):
             for key in ("meter_id", "date"):
                 if key in item:
                     item[key] = str(item[key])
+        # One item per key, the last one winning, as successive writes would leave the table
+        # (BatchWriteItem refuses a batch that names a key twice).
+        keys = ("meter_id", "date") if "meter_id" in frame.columns else ("date",)
+        items = list({tuple(item.get(k) for k in keys): item for item in items}.values())
 
         def write(chunk: list[dict]) -> int:
             table = boto3.resource("dynamodb", region_name=self.region_name).Table(self.table_name)
