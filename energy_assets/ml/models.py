@@ -115,6 +115,95 @@ class Sarima:
             return np.asarray(result.forecast(horizon), dtype=float)
 
 
+class Sarimax:
+    """SARIMAX with exogenous calendar terms and the order chosen automatically.
+
+    Exogenous regressors are known for any future day: public holidays (the ``holidays``
+    library, ``country``/``subdiv``) and ``fourier`` sine/cosine pairs of the day of year for the
+    yearly cycle; the weekly cycle is the seasonal part (period 7). ``fit`` estimates each
+    non-seasonal order of ``orders`` on the last ``fit_days`` and keeps the lowest AIC; the
+    chosen order and parameters are stored as numbers, and ``forecast`` filters the last
+    ``context_days`` with them, like ``Sarima``. Several fits per meter: a candidate by name
+    (``sarimax``), not in the default.
+    """
+
+    name = "sarimax"
+
+    def __init__(
+        self,
+        orders: tuple[tuple[int, int, int], ...] = ((1, 0, 0), (1, 0, 1), (2, 0, 1)),
+        seasonal_order: tuple[int, int, int, int] = (0, 1, 1, 7),
+        fourier: int = 2,
+        country: str | None = "US",
+        subdiv: str | None = None,
+        context_days: int = 180,
+        fit_days: int = 365,
+        maxiter: int = 50,
+    ):
+        self.orders = tuple(tuple(o) for o in orders)
+        self.seasonal_order = tuple(seasonal_order)
+        self.fourier = fourier
+        self.country, self.subdiv = country, subdiv
+        self.context_days = context_days
+        self.fit_days = fit_days
+        self.maxiter = maxiter
+
+    def exog(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        from energy_assets.ml.calendar import day_numbers, holiday_ordinals, is_holiday
+
+        angle = 2 * np.pi * np.asarray(dates.dayofyear, dtype=float) / 365.25
+        columns = [is_holiday(day_numbers(dates), holiday_ordinals(self.country, self.subdiv))]
+        for k in range(1, self.fourier + 1):
+            columns += [np.sin(k * angle), np.cos(k * angle)]
+        return np.column_stack(columns)
+
+    def _model(self, values: np.ndarray, exog: np.ndarray, order):
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+        return SARIMAX(
+            values,
+            exog=exog,
+            order=order,
+            seasonal_order=self.seasonal_order,
+            enforce_stationarity=False,
+            enforce_invertibility=False,
+        )
+
+    def fit(self, y: pd.Series) -> Sarimax:
+        y = y.iloc[-self.fit_days :]
+        values = np.asarray(y, dtype=float)
+        min_len = 3 * self.seasonal_order[3] + 10
+        if len(values) < min_len:
+            raise ValueError(f"SARIMAX needs at least {min_len} days, got {len(values)}")
+        exog = self.exog(pd.DatetimeIndex(y.index))
+        best = None
+        for order in self.orders:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    result = self._model(values, exog, order).fit(disp=False, maxiter=self.maxiter)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+            params = np.asarray(result.params, dtype=float)
+            usable = np.all(np.isfinite(params)) and np.isfinite(result.aic)
+            if usable and (best is None or result.aic < best[0]):
+                best = (float(result.aic), order, params)
+        if best is None:
+            raise ValueError("no SARIMAX order could be estimated")
+        self.aic_, self.order_, self.params_ = best
+        return self
+
+    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
+        history = history.iloc[-self.context_days :]
+        index = pd.DatetimeIndex(history.index)
+        future = pd.date_range(index[-1] + pd.Timedelta(days=1), periods=horizon, freq="D")
+        values = np.asarray(history, dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = self._model(values, self.exog(index), self.order_).filter(self.params_)
+            return np.asarray(result.forecast(horizon, exog=self.exog(future)), dtype=float)
+
+
 class HoltWinters:
     """Additive Holt-Winters exponential smoothing with a damped trend and weekly seasonality.
 
@@ -221,6 +310,7 @@ CANDIDATES: dict[str, type] = {
     Ensemble.name: Ensemble,
     SeasonalNaive.name: SeasonalNaive,
     Sarima.name: Sarima,
+    Sarimax.name: Sarimax,
     HoltWinters.name: HoltWinters,
 }
 if prophet_installed():

@@ -3,7 +3,14 @@ import pandas as pd
 import pytest
 
 from energy_assets.ml.bundle import ForecastBundle, UnknownMeterError
-from energy_assets.ml.models import Ensemble, HoltWinters, Sarima, SeasonalNaive, make_model
+from energy_assets.ml.models import (
+    Ensemble,
+    HoltWinters,
+    Sarima,
+    Sarimax,
+    SeasonalNaive,
+    make_model,
+)
 from energy_assets.ml.synthetic import generate_usage
 
 
@@ -23,7 +30,7 @@ def test_seasonal_naive_repeats_the_last_week():
         SeasonalNaive().fit(y.iloc[:3])
 
 
-@pytest.mark.parametrize("model", [Sarima(), HoltWinters(), Ensemble()])
+@pytest.mark.parametrize("model", [Sarima(), Sarimax(), HoltWinters(), Ensemble()])
 def test_models_beat_seasonal_naive_on_a_noisy_weekly_series(model):
     y = _seasonal()
     past, future = y.iloc[:-28], y.iloc[-28:].to_numpy()
@@ -40,6 +47,20 @@ def test_fitted_models_forecast_from_any_history_without_refitting():
     b = model.forecast(y, 7)
     assert not np.allclose(a, b)
     assert np.array_equal(model.params_, params)
+
+
+def test_sarimax_chooses_its_order_and_uses_holidays_ahead():
+    y = _seasonal(days=400, seed=1)
+    model = make_model("sarimax")
+    y[model.exog(pd.DatetimeIndex(y.index))[:, 0] == 1] -= 40.0  # usage drops on US holidays
+    past = y.loc[:"2024-12-10"]
+    model.fit(past)
+    assert model.order_ in model.orders and np.isfinite(model.aic_)
+    exog = model.exog(pd.DatetimeIndex(["2024-12-24", "2024-12-25"]))
+    assert exog[:, 0].tolist() == [0.0, 1.0] and exog.shape[1] == 1 + 2 * model.fourier
+    forecast = model.forecast(past, 21)  # 2024-12-11 .. 2024-12-31
+    christmas, same_weekday_before = forecast[14], forecast[7]
+    assert christmas < same_weekday_before - 20  # the holiday effect reaches the forecast
 
 
 def test_unknown_model_name():
