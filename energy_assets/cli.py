@@ -171,7 +171,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--days", type=int, default=90, help="days replayed one by one")
     sim.add_argument("--history-days", type=int, default=300, help="days before the replay")
-    sim.add_argument("--meters", type=int, default=3)
+    sim.add_argument(
+        "--meters",
+        type=int,
+        default=10,
+        help="meters (the global model needs several to learn from; 3 overfit it)",
+    )
     sim.add_argument("--shift", type=float, default=0.5, help="added share of mean usage")
     sim.add_argument("--seed", type=int, default=3)
     sim.add_argument("--aws-port", type=int, default=0, help="local AWS port (0: a free one)")
