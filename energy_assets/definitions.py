@@ -14,7 +14,13 @@ from energy_assets.assets.preparation import cleaned_usage, train_test_split, us
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import trained_forecaster
 from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
-from energy_assets.jobs import ingestion_job, monitoring_job, training_job, usage_job
+from energy_assets.jobs import (
+    exploration_job,
+    ingestion_job,
+    monitoring_job,
+    training_job,
+    usage_job,
+)
 from energy_assets.resources import (
     CloudWatchResource,
     S3Storage,
@@ -59,7 +65,7 @@ defs = dg.Definitions(
         forecast_monitoring,
     ],
     asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
-    jobs=[ingestion_job, usage_job, monitoring_job, training_job, rollback_job],
+    jobs=[ingestion_job, usage_job, monitoring_job, training_job, exploration_job, rollback_job],
     schedules=[daily_usage_schedule, daily_training_schedule],
     sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor],
     resources=build_resources(Settings()),

@@ -104,8 +104,12 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
 
     instance = dg.DagsterInstance.get()
     _say(f"materializing every asset (Dagster instance in {root / '.dagster'})")
-    runs = materialize_all(defs, instance, seeded.first_date, last_day)
-    for name, result in (("ingestion_job", runs.ingestion), ("training_job", runs.training)):
+    runs = materialize_all(defs, instance, seeded.first_date, last_day, explore=True)
+    for name, result in (
+        ("ingestion_job", runs.ingestion),
+        ("training_job", runs.training),
+        ("exploration_job", runs.exploration),
+    ):
         if not result.success:
             raise SystemExit(f"{name} failed; see the run in the Dagster UI or logs above")
 
@@ -123,6 +127,7 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
         "deployment": deployment,
         "endpoint": sagemaker.describe_endpoint(),
         "package": sagemaker.find_package(deployment["model_version"]) or {},
+        "exploration": storage.get_json("exploration/latest.json")["report_uri"],
         "answer": answer,
     }
 
@@ -149,6 +154,7 @@ def _print_summary(s: dict) -> None:
         f"  registry             {s['package'].get('ModelPackageArn', 'not registered')} "
         f"({s['package'].get('ModelApprovalStatus', '-')})",
         f"  data capture         {(dep.get('data_capture') or {}).get('DestinationS3Uri', 'off')}",
+        f"  exploration notebook {s['exploration']}",
         f"  forecast for {answer['meter_id']} ({answer['model']}):",
     ]
     lines += [

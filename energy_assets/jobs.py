@@ -33,3 +33,9 @@ training_job = dg.define_asset_job(
     - dg.AssetSelection.assets(forecast_monitoring, exploration_report),
     description="Clean, featurise, split, train, evaluate and deploy, gated by blocking checks.",
 )
+
+exploration_job = dg.define_asset_job(
+    "exploration_job",
+    selection=dg.AssetSelection.assets(exploration_report),
+    description="Execute the exploration notebook against the training set in S3.",
+)

@@ -15,12 +15,18 @@ from dagster._core.storage.tags import (
 class PipelineRuns:
     ingestion: dg.ExecuteInProcessResult
     training: dg.ExecuteInProcessResult
+    exploration: dg.ExecuteInProcessResult | None = None
 
 
 def materialize_all(
-    defs: dg.Definitions, instance: dg.DagsterInstance, first_day: str, last_day: str
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    first_day: str,
+    last_day: str,
+    explore: bool = False,
 ) -> PipelineRuns:
-    """Run ``ingestion_job`` over ``[first_day, last_day]`` in one run, then ``training_job``.
+    """Run ``ingestion_job`` over ``[first_day, last_day]`` in one run, then ``training_job``,
+    and with ``explore`` the exploration notebook (``exploration_job``).
 
     Runs are recorded in ``instance``, so the Dagster UI shows the graph materialized.
     """
@@ -33,4 +39,11 @@ def materialize_all(
     training = defs.resolve_job_def("training_job").execute_in_process(
         run_config=quiet, instance=instance
     )
-    return PipelineRuns(ingestion=ingestion, training=training)
+    exploration = (
+        defs.resolve_job_def("exploration_job").execute_in_process(
+            run_config=quiet, instance=instance
+        )
+        if explore
+        else None
+    )
+    return PipelineRuns(ingestion=ingestion, training=training, exploration=exploration)
