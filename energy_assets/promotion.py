@@ -140,11 +140,7 @@ def rollback(storage, sagemaker, version: str, horizon: int = 7) -> dict:
     config_name = record["endpoint_config"]
     if not sagemaker.endpoint_config_exists(config_name):
         raise ValueError(f"endpoint config {config_name} of version {version} no longer exists")
-    current = (
-        storage.get_json(layout.DEPLOYMENT_CURRENT)
-        if storage.exists(layout.DEPLOYMENT_CURRENT)
-        else {}
-    )
+    current = storage.get_json_or_none(layout.DEPLOYMENT_CURRENT) or {}
     tags = {"energy-assets:model-version": version, "energy-assets:rollback": "true"}
     meter = record.get("smoke_meter") or record["smoke_test"]["meter_id"]
     previous, answer = switch_endpoint(sagemaker, config_name, version, meter, horizon, tags)
@@ -157,14 +153,12 @@ def rollback(storage, sagemaker, version: str, horizon: int = 7) -> dict:
         "smoke_test": answer,
     }
     storage.put_json(layout.DEPLOYMENT_CURRENT, new_record)
-    package = sagemaker.find_package(version)
-    if package:
-        sagemaker.set_approval(package, "Approved", f"rolled back to at {now}", serving="true")
+    sagemaker.set_version_approval(
+        version, "Approved", f"serving again since {now} (rollback)", serving="true"
+    )
     replaced = current.get("model_version")
     if replaced and replaced != version:
-        old = sagemaker.find_package(replaced)
-        if old:
-            sagemaker.set_approval(
-                old, "Rejected", f"rolled back to {version} at {now}", serving="false"
-            )
+        sagemaker.set_version_approval(
+            replaced, "Rejected", f"rolled back to {version} at {now}", serving="false"
+        )
     return new_record

@@ -14,7 +14,6 @@ from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.monitoring import (
     day_of,
-    get_json_or_none,
     quality_alarm_names,
     raw_day_keys,
 )
@@ -171,8 +170,8 @@ def drift_decision(summary: dict, alarms: list[str], cursor: dict) -> tuple[bool
 def drift_sensor(
     context: dg.SensorEvaluationContext, storage: S3Storage, cloudwatch: CloudWatchResource
 ) -> dg.SensorResult:
-    summary = get_json_or_none(storage, layout.MONITORING_LATEST)
-    current = get_json_or_none(storage, layout.DEPLOYMENT_CURRENT) if summary else None
+    summary = storage.get_json_or_none(layout.MONITORING_LATEST)
+    current = storage.get_json_or_none(layout.DEPLOYMENT_CURRENT) if summary else None
     if summary is None or current is None:
         return dg.SensorResult(skip_reason="no monitored model yet")
     version = current["model_version"]

@@ -84,8 +84,8 @@ def forecast_endpoint(
     version = report["version"]
     package = sagemaker.find_package(version)
     current = (
-        storage.get_json(layout.DEPLOYMENT_CURRENT)
-        if storage.exists(layout.DEPLOYMENT_CURRENT) and sagemaker.describe_endpoint()
+        storage.get_json_or_none(layout.DEPLOYMENT_CURRENT)
+        if sagemaker.describe_endpoint()
         else None
     )
     if current is None:
@@ -165,11 +165,9 @@ def forecast_endpoint(
         )
     replaced = (current or {}).get("model_version")
     if replaced and replaced != version:
-        old = sagemaker.find_package(replaced)
-        if old:
-            sagemaker.set_approval(
-                old, "Approved", f"replaced by {version} at {now}", serving="false"
-            )
+        sagemaker.set_version_approval(
+            replaced, "Approved", f"replaced by {version} at {now}", serving="false"
+        )
     record = {
         "endpoint": sagemaker.endpoint_name,
         "endpoint_config": name,

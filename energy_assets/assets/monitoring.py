@@ -99,7 +99,7 @@ def serving_bundle(storage: S3Storage, current: dict) -> ForecastBundle:
 
 def serving_reference(storage: S3Storage, bundle: ForecastBundle, config: MonitoringConfig):
     key = layout.monitoring_reference(bundle.version)
-    stored = get_json_or_none(storage, key)
+    stored = storage.get_json_or_none(key)
     if stored is not None:
         return mon.Reference.from_dict(stored)
     ref = mon.reference(bundle, days=config.reference_days, lead=config.lead_days)
@@ -140,15 +140,6 @@ def read_raw_days(storage: S3Storage, first: str, last: str) -> pd.DataFrame:
         pd.read_csv(io.BytesIO(b), dtype=str, keep_default_na=False) for b in blobs if b.strip()
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def get_json_or_none(storage: S3Storage, key: str) -> dict | None:
-    """The JSON object at ``key``, or None when there is none (one GET, no HEAD first)."""
-    client = storage.client()
-    try:
-        return storage.get_json(key)
-    except client.exceptions.NoSuchKey:
-        return None
 
 
 def _day_stamp(day: pd.Timestamp) -> datetime:
@@ -217,7 +208,7 @@ def forecast_monitoring(
     drift of recent usage against the training window, and anomalies (actual outside the 95%
     interval, sudden level shift). Writes ``monitoring/`` in S3, CloudWatch metrics and alarms."""
     days = context.partition_keys
-    current = get_json_or_none(storage, layout.DEPLOYMENT_CURRENT)
+    current = storage.get_json_or_none(layout.DEPLOYMENT_CURRENT)
     if current is None:
         context.log.info("no model is deployed yet: nothing to monitor")
         return dg.MaterializeResult(metadata={"status": "no model deployed", "days": len(days)})

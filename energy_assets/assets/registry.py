@@ -28,14 +28,14 @@ def registered_model(
             if k in report["overall"]
         }
         report_uri = storage.uri(layout.evaluation_dir(version) + "report.json")
-        sagemaker.register_model(
+        arn = sagemaker.register_model(
             version,
             report["model_uri"],
             metrics,
             report_uri,
             tags={"energy-assets:model-version": version, "energy-assets:run-id": context.run_id},
         )
-        package = sagemaker.find_package(version)
+        package = sagemaker.describe_package(arn)
         context.log.info(f"registered {version} as {package['ModelPackageArn']}")
     record = {
         "version": version,

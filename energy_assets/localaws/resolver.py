@@ -3,12 +3,14 @@
 The runtime finds a model the way SageMaker does: endpoint (must be InService) -> its endpoint
 config -> each production variant's model -> ``PrimaryContainer.ModelDataUrl`` -> the
 ``model.tar.gz`` in S3, extracted and loaded into the same ``Predictor`` the container runs.
-Everything goes through the AWS APIs of the local AWS (boto3 with ``endpoint_url``), never
-moto's internals, so the runtime sees exactly what API clients see.
+The runtime runs in the process of the moto server, so each invocation reads the endpoint's
+state from moto's backend (a dict lookup, not a DescribeEndpoint call); configs, models and
+artifacts are read through the AWS APIs of the local AWS (boto3 with ``endpoint_url``), as API
+clients see them, when the endpoint changes.
 
-Why two caches and why they stay exact: resolving costs four control-plane calls and an S3
-download, several times the cost of a forecast. Each call still describes the endpoint (one
-cheap call) and reuses the resolved deployment only while the endpoint's ARN, CreationTime,
+Why two caches and why they stay exact: resolving costs three control-plane calls and an S3
+download, several times the cost of a forecast. Each call still reads the endpoint's state and
+reuses the resolved deployment only while the endpoint's ARN, CreationTime,
 EndpointConfigName and LastModifiedTime are unchanged; CreateEndpoint, UpdateEndpoint and
 delete+recreate all change one of them, so the next call after an update serves the new model.
 As on AWS, a deployment once served is fixed: deleting or changing its config or model later
@@ -29,11 +31,14 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto.sagemaker.models import sagemaker_backends
 
 from energy_assets.serving.artifact import unpack
 from energy_assets.serving.handler import Predictor
 
 log = logging.getLogger(__name__)
+
+ACCOUNT = "123456789012"  # moto's default account
 
 
 class EndpointNotFound(LookupError):
@@ -67,14 +72,8 @@ class Deployment:
 
 
 class EndpointResolver:
-    def __init__(
-        self, aws_url: str, default_region: str, max_models: int = 8, in_process: bool = False
-    ):
-        """``in_process``: the moto server runs in this process, so the endpoint's state is read
-        from its backend (a dict lookup) instead of a DescribeEndpoint call per invocation;
-        configs, models and artifacts are still read through the APIs when they change."""
+    def __init__(self, aws_url: str, default_region: str, max_models: int = 8):
         self.aws_url = aws_url
-        self.in_process = in_process
         self.default_region = default_region
         self.max_models = max_models
         self._clients: dict[tuple[str, str], object] = {}
@@ -123,25 +122,7 @@ class EndpointResolver:
         return self._pick(deployment, endpoint, target_variant), deployment
 
     def _describe_endpoint(self, name: str, region: str) -> dict:
-        if self.in_process:
-            return self._endpoint_state(name, region)
-        try:
-            endpoint = self.client("sagemaker", region).describe_endpoint(EndpointName=name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-                self._deployments.pop((region, name), None)
-                raise EndpointNotFound(name) from error
-            raise
-        if endpoint["EndpointStatus"] != "InService":
-            raise EndpointNotFound(f"{name} is {endpoint['EndpointStatus']}, not InService")
-        return endpoint
-
-    def _endpoint_state(self, name: str, region: str) -> dict:
-        """DescribeEndpoint's fields the runtime needs, from moto's in-process backend."""
-        from moto.sagemaker.models import sagemaker_backends
-
-        from energy_assets.localaws.runtime import ACCOUNT
-
+        """DescribeEndpoint's fields the runtime needs, from moto's backend in this process."""
         endpoint = sagemaker_backends[ACCOUNT][region].endpoints.get(name)
         if endpoint is None:
             self._deployments.pop((region, name), None)

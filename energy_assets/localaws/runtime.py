@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from energy_assets.localaws.resolver import (
+    ACCOUNT,
     DeploymentBroken,
     EndpointNotFound,
     EndpointResolver,
@@ -44,7 +45,6 @@ from energy_assets.localaws.resolver import (
 from energy_assets.localaws.telemetry import Telemetry
 from energy_assets.serving.handler import InvalidRequest, ModelFailure
 
-ACCOUNT = "123456789012"  # moto's default account
 _REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,11 @@ def signed_region(request: Request) -> str | None:
     return match.group(1) if match else None
 
 
-def create_runtime_app(
-    aws_url: str, region: str, in_process: bool = False, telemetry_seconds: float = 10.0
-) -> Starlette:
-    """The runtime app, resolving endpoints through the AWS APIs at ``aws_url`` (or, with
-    ``in_process``, moto's backend in this process). Endpoint metrics and data capture are
-    flushed every ``telemetry_seconds`` by ``app.state.telemetry`` (started by the caller)."""
-    resolver = EndpointResolver(aws_url, region, in_process=in_process)
+def create_runtime_app(aws_url: str, region: str, telemetry_seconds: float = 10.0) -> Starlette:
+    """The runtime app, in the process of the moto server at ``aws_url`` (``resolver.py``).
+    Endpoint metrics and data capture are flushed every ``telemetry_seconds`` by
+    ``app.state.telemetry`` (started by the caller)."""
+    resolver = EndpointResolver(aws_url, region)
     telemetry = Telemetry(resolver.client, flush_seconds=telemetry_seconds)
 
     def invoke(name: str, region: str, headers, body: bytes, started: float) -> Response:

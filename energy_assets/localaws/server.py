@@ -111,10 +111,7 @@ class LocalAWS:
         self.port = moto.get_host_and_port()[1]
         try:
             app = create_runtime_app(
-                self.endpoint_url,
-                self.region,
-                in_process=True,  # moto serves from this process: read endpoint state directly
-                telemetry_seconds=self.telemetry_seconds,
+                self.endpoint_url, self.region, telemetry_seconds=self.telemetry_seconds
             )
             self._resolver = app.state.resolver
             self._telemetry = app.state.telemetry.start()

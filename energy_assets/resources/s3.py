@@ -79,6 +79,14 @@ class S3Storage(dg.ConfigurableResource):
     def get_json(self, key: str) -> dict:
         return json.loads(self.get_bytes(key))
 
+    def get_json_or_none(self, key: str) -> dict | None:
+        """The JSON object at ``key``, or None when there is none (one GET, no HEAD first)."""
+        client = self.client()
+        try:
+            return self.get_json(key)
+        except client.exceptions.NoSuchKey:
+            return None
+
     def put_csv(self, key: str, frame: pd.DataFrame) -> str:
         return self.put_bytes(key, frame.to_csv(index=False).encode(), "text/csv")
 

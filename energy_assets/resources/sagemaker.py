@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import boto3
 import dagster as dg
 from botocore.config import Config
 
 VARIANT = "AllTraffic"
+
+
+def _not_found(error) -> bool:
+    """SageMaker's answer for a missing endpoint, config, package or group."""
+    return error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound")
 
 
 class EndpointFailed(RuntimeError):
@@ -46,10 +52,7 @@ class SageMakerResource(dg.ConfigurableResource):
         try:
             return client.describe_endpoint(EndpointName=self.endpoint_name)
         except client.exceptions.ClientError as error:
-            if "Could not find" in str(error) or error.response["Error"]["Code"] in (
-                "ValidationException",
-                "ResourceNotFound",
-            ):
+            if "Could not find" in str(error) or _not_found(error):
                 return None
             raise
 
@@ -99,7 +102,7 @@ class SageMakerResource(dg.ConfigurableResource):
             client.describe_endpoint_config(EndpointConfigName=config_name)
             return True
         except client.exceptions.ClientError as error:
-            if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            if _not_found(error):
                 return False
             raise
 
@@ -198,7 +201,7 @@ class SageMakerResource(dg.ConfigurableResource):
                 "ModelPackageGroupArn"
             ]
         except client.exceptions.ClientError as error:
-            if error.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
+            if not _not_found(error):
                 raise
         return client.create_model_package_group(
             ModelPackageGroupName=self.package_group,
@@ -237,8 +240,8 @@ class SageMakerResource(dg.ConfigurableResource):
         )
         return response["ModelPackageArn"]
 
-    def model_packages(self) -> list[dict]:
-        """Every package of the group, newest first, described (status, metadata)."""
+    def _described_packages(self) -> Iterator[dict]:
+        """The group's packages, newest first, each described (status, metadata) on demand."""
         client = self.client()
         try:
             pages = client.get_paginator("list_model_packages").paginate(
@@ -248,16 +251,29 @@ class SageMakerResource(dg.ConfigurableResource):
             )
             arns = [s["ModelPackageArn"] for page in pages for s in page["ModelPackageSummaryList"]]
         except client.exceptions.ClientError as error:
-            if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-                return []
+            if _not_found(error):
+                return
             raise
-        return [client.describe_model_package(ModelPackageName=arn) for arn in arns]
+        for arn in arns:
+            yield self.describe_package(arn)
+
+    def describe_package(self, arn: str) -> dict:
+        return self.client().describe_model_package(ModelPackageName=arn)
+
+    def model_packages(self) -> list[dict]:
+        """Every package of the group, newest first, described."""
+        return list(self._described_packages())
 
     def find_package(self, version: str) -> dict | None:
-        for package in self.model_packages():
-            if package.get("CustomerMetadataProperties", {}).get("version") == version:
-                return package
-        return None
+        """The package registered for ``version`` (recent versions are found first)."""
+        return next(
+            (
+                package
+                for package in self._described_packages()
+                if package.get("CustomerMetadataProperties", {}).get("version") == version
+            ),
+            None,
+        )
 
     def set_approval(self, package: dict, status: str, description: str, **metadata: str) -> None:
         """Approve or reject a package. The package's metadata is sent again with any new
@@ -269,3 +285,13 @@ class SageMakerResource(dg.ConfigurableResource):
             ApprovalDescription=description[:1024],
             CustomerMetadataProperties=properties,
         )
+
+    def set_version_approval(
+        self, version: str, status: str, description: str, **metadata: str
+    ) -> bool:
+        """``set_approval`` on the package of ``version``; False when it was never registered."""
+        package = self.find_package(version)
+        if package is None:
+            return False
+        self.set_approval(package, status, description, **metadata)
+        return True
