@@ -104,7 +104,7 @@ def run_ours(frame, origins, horizon, country, oracle: bool) -> tuple[pd.DataFra
             else:
                 forecast = bundle.forecast_from(meter, history, horizon)
             dates = pd.date_range(origin + pd.Timedelta(days=1), periods=horizon)
-            half = bundle.intervals[meter]["80"] * bundle.interval_factor(meter, history)
+            half = bundle.halfwidths(meter, history, dates)["80"]
             rows.append(
                 pd.DataFrame(
                     {

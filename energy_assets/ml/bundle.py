@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from energy_assets.ml.validation import profile_at
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MODELS = "models.pkl"
@@ -62,6 +64,9 @@ class ForecastBundle:
     # the level (mean of the last 28 training days) at which a meter's interval widths hold;
     # forecasts from another level scale the widths in proportion
     interval_reference: dict[str, float] = field(default_factory=dict)
+    # how a meter's errors vary over the year (366 factors by day of year, mean 1): widths are
+    # multiplied by the factor of each forecast day
+    interval_season: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def meters(self) -> list[str]:
@@ -115,12 +120,25 @@ class ForecastBundle:
         origin = context.index[-1]
         skip = (start_ts - origin).days - 1
         values = self.forecast_from(meter_id, context, skip + horizon)[skip:]
-        factor = self.interval_factor(meter_id, context)
+        dates = pd.date_range(start_ts, periods=horizon, freq="D")
         bands = {
-            str(level): (np.clip(values - halfwidth * factor, 0, None), values + halfwidth * factor)
-            for level, halfwidth in self.intervals.get(meter_id, {}).items()
+            level: (np.clip(values - half, 0, None), values + half)
+            for level, half in self.halfwidths(meter_id, context, dates).items()
         }
         return start_ts, values, bands
+
+    def halfwidths(
+        self, meter_id: str, history: pd.Series, dates: pd.DatetimeIndex
+    ) -> dict[str, np.ndarray]:
+        """Interval half-widths by level for forecasts of ``dates`` made after ``history``: the
+        calibrated width, scaled to the level before the origin and to the season of each day."""
+        scale = self.interval_factor(meter_id, history) * profile_at(
+            self.interval_season.get(meter_id), dates
+        )
+        return {
+            str(level): halfwidth * scale
+            for level, halfwidth in self.intervals.get(meter_id, {}).items()
+        }
 
     def interval_factor(self, meter_id: str, history: pd.Series) -> float:
         """How much wider than at the end of training the intervals are after ``history``."""
@@ -157,6 +175,7 @@ class ForecastBundle:
                 "selection": self.selection,
                 "intervals": self.intervals,
                 "interval_reference": self.interval_reference,
+                "interval_season": self.interval_season,
             }
             pickle.dump(payload, fh, protocol=5)
         frames = [
@@ -204,6 +223,7 @@ class ForecastBundle:
             selection=payload["selection"],
             intervals=payload.get("intervals", {}),
             interval_reference=payload.get("interval_reference", {}),
+            interval_season=payload.get("interval_season", {}),
             created_at=manifest["created_at"],
             extra=manifest.get("extra", {}),
             covariates=covariates,

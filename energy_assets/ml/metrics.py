@@ -62,9 +62,9 @@ def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFram
         model = bundle.forecast_from(meter, past, horizon)
         baseline = naive.forecast(past, horizon)
         predicted = pd.DataFrame({"date": dates, "forecast": model, "baseline": baseline})
-        factor = bundle.interval_factor(meter, past)
+        widths = bundle.halfwidths(meter, past, dates)
         for level in ("80", "95"):
-            half = bundle.intervals.get(meter, {}).get(level, np.nan) * factor
+            half = widths.get(level, np.nan)
             predicted[f"lower_{level}"] = np.clip(model - half, 0, None)
             predicted[f"upper_{level}"] = model + half
         merged = actual[["date", "usage"]].merge(predicted, on="date", how="inner")

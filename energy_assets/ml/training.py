@@ -6,8 +6,9 @@ validation window: every candidate is fitted on the days before it and forecasts
 days from weekly origins inside it, the way the endpoint does (recent actuals in, no refit).
 Those forecasts tune the global model (a small grid), pick each meter's model (lowest MAE;
 seasonal naive on ties, failures, or when nothing beats it) and calibrate the prediction
-intervals (quantiles of the chosen model's absolute errors). The chosen models are then refit
-on the whole training window.
+intervals (quantiles of the chosen model's absolute errors, rescaled by the meter's level and
+by the season of each error, see ``validation.seasonal_error_profile``). The chosen models are
+then refit on the whole training window.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from energy_assets.ml.validation import (
     INTERVAL_LEVELS,
     calibrated_quantiles,
     origin_positions,
+    profile_at,
     relative_spread,
+    seasonal_error_profile,
     validation_residuals,
+    validation_targets,
 )
 
 BASELINE = SeasonalNaive.name
@@ -220,6 +224,7 @@ def train_forecasters(
 
     reference: dict[str, float | None] = {}
     spreads: dict[str, np.ndarray] = {}
+    season: dict[str, np.ndarray | None] = {}
     for row in rows:
         meter = row["meter_id"]
         row["chosen"] = chosen[meter]
@@ -228,6 +233,10 @@ def train_forecasters(
         spreads[meter], reference[meter] = relative_spread(
             series[meter], errors_m, validation_days, horizon
         )
+        season[meter] = seasonal_error_profile(series[meter])
+        if season[meter] is not None:  # widths in units of the season's factor
+            targets = validation_targets(series[meter].index, validation_days, horizon)
+            spreads[meter] = spreads[meter] / profile_at(season[meter], targets)
     quantiles = calibrated_quantiles(spreads, horizon)
     say(f"interval quantiles of validation errors: {quantiles}")
     for row in rows:
@@ -262,6 +271,7 @@ def train_forecasters(
         selection=selection,
         intervals=intervals,
         interval_reference={m: r for m, r in reference.items() if r is not None},
+        interval_season={m: p for m, p in season.items() if p is not None},
         covariates={m: c for m, c in known_covariates.items() if "temperature" in c},
         extra={
             "gbm_params": gbm_params,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 INTERVAL_LEVELS = (80, 95)
+PROFILE_BOUNDS = (0.2, 5.0)
 
 
 def origin_positions(n: int, validation_days: int, horizon: int, step: int = 7) -> list[int]:
@@ -16,6 +17,17 @@ def origin_positions(n: int, validation_days: int, horizon: int, step: int = 7) 
     the validation window, the last one leaving ``horizon`` days to score."""
     cutoff = n - validation_days - 1
     return [o for o in range(cutoff, n - 1, step) if o + horizon <= n - 1] or [n - horizon - 1]
+
+
+def validation_targets(index: pd.DatetimeIndex, validation_days: int, horizon: int):
+    """The forecast day of each of ``validation_residuals``' errors, in the same order."""
+    n = len(index)
+    positions = [
+        p
+        for o in origin_positions(n, validation_days, horizon)
+        for p in range(o + 1, min(o + 1 + horizon, n))
+    ]
+    return index[positions]
 
 
 def validation_residuals(
@@ -84,3 +96,46 @@ def calibrated_quantiles(
         reached = np.flatnonzero(hits / count >= target)
         out[level] = float(grid[reached[0]] if len(reached) else grid[-1])
     return out
+
+
+def seasonal_error_profile(
+    y: pd.Series, halfwindow: int = 45, season: int = 7
+) -> np.ndarray | None:
+    """How a meter's forecast errors vary over the year: 366 factors by day of year, mean 1.
+
+    Errors are not the same all year: a heatwave summer day is far harder to forecast than a
+    mild spring one, so widths calibrated on the weeks before an origin under-cover when the
+    season turns. The seasonal naive errors of the whole history (relative to the level of the
+    weeks before each day, so a growing meter does not look seasonal) are averaged by day of
+    year over a window of +/- ``halfwindow`` days. None without a full year of errors."""
+    values = y.to_numpy(float)
+    if len(values) < 365 + season + 28:
+        return None
+    errors = np.abs(values[season:] - values[:-season])
+    level = pd.Series(values).rolling(28).mean().shift(season + 1).to_numpy()[season:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = errors / level
+    if not np.isfinite(relative[28:]).all():  # a zero level somewhere: plain errors
+        relative = errors
+    days = pd.DatetimeIndex(y.index[season:])
+    keep = np.isfinite(relative)
+    doy = days.dayofyear.to_numpy()[keep] - 1
+    sums = np.bincount(doy, weights=relative[keep], minlength=366)
+    counts = np.bincount(doy, minlength=366).astype(float)
+    kernel = np.ones(2 * halfwindow + 1)
+    wrap = lambda a: np.convolve(np.r_[a[-halfwindow:], a, a[:halfwindow]], kernel, "valid")  # noqa: E731
+    smooth_sums, smooth_counts = wrap(sums), wrap(counts)
+    if (smooth_counts == 0).any() or smooth_sums.sum() <= 0:
+        return None
+    profile = smooth_sums / smooth_counts
+    # a season without errors (a vacant house) must not give zero widths, nor one freak
+    # season unbounded ones
+    return np.clip(profile / profile.mean(), *PROFILE_BOUNDS)
+
+
+def profile_at(profile: np.ndarray | None, dates) -> np.ndarray:
+    """The profile's factor on each date (1 without a profile)."""
+    dates = pd.DatetimeIndex(dates)
+    if profile is None:
+        return np.ones(len(dates))
+    return np.asarray(profile)[dates.dayofyear.to_numpy() - 1]
