@@ -115,7 +115,7 @@ def seasonal_error_profile(
     level = pd.Series(values).rolling(28).mean().shift(season + 1).to_numpy()[season:]
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = errors / level
-    if not np.isfinite(relative[28:]).all():  # a zero level somewhere: plain errors
+    if not (level[28:] > 0).all():  # a level at or below zero somewhere: plain errors
         relative = errors
     days = pd.DatetimeIndex(y.index[season:])
     keep = np.isfinite(relative)
