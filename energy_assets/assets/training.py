@@ -16,6 +16,9 @@ from energy_assets.serving.artifact import pack_bundle
 class TrainingConfig(dg.Config):
     validation_days: int = 56
     candidates: list[str] = ["seasonal_naive", "gbm"]
+    # a local model blended with the global one (weight tuned on validation), served as
+    # "gbm_<partner>_blend" where it beats the others; None: no blend
+    blend_partner: str | None = "ses"
     n_jobs: int = -1
     country: str | None = "US"
     subdiv: str | None = None
@@ -71,6 +74,7 @@ def trained_forecaster(
         recent=test,
         validation_days=config.validation_days,
         candidates=tuple(config.candidates),
+        blend_partner=config.blend_partner,
         n_jobs=config.n_jobs,
         country=config.country,
         subdiv=config.subdiv,

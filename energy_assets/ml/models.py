@@ -56,6 +56,61 @@ class SeasonalNaive:
         return np.tile(last_season, reps)[:horizon]
 
 
+class WeeklySES:
+    """Simple exponential smoothing of the series with its weekly profile divided out.
+
+    The level adapts to recent days at a rate (``alpha``) fitted to one-step errors; the
+    weekly profile is the mean of each weekday over the last ``weeks`` weeks. A cheap local
+    model (about a millisecond) whose errors differ from the global model's: the two are blended.
+    """
+
+    name = "ses"
+    ALPHAS = np.round(np.linspace(0.02, 0.5, 13), 3)
+
+    def __init__(self, weeks: int = 8, window: int = 365):
+        self.weeks = weeks
+        self.window = window
+
+    def _profile(self, values: np.ndarray) -> np.ndarray | None:
+        recent = values[-7 * self.weeks :]
+        mean = recent.mean()
+        if not np.isfinite(mean) or mean <= 0 or len(recent) < 14:
+            return None
+        weekday = (np.arange(len(values) - len(recent), len(values))) % 7
+        profile = np.array([recent[weekday == d].mean() for d in range(7)]) / mean
+        return np.where(profile > 0, profile, 1.0)
+
+    def _levels(self, z: np.ndarray, alpha: float) -> np.ndarray:
+        from scipy.signal import lfilter
+
+        return lfilter([alpha], [1, alpha - 1], z, zi=[(1 - alpha) * z[0]])[0]
+
+    def fit(self, y: pd.Series) -> WeeklySES:
+        values = np.asarray(y, dtype=float)
+        if len(values) < 28:
+            raise ValueError(f"ses needs at least 28 days, got {len(values)}")
+        profile = self._profile(values)
+        self.alpha_ = 0.1
+        if profile is not None:
+            z = self._deseasonalised(values, profile)
+            errors = [np.mean(np.abs(z[1:] - self._levels(z, a)[:-1])) for a in self.ALPHAS]
+            self.alpha_ = float(self.ALPHAS[int(np.argmin(errors))])
+        return self
+
+    def _deseasonalised(self, values: np.ndarray, profile: np.ndarray) -> np.ndarray:
+        tail = values[-self.window :]
+        weekday = np.arange(len(values) - len(tail), len(values)) % 7
+        return tail / profile[weekday]
+
+    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
+        values = np.asarray(history, dtype=float)
+        profile = self._profile(values)
+        if profile is None:  # no positive level to scale a profile by: repeat the last week
+            return np.tile(values[-7:], horizon // 7 + 1)[:horizon]
+        level = self._levels(self._deseasonalised(values, profile), self.alpha_)[-1]
+        return level * profile[np.arange(len(values), len(values) + horizon) % 7]
+
+
 class Sarima:
     """Seasonal ARIMA with weekly seasonality (statsmodels state space).
 
@@ -312,6 +367,7 @@ CANDIDATES: dict[str, type] = {
     Sarima.name: Sarima,
     Sarimax.name: Sarimax,
     HoltWinters.name: HoltWinters,
+    WeeklySES.name: WeeklySES,
 }
 if prophet_installed():
     CANDIDATES[ProphetModel.name] = ProphetModel

@@ -21,8 +21,8 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from energy_assets.ml.bundle import ForecastBundle
-from energy_assets.ml.gbm import GlobalBoosting, NaiveBlend
-from energy_assets.ml.models import SeasonalNaive, make_model
+from energy_assets.ml.gbm import GlobalBoosting, LocalBlend
+from energy_assets.ml.models import SeasonalNaive, WeeklySES, make_model
 from energy_assets.ml.validation import (
     INTERVAL_LEVELS,
     calibrated_quantiles,
@@ -36,7 +36,11 @@ from energy_assets.ml.validation import (
 
 BASELINE = SeasonalNaive.name
 GLOBAL = GlobalBoosting.name
-BLEND = NaiveBlend.name
+PARTNER = WeeklySES.name
+# weights of the global model in its blend with the partner, tried on validation for the
+# whole fleet (one weight: chosen per meter it would follow each meter's validation noise)
+BLEND_WEIGHTS = (2 / 3, 1 / 2)
+CHEAP = {BASELINE, PARTNER}  # local models not worth starting processes for
 HORIZON = 14
 MIN_FIT_DAYS = 28
 DEFAULT_CANDIDATES = (BASELINE, GLOBAL)
@@ -131,6 +135,7 @@ def train_forecasters(
     temperature: str = "auto",
     horizon: int = HORIZON,
     gbm_grid: Sequence[dict] = GBM_GRID,
+    blend_partner: str | None = PARTNER,
 ) -> ForecastBundle:
     """One model per meter of a gap-free long frame (``meter_id, date, usage`` and optional
     ``temperature``/``holiday`` columns).
@@ -158,12 +163,13 @@ def train_forecasters(
     if too_short:
         raise ValueError(f"meters with fewer than {minimum} training days: {too_short[:10]}")
     names = list(dict.fromkeys([BASELINE, *candidates]))
-    local = [n for n in names if n != GLOBAL]
+    partner = blend_partner if GLOBAL in names else None
+    local = list(dict.fromkeys([n for n in names if n != GLOBAL] + ([partner] if partner else [])))
     say(f"validating {len(groups)} meters, candidates {names}, n_jobs={n_jobs}")
 
     residuals: dict[str, dict[str, np.ndarray]] = {m: {} for m, _, _ in groups}
     errors: dict[str, list[str]] = {m: [] for m, _, _ in groups}
-    cheap = set(local) <= {BASELINE}  # not worth starting processes for
+    cheap = set(local) <= CHEAP
     runner = Parallel(n_jobs=1 if cheap else n_jobs, return_as="generator", batch_size="auto")
     jobs = (
         delayed(local_residuals)(m, v, s, local, validation_days, horizon) for m, v, s in groups
@@ -179,16 +185,21 @@ def train_forecasters(
     covariates = _covariate_frames(frame, temperature)
     gbm_params: dict = {}
     tuning: list[dict] = []
+    weight: float | None = None
+    blend: str | None = None
     if GLOBAL in names:
         gbm_params, tuning = _tune_global(
             series, covariates, residuals, errors, validation_days, horizon,
             dict(country=country, subdiv=subdiv, temperature=temperature, horizon=horizon),
             gbm_grid, say,
         )  # fmt: skip
-        names.append(BLEND)
-        for r in residuals.values():
-            if GLOBAL in r and BASELINE in r:
-                r[BLEND] = 0.5 * (r[GLOBAL] + r[BASELINE])
+        weight = _blend_weight(residuals, partner, say) if partner else None
+        if weight is not None:
+            blend = LocalBlend.name_with(partner)
+            names.append(blend)
+            for r in residuals.values():
+                if GLOBAL in r and partner in r:
+                    r[blend] = weight * r[GLOBAL] + (1 - weight) * r[partner]
 
     rows, chosen = [], {}
     for meter, _, _ in groups:
@@ -204,19 +215,22 @@ def train_forecasters(
     models: dict[str, object] = {}
     refit_started = time.process_time()  # CPU of this process (local refits run here too
     # with n_jobs=1; with processes it counts only the global model)
-    if {GLOBAL, BLEND} & set(chosen.values()):
+    blended = {m for m, name in chosen.items() if blend and name == blend}
+    if GLOBAL in chosen.values() or blended:
         say(f"refitting the global model on all training days: {gbm_params}")
         shared = GlobalBoosting(**gbm_params).fit_many(series, covariates)
         models.update({m: shared for m, name in chosen.items() if name == GLOBAL})
-        models.update({m: NaiveBlend(shared) for m, name in chosen.items() if name == BLEND})
     jobs = (
-        delayed(refit_local)(m, chosen[m], v, s)
+        delayed(refit_local)(m, partner if m in blended else chosen[m], v, s)
         for m, v, s in groups
-        if chosen[m] not in (GLOBAL, BLEND)
+        if chosen[m] != GLOBAL
     )
     for meter, name, model, failed in runner(jobs):
-        models[meter] = model
-        chosen[meter] = name
+        if meter in blended and name == partner:
+            models[meter] = LocalBlend(shared, model, weight)
+        else:  # a failed refit serves seasonal naive
+            models[meter] = model
+            chosen[meter] = name
         if failed:
             errors[meter].append(failed)
     refit_cpu = time.process_time() - refit_started
@@ -275,12 +289,42 @@ def train_forecasters(
         covariates={m: c for m, c in known_covariates.items() if "temperature" in c},
         extra={
             "gbm_params": gbm_params,
+            "blend": {"partner": partner, "global_weight": weight},
             "tuning": tuning,
             "temperature": temperature,
             "interval_quantiles": {str(k): v for k, v in quantiles.items()},
             "refit_cpu_seconds": refit_cpu,
         },
     )
+
+
+def _blend_weight(residuals: dict[str, dict[str, np.ndarray]], partner: str, say) -> float | None:
+    """The weight of the global model in its blend with the local ``partner``: the one with the
+    lowest geometric-mean MAE ratio to seasonal naive over the meters; None when the global
+    model alone is better than every blend."""
+    meters = [m for m, r in residuals.items() if {GLOBAL, partner, BASELINE} <= set(r)]
+    if not meters:
+        return None
+    baseline = {m: float(np.mean(np.abs(residuals[m][BASELINE]))) for m in meters}
+
+    def score(weight: float) -> float:
+        return geometric_mean_ratio(
+            {
+                m: float(
+                    np.mean(
+                        np.abs(weight * residuals[m][GLOBAL] + (1 - weight) * residuals[m][partner])
+                    )
+                )
+                for m in meters
+            },
+            baseline,
+        )
+
+    scores = {w: score(w) for w in (1.0, *BLEND_WEIGHTS)}
+    best = min(scores, key=scores.get)
+    say(f"blend of the global model and {partner}, validation relative MAE by weight: "
+        + ", ".join(f"{w:.2f}: {v:.3f}" for w, v in scores.items()))  # fmt: skip
+    return None if best == 1.0 else best
 
 
 def _tune_global(

@@ -7,8 +7,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from energy_assets.ml.bundle import ForecastBundle
 from energy_assets.ml.calendar import climatology, day_numbers, holiday_ordinals, is_holiday
-from energy_assets.ml.gbm import GlobalBoosting, NaiveBlend
-from energy_assets.ml.models import SeasonalNaive
+from energy_assets.ml.gbm import GlobalBoosting, LocalBlend, NaiveBlend
+from energy_assets.ml.models import SeasonalNaive, WeeklySES
 from energy_assets.ml.trees import CompiledTrees
 
 
@@ -128,11 +128,18 @@ def test_climatology_is_a_smooth_day_of_year_mean():
 def test_bundle_with_a_shared_model_round_trips(tmp_path):
     series, covariates = _meters(n=3, days=500)
     model = GlobalBoosting(temperature="climatology").fit_many(series, covariates)
-    models = {"m0": model, "m1": model, "m2": NaiveBlend(model)}
+    local = WeeklySES().fit(series["m1"])
+    models = {"m0": model, "m1": LocalBlend(model, local, 2 / 3), "m2": NaiveBlend(model)}
     bundle = ForecastBundle("v1", models, series, covariates=covariates)
     loaded = ForecastBundle.load(bundle.save(tmp_path))
-    assert loaded.models["m0"] is loaded.models["m1"]  # pickled once
-    assert loaded.model_name("m2") == "gbm_naive_blend"
+    assert loaded.models["m0"] is loaded.models["m1"].model  # pickled once
+    assert loaded.model_name("m1") == "gbm_ses_blend"
+    assert loaded.model_name("m2") == "gbm_naive_blend"  # artifacts trained before still load
+    np.testing.assert_allclose(
+        loaded.forecast("m1", 14)["forecast"].to_numpy(),
+        2 / 3 * model.forecast(series["m1"], 14, covariates["m1"])
+        + 1 / 3 * local.forecast(series["m1"], 14),
+    )
     for meter in series:
         pd.testing.assert_frame_equal(bundle.forecast(meter, 14), loaded.forecast(meter, 14))
     naive = SeasonalNaive().forecast(series["m2"], 14)

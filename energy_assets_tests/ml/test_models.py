@@ -9,6 +9,7 @@ from energy_assets.ml.models import (
     Sarima,
     Sarimax,
     SeasonalNaive,
+    WeeklySES,
     make_model,
 )
 from energy_assets.ml.synthetic import generate_usage
@@ -30,13 +31,31 @@ def test_seasonal_naive_repeats_the_last_week():
         SeasonalNaive().fit(y.iloc[:3])
 
 
-@pytest.mark.parametrize("model", [Sarima(), Sarimax(), HoltWinters(), Ensemble()])
+@pytest.mark.parametrize("model", [Sarima(), Sarimax(), HoltWinters(), Ensemble(), WeeklySES()])
 def test_models_beat_seasonal_naive_on_a_noisy_weekly_series(model):
     y = _seasonal()
     past, future = y.iloc[:-28], y.iloc[-28:].to_numpy()
     error = np.mean(np.abs(model.fit(past).forecast(past, 28) - future))
     naive = np.mean(np.abs(SeasonalNaive().fit(past).forecast(past, 28) - future))
     assert error < 0.95 * naive
+
+
+def test_ses_follows_a_level_shift_and_keeps_the_weekly_profile():
+    rng = np.random.default_rng(2)
+    week = np.array([10.0, 12, 14, 12, 10, 4, 3])
+    level = np.r_[np.full(300, 1.0), np.full(60, 1.5)]  # a 50% step 60 days before the end
+    y = pd.Series(
+        np.tile(week, 52)[:360] * level + rng.normal(0, 0.5, 360),
+        index=pd.date_range("2024-01-01", periods=360),
+    )
+    model = WeeklySES().fit(y)
+    assert 0.02 <= model.alpha_ <= 0.5
+    forecast = model.forecast(y, 14)
+    expected = np.tile(week * 1.5, 3)[360 % 7 : 360 % 7 + 14]
+    assert np.mean(np.abs(forecast - expected)) < 0.08 * expected.mean()
+    # nothing positive to scale a profile by: the last week again
+    zeros = pd.Series(np.zeros(60), index=pd.date_range("2024-01-01", periods=60))
+    assert WeeklySES().fit(zeros).forecast(zeros, 9).tolist() == [0.0] * 9
 
 
 def test_fitted_models_forecast_from_any_history_without_refitting():

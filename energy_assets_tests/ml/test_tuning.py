@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_assets.ml.training import choose, origin_positions, train_forecasters
+from energy_assets.ml.training import _blend_weight, choose, origin_positions, train_forecasters
 
 
 def _frame(days=600, seed=0):
@@ -51,7 +51,7 @@ def test_training_tunes_the_global_model_and_chooses_per_meter():
     assert selection.loc["flat", "chosen"] == "seasonal_naive"  # nothing beats a perfect repeat
     assert selection.loc["flat", "mae_seasonal_naive"] == pytest.approx(0)
     noisy = selection.drop(index="flat")
-    assert noisy["chosen"].isin(["gbm", "gbm_naive_blend"]).all()
+    assert noisy["chosen"].isin(["gbm", "gbm_ses_blend"]).all()
     assert (noisy["mae_gbm"] < noisy["mae_seasonal_naive"]).all()
     # served models: one shared global model object, seasonal naive for the flat meter
     assert bundle.model_name("flat") == "seasonal_naive"
@@ -76,3 +76,37 @@ def test_intervals_cover_about_80_percent_of_later_actuals():
             inside += int(truth.between(predicted["lower_80"], predicted["upper_80"]).sum())
             total += len(truth)
     assert 0.68 <= inside / total <= 0.92
+
+
+def test_the_blend_weight_is_chosen_for_the_fleet():
+    rng = np.random.default_rng(4)
+
+    def residuals(partner_scale):
+        return {
+            f"m{i}": {
+                "seasonal_naive": rng.normal(0, 2, 56),
+                "gbm": rng.normal(0, 1, 56),
+                "ses": rng.normal(0, partner_scale, 56),
+            }
+            for i in range(20)
+        }
+
+    # independent errors of the same size: their mean halves the variance
+    assert _blend_weight(residuals(1.0), "ses", lambda m: None) == 0.5
+    # a partner far worse than the global model: no blend
+    assert _blend_weight(residuals(5.0), "ses", lambda m: None) is None
+
+
+def test_the_blend_is_served_where_it_wins_and_can_be_turned_off():
+    frame = _frame()
+    messages = []
+    bundle = train_forecasters(frame, version="v", n_jobs=1, log=messages.append)
+    assert bundle.extra["blend"]["partner"] == "ses"
+    assert any("blend of the global model and ses" in m for m in messages)
+    selection = bundle.selection.set_index("meter_id")
+    for meter, row in selection.iterrows():
+        assert bundle.model_name(meter) == row["chosen"]
+    off = train_forecasters(frame, version="v", n_jobs=1, blend_partner=None)
+    assert "mae_gbm_ses_blend" not in off.selection
+    assert off.extra["blend"] == {"partner": None, "global_weight": None}
+    assert set(off.selection["chosen"]) <= {"gbm", "seasonal_naive"}
