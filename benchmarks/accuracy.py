@@ -314,6 +314,8 @@ def render(table: pd.DataFrame, args) -> str:
             shown[column] = shown[column].map(
                 lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}"
             )
+        else:
+            shown[column] = shown[column].fillna("")
     import sklearn
     import statsmodels
 
@@ -331,7 +333,8 @@ def render(table: pd.DataFrame, args) -> str:
         "final fit of the chosen models and the forecast); ours also `incl. tuning` (grid "
         "search, validation and per-meter choice on the training window). The oracle "
         "row uses the observed temperature of the forecast days and is not a forecast anyone "
-        "could make; the default uses recent observed temperature and climatology ahead.\n\n"
+        "could make; the default uses recent observed temperature and climatology ahead. "
+        "`served`: the share of meters and origins each model served.\n\n"
     )
     return header + shown.to_markdown(index=False) + "\n"
 
