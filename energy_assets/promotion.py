@@ -1,9 +1,10 @@
 """Champion/challenger promotion, the smoke-tested endpoint switch, and rollback.
 
 The serving model (the champion) is replaced only by a challenger that forecasts the same test
-window better: both bundles forecast every meter's test days from the end of the same training
-window (the champion with its own fitted parameters, on today's actuals), and the pooled MAE
-over the meters both serve decides. Every switch of the endpoint is followed by a smoke-test
+window better, the way the endpoint is used: from the end of the same training window and from
+every test day after it, both bundles forecast the next week given the actuals up to that day
+(the champion with its own fitted parameters), and the pooled MAE over the meters both serve
+decides. Every switch of the endpoint is followed by a smoke-test
 invocation; when it fails the endpoint goes back to the config that served before.
 """
 
@@ -38,13 +39,16 @@ def compare(
     champion_version: str,
     min_improvement: float = 0.0,
 ) -> Decision:
-    """Decide on two test-window forecast frames (``meter_id, date, actual, forecast``).
+    """Decide on two test-window forecast frames (``meter_id, date, actual, forecast`` and,
+    for rolling forecasts, ``origin``).
 
     Promote when the challenger's MAE over the rows both forecast is below the champion's by
     more than ``min_improvement`` (a fraction). A challenger that also serves meters the
     champion does not may be promoted when it is at least as good on the common ones.
     """
-    keys = ["meter_id", "date"]
+    keys = ["meter_id", "date"] + (
+        ["origin"] if "origin" in challenger and "origin" in champion else []
+    )
     both = challenger[[*keys, "actual", "forecast"]].merge(
         champion[[*keys, "forecast"]], on=keys, suffixes=("", "_champion")
     )

@@ -112,6 +112,23 @@ def test_compare_uses_the_same_rows_and_names_new_meters():
     assert not strict.promote and "by 50%" in strict.reason
 
 
+def test_compare_matches_rolling_forecasts_by_origin():
+    rows = pd.DataFrame(
+        {
+            "meter_id": "a",
+            "origin": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-02"]),
+            "date": pd.to_datetime(["2026-01-02", "2026-01-03", "2026-01-03"]),
+            "actual": [10.0, 10.0, 10.0],
+        }
+    )
+    challenger = rows.assign(forecast=[10.0, 13.0, 10.0])  # off only two days ahead
+    champion = rows.assign(forecast=[11.0, 11.0, 11.0])
+    decision = compare(challenger, champion, "v1")
+    # three rows matched one to one (not the 2 x 2 of merging on the date alone)
+    assert (decision.challenger_mae, decision.champion_mae) == (1.0, 1.0)
+    assert not decision.promote
+
+
 def test_first_model_is_registered_and_deployed(env):
     publish(env, "v1-naive", season_length=1)
     result = deploy(env)

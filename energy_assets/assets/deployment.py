@@ -8,7 +8,7 @@ import dagster as dg
 from energy_assets import layout
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import read_split
-from energy_assets.ml.metrics import forecast_test
+from energy_assets.ml.metrics import rolling_test_forecasts
 from energy_assets.promotion import (
     Decision,
     SmokeTestFailed,
@@ -37,17 +37,17 @@ class DeployConfig(dg.Config):
 def champion_decision(
     storage: S3Storage, current: dict, challenger_uri: str, min_improvement: float
 ) -> Decision:
-    """Both models forecast the same test window from the same training data."""
+    """Both models forecast the same test window from the same origins and actuals."""
     champion_version = current["model_version"]
     train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
     challenger = load_bundle(storage.get_bytes(storage.key_of(challenger_uri)))
-    ours = forecast_test(challenger, train, test)
+    ours = rolling_test_forecasts(challenger, train, test)
     champion_uri = current.get("model_uri") or storage.uri(
         layout.model_dir(champion_version) + "model.tar.gz"
     )
     try:
         champion = load_bundle(storage.get_bytes(storage.key_of(champion_uri)))
-        theirs = forecast_test(champion, train, test)
+        theirs = rolling_test_forecasts(champion, train, test)
     except Exception as error:  # an unreadable champion cannot be compared: say so, deploy
         return Decision(True, f"champion {champion_version} cannot be evaluated: {error}")
     return compare(ours, theirs, champion_version, min_improvement)

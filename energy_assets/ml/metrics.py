@@ -79,6 +79,50 @@ def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFram
     return pd.concat(frames, ignore_index=True)[columns + bands]
 
 
+def rolling_test_forecasts(
+    bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFrame, horizon: int = 7
+) -> pd.DataFrame:
+    """Forecasts over the test window the way the endpoint is used day to day: from every
+    test-window origin (the end of training, then each test day), the next ``horizon`` days
+    given the actuals up to the origin. Columns ``meter_id, origin, date, actual, forecast``.
+
+    This is what monitoring judges (next-day forecasts from the latest actual) plus the week
+    ahead, where ``forecast_test`` scores one long forecast from the end of training."""
+    known = pd.concat([train, test]).drop_duplicates(["meter_id", "date"], keep="last")
+    frames = []
+    for meter, rows in known.sort_values("date").groupby("meter_id", sort=True):
+        if meter not in bundle.models:
+            continue
+        series = pd.Series(rows["usage"].to_numpy(float), index=pd.DatetimeIndex(rows["date"]))
+        series = series.asfreq("D").interpolate(limit_direction="both")
+        test_days = pd.DatetimeIndex(test.loc[test["meter_id"] == meter, "date"]).sort_values()
+        if test_days.empty:
+            continue
+        first = series.index.get_loc(test_days[0])
+        if first == 0:
+            continue
+        for position in range(first - 1, len(series) - 1):
+            context = series.iloc[: position + 1]
+            steps = min(horizon, len(series) - 1 - position)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "meter_id": meter,
+                        "origin": series.index[position],
+                        "date": series.index[position + 1 : position + 1 + steps],
+                        "actual": series.iloc[position + 1 : position + 1 + steps].to_numpy(),
+                        "forecast": bundle.forecast_from(meter, context, steps),
+                    }
+                )
+            )
+    if not frames:
+        raise ValueError("no meter has both training history and test days")
+    out = pd.concat(frames, ignore_index=True)
+    # only observed test days are scored (a gap filled for the context is not an actual)
+    observed = test[["meter_id", "date"]].drop_duplicates()
+    return out.merge(observed, on=["meter_id", "date"], how="inner")
+
+
 def _scores(frame: pd.DataFrame) -> dict[str, float]:
     out = {"n": int(len(frame))}
     for prefix, column in (("", "forecast"), ("baseline_", "baseline")):

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from energy_assets.ml import models
-from energy_assets.ml.metrics import forecast_test, mae, mse, rmse, score
+from energy_assets.ml.bundle import ForecastBundle
+from energy_assets.ml.metrics import forecast_test, mae, mse, rmse, rolling_test_forecasts, score
 from energy_assets.ml.plots import plot_predicted_vs_actual
 from energy_assets.ml.training import train_forecasters
 
@@ -106,3 +107,20 @@ def test_mape_ignores_zero_days_and_mase_and_coverage_are_scored():
     assert per_meter.loc[0, "coverage_80"] == pytest.approx(0.75)
     png = plot_predicted_vs_actual(frame)
     assert png.startswith(b"\x89PNG")
+
+
+def test_rolling_test_forecasts_start_from_every_test_day_with_the_actuals_so_far():
+    dates = pd.date_range("2024-01-01", periods=70)
+    values = np.arange(70.0)
+    frame = pd.DataFrame({"meter_id": "m", "date": dates, "usage": values})
+    train, test = frame.iloc[:56], frame.iloc[56:].drop(index=60)  # day 60 never arrived
+    history = {"m": pd.Series(values[:56], index=dates[:56])}
+    bundle = ForecastBundle("v", {"m": models.SeasonalNaive().fit(history["m"])}, history)
+    rolling = rolling_test_forecasts(bundle, train, test, horizon=3)
+    assert rolling["origin"].min() == dates[55] and rolling["origin"].max() == dates[68]
+    assert pd.Timestamp(dates[60]) not in set(rolling["date"])  # only observed days scored
+    # seasonal naive from origin t forecasts day t+k as the value of day t+k-7
+    positions = (rolling["date"] - dates[0]).dt.days
+    assert (rolling["actual"] == positions).all()
+    assert (rolling["forecast"] == positions - 7).all()
+    assert rolling.groupby("origin").size().max() == 3
