@@ -100,7 +100,7 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
     import dagster as dg
 
     from energy_assets.definitions import defs
-    from energy_assets.pipeline import materialize_all
+    from energy_assets.pipeline import failure_summary, materialize_all
 
     instance = dg.DagsterInstance.get()
     _say(f"materializing every asset (Dagster instance in {root / '.dagster'})")
@@ -111,7 +111,7 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
         ("exploration_job", runs.exploration),
     ):
         if not result.success:
-            raise SystemExit(f"{name} failed; see the run in the Dagster UI or logs above")
+            raise SystemExit(f"{name} failed: {failure_summary(result)}")
 
     storage = defs.resources["storage"]
     sagemaker = defs.resources["sagemaker"]

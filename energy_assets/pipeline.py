@@ -35,15 +35,39 @@ def materialize_all(
         run_config=quiet,
         instance=instance,
         tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
+        raise_on_error=False,
     )
     training = defs.resolve_job_def("training_job").execute_in_process(
-        run_config=quiet, instance=instance
+        run_config=quiet, instance=instance, raise_on_error=False
     )
     exploration = (
         defs.resolve_job_def("exploration_job").execute_in_process(
-            run_config=quiet, instance=instance
+            run_config=quiet, instance=instance, raise_on_error=False
         )
         if explore
         else None
     )
     return PipelineRuns(ingestion=ingestion, training=training, exploration=exploration)
+
+
+def failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    """Why a run failed, in a line: its failed blocking checks (with their problems) and the
+    first error of each failed step."""
+    reasons = [
+        f"check {e.check_name} failed ({e.metadata['problems'].value})"
+        if "problems" in e.metadata
+        else f"check {e.check_name} failed"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        error = event.step_failure_data.error
+        if error and error.cls_name == "DagsterAssetCheckFailedError":
+            continue  # said above, with the check's own problems
+        while error and error.cause:  # Dagster wraps the user's error: say the user's
+            error = error.cause
+        message = error.message.strip().splitlines()[0] if error else "failed"
+        reasons.append(f"{event.step_key}: {message}")
+    return "; ".join(reasons) or "see the run's logs"

@@ -120,6 +120,10 @@ def _report_failure(
     run_failure_alert_sensor(context)
 
 
+class ReplayError(RuntimeError):
+    """The replay cannot start or go on; the message says why."""
+
+
 def replay(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -131,7 +135,7 @@ def replay(
     say: Callable[[str], None] = print,
 ) -> ReplayResult:
     """Seed ``history_days``, train and deploy, then replay ``days`` days one by one."""
-    from energy_assets.pipeline import materialize_all
+    from energy_assets.pipeline import failure_summary, materialize_all
     from energy_assets.seed import seed_table
     from energy_assets.sensors import drift_sensor, new_usage_sensor
 
@@ -148,8 +152,12 @@ def replay(
     last_history = (pd.Timestamp(first_replay) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     say(f"seeded {seeded.rows} items, {meters} meters, {seeded.first_date} .. {last_history}")
     runs = materialize_all(defs, instance, seeded.first_date, last_history)
-    if not (runs.ingestion.success and runs.training.success):
-        raise RuntimeError("the initial export or training failed")
+    for name, run in (("export", runs.ingestion), ("training", runs.training)):
+        if not run.success:
+            raise ReplayError(
+                f"the initial {name} failed, so there is no model to replay against: "
+                f"{failure_summary(run)}"
+            )
     initial = storage.get_json(layout.DEPLOYMENT_CURRENT)["model_version"]
     say(
         f"initial model {initial} serves; replaying {days} days from {first_replay}, "
@@ -409,6 +417,9 @@ def run_simulation(
         print("\n".join(summary_lines(result)), flush=True)
         print(as_json(result), flush=True)
         return 0
+    except ReplayError as error:
+        print(f"[energy-assets] simulate: {error}", flush=True)
+        return 1
     finally:
         if aws:
             aws.stop()
