@@ -52,7 +52,7 @@ def is_holiday(day_number: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
 
 def climatology(dates: pd.DatetimeIndex, values: np.ndarray, window: int = 15) -> np.ndarray:
     """Mean by day of year (1..366) smoothed over ``window`` days, circularly; index 0 unused."""
-    doy = np.asarray(dates.dayofyear) - 1
+    doy = np.asarray(dates.day_of_year) - 1
     ok = np.isfinite(values)
     sums = np.bincount(doy[ok], weights=values[ok], minlength=366)
     counts = np.bincount(doy[ok], minlength=366).astype(float)

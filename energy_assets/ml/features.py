@@ -48,10 +48,10 @@ def add_calendar_features(frame: pd.DataFrame, hemisphere: str = "north") -> pd.
     of the previous 7 days (both from earlier days only)."""
     out = frame.sort_values(["meter_id", "date"]).reset_index(drop=True)
     dates = pd.DatetimeIndex(out["date"])
-    out["day_of_week"] = dates.dayofweek
+    out["day_of_week"] = dates.day_of_week
     out["is_weekend"] = out["day_of_week"] >= 5
     out["month"] = dates.month
-    out["day_of_year"] = dates.dayofyear
+    out["day_of_year"] = dates.day_of_year
     out["week_of_year"] = dates.isocalendar().week.to_numpy().astype(int)
     out["season"] = season_of(out["month"].to_numpy(), hemisphere)
     usage = out.groupby("meter_id", sort=False)["usage"]

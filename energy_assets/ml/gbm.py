@@ -139,7 +139,7 @@ class GlobalBoosting:
         return np.column_stack(columns).astype(float)
 
     def _temperatures(self, dates: pd.DatetimeIndex, observed) -> np.ndarray:
-        clim = self.climatology_[np.asarray(dates.dayofyear)]
+        clim = self.climatology_[np.asarray(dates.day_of_year)]
         if observed is None:
             return clim
         values = np.asarray(observed, dtype=float)
@@ -199,7 +199,7 @@ class GlobalBoosting:
                 temp_target = (
                     temp[t + h]
                     if self.temperature == "observed"
-                    else self.climatology_[np.asarray(dates.dayofyear)][t + h]
+                    else self.climatology_[np.asarray(dates.day_of_year)][t + h]
                 )
             x = self._design(y, int(day_numbers(dates[:1])[0]), t, h, temp, temp_target)
             level = _window_mean(np.r_[0.0, np.cumsum(y)], t, 28)

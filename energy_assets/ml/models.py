@@ -206,7 +206,7 @@ class Sarimax:
     def exog(self, dates: pd.DatetimeIndex) -> np.ndarray:
         from energy_assets.ml.calendar import day_numbers, holiday_ordinals, is_holiday
 
-        angle = 2 * np.pi * np.asarray(dates.dayofyear, dtype=float) / 365.25
+        angle = 2 * np.pi * np.asarray(dates.day_of_year, dtype=float) / 365.25
         columns = [is_holiday(day_numbers(dates), holiday_ordinals(self.country, self.subdiv))]
         for k in range(1, self.fourier + 1):
             columns += [np.sin(k * angle), np.cos(k * angle)]

@@ -25,7 +25,7 @@ BAD_KINDS = (
 
 def synthetic_temperature(days: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
     """Northern-hemisphere daily mean temperature: yearly cycle plus AR(1) weather noise."""
-    phase = 2 * np.pi * (days.dayofyear.to_numpy() - 200) / 365.25
+    phase = 2 * np.pi * (days.day_of_year.to_numpy() - 200) / 365.25
     noise = lfilter([1.0], [1.0, -0.75], rng.normal(0, 2.2, len(days)))
     return 12.0 + 10.0 * np.cos(phase) + noise
 
@@ -34,7 +34,7 @@ def _holidays(days: pd.DatetimeIndex) -> np.ndarray:
     md = days.strftime("%m-%d")
     fixed = np.isin(md, ["01-01", "05-01", "07-04", "12-24", "12-25", "12-26", "12-31"])
     # last Monday of May and first Monday of September
-    monday = days.dayofweek == 0
+    monday = days.day_of_week == 0
     last_may = monday & (days.month == 5) & (days.day > 24)
     first_sep = monday & (days.month == 9) & (days.day <= 7)
     return fixed | last_may | first_sep
@@ -55,7 +55,7 @@ def generate_usage(
     days = pd.date_range(end=pd.Timestamp(end), periods=n_days, freq="D")
     temperature = synthetic_temperature(days, rng)
     holiday = _holidays(days)
-    dow = days.dayofweek.to_numpy()
+    dow = days.day_of_week.to_numpy()
 
     meters = [f"meter-{i + 1:04d}" for i in range(n_meters)]
     commercial = rng.random(n_meters) < 0.2

@@ -119,7 +119,7 @@ def seasonal_error_profile(
         relative = errors
     days = pd.DatetimeIndex(y.index[season:])
     keep = np.isfinite(relative)
-    doy = days.dayofyear.to_numpy()[keep] - 1
+    doy = days.day_of_year.to_numpy()[keep] - 1
     sums = np.bincount(doy, weights=relative[keep], minlength=366)
     counts = np.bincount(doy, minlength=366).astype(float)
     kernel = np.ones(2 * halfwindow + 1)
@@ -138,4 +138,4 @@ def profile_at(profile: np.ndarray | None, dates) -> np.ndarray:
     dates = pd.DatetimeIndex(dates)
     if profile is None:
         return np.ones(len(dates))
-    return np.asarray(profile)[dates.dayofyear.to_numpy() - 1]
+    return np.asarray(profile)[dates.day_of_year.to_numpy() - 1]

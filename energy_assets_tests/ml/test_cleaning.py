@@ -77,7 +77,7 @@ def test_calendar_is_complete_and_imputed_days_are_flagged(raw):
 
 def test_same_weekday_imputation_uses_the_weeks_either_side():
     days = pd.date_range("2025-01-01", periods=21)
-    usage = [100.0 if d.dayofweek == 2 else 10.0 for d in days]
+    usage = [100.0 if d.day_of_week == 2 else 10.0 for d in days]
     raw = pd.DataFrame({"meter_id": "m", "date": days.strftime("%Y-%m-%d"), "usage": usage})
     raw = raw.drop(index=7).astype(str)  # a Wednesday, between two Wednesdays of 100
     clean = clean_usage(raw, max_outlier_score=1e9).clean.set_index("date")

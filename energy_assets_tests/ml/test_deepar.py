@@ -22,7 +22,7 @@ def _split():
                 {
                     "meter_id": m,
                     "date": dates,
-                    "usage": 10.0 + i + (dates.dayofweek >= 5),
+                    "usage": 10.0 + i + (dates.day_of_week >= 5),
                     "temperature": 12.5,
                 }
             )  # fmt: skip

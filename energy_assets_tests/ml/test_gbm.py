@@ -21,7 +21,7 @@ def _meters(n=6, days=800, seed=0, holidays=()):
     series, covariates = {}, {}
     for i in range(n):
         size = 5 * (1 + 10 * i)
-        weekly = 1 + 0.25 * (index.dayofweek >= 5)
+        weekly = 1 + 0.25 * (index.day_of_week >= 5)
         heat = 1 + 0.04 * np.clip(16 - temperature, 0, None)
         usage = size * weekly * heat * np.exp(rng.normal(0, 0.08, days))
         usage[np.isin(index, pd.DatetimeIndex(holidays))] *= 0.3
@@ -119,7 +119,7 @@ def test_temperature_modes():
 
 def test_climatology_is_a_smooth_day_of_year_mean():
     index = pd.date_range("2020-01-01", periods=3 * 365)
-    values = np.cos(2 * np.pi * index.dayofyear.to_numpy() / 365.25)
+    values = np.cos(2 * np.pi * index.day_of_year.to_numpy() / 365.25)
     clim = climatology(index, values)
     assert clim.shape == (367,) and np.isnan(clim[0])
     assert clim[1] > 0.9 and clim[183] < -0.9

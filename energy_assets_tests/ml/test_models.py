@@ -128,7 +128,7 @@ def test_generator_is_deterministic_and_has_every_fault():
     assert (usage == "").any() and (usage == "n/a").any() and (numeric < 0).any()
     assert a["date"].str.contains("T00:00:00").any() and (a["date"] == "not-a-date").any()
     good = a[numeric > 0].assign(usage=numeric, date=pd.to_datetime(a["date"], errors="coerce"))
-    weekly = good.groupby(good["date"].dt.dayofweek)["usage"].mean()
+    weekly = good.groupby(good["date"].dt.day_of_week)["usage"].mean()
     assert weekly.max() / weekly.min() > 1.02  # a weekly pattern is there
 
 

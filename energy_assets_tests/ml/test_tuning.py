@@ -13,7 +13,7 @@ def _frame(days=600, seed=0):
     t = np.arange(days)
     frames = []
     for i in range(3):
-        y = (20 + 10 * i) * (1 + 0.3 * (dates.dayofweek >= 5)) * (
+        y = (20 + 10 * i) * (1 + 0.3 * (dates.day_of_week >= 5)) * (
             1 + 0.3 * np.cos(2 * np.pi * t / 365.25)
         ) + rng.normal(0, 2 + i, days)
         frames.append(pd.DataFrame({"meter_id": f"m{i}", "date": dates, "usage": y}))
