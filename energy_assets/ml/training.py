@@ -27,11 +27,9 @@ from energy_assets.ml.validation import (
     INTERVAL_LEVELS,
     calibrated_quantiles,
     origin_positions,
-    profile_at,
     relative_spread,
     seasonal_error_profile,
     validation_residuals,
-    validation_targets,
 )
 
 BASELINE = SeasonalNaive.name
@@ -244,13 +242,10 @@ def train_forecasters(
         row["chosen"] = chosen[meter]
         row["error"] = "; ".join(errors[meter])
         errors_m = residuals[meter].get(chosen[meter], residuals[meter].get(BASELINE))
-        spreads[meter], reference[meter] = relative_spread(
-            series[meter], errors_m, validation_days, horizon
-        )
         season[meter] = seasonal_error_profile(series[meter])
-        if season[meter] is not None:  # widths in units of the season's factor
-            targets = validation_targets(series[meter].index, validation_days, horizon)
-            spreads[meter] = spreads[meter] / profile_at(season[meter], targets)
+        spreads[meter], reference[meter] = relative_spread(
+            series[meter], errors_m, validation_days, horizon, season[meter]
+        )
     quantiles = calibrated_quantiles(spreads, horizon)
     say(f"interval quantiles of validation errors: {quantiles}")
     for row in rows:

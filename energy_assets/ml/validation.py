@@ -19,15 +19,18 @@ def origin_positions(n: int, validation_days: int, horizon: int, step: int = 7) 
     return [o for o in range(cutoff, n - 1, step) if o + horizon <= n - 1] or [n - horizon - 1]
 
 
+def _target_positions(n: int, validation_days: int, horizon: int) -> list[range]:
+    """For each validation origin, the positions of the days its forecast is scored on."""
+    return [
+        range(o + 1, min(o + 1 + horizon, n)) for o in origin_positions(n, validation_days, horizon)
+    ]
+
+
 def validation_targets(index: pd.DatetimeIndex, validation_days: int, horizon: int):
     """The forecast day of each of ``validation_residuals``' errors, in the same order."""
-    n = len(index)
-    positions = [
-        p
-        for o in origin_positions(n, validation_days, horizon)
-        for p in range(o + 1, min(o + 1 + horizon, n))
+    return index[
+        [p for days in _target_positions(len(index), validation_days, horizon) for p in days]
     ]
-    return index[positions]
 
 
 def validation_residuals(
@@ -48,22 +51,34 @@ def validation_residuals(
 
 
 def relative_spread(
-    y: pd.Series, residuals: np.ndarray, validation_days: int, horizon: int
+    y: pd.Series,
+    residuals: np.ndarray,
+    validation_days: int,
+    horizon: int,
+    profile: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float | None]:
-    """Absolute errors rescaled to the meter's level at the end of training, and that level.
+    """Absolute errors rescaled to the meter's level at the end of training and to the
+    season (``profile``, see ``seasonal_error_profile``), and that level.
 
     Energy use varies in proportion to its level (a cold month has larger errors than a mild
     one), so each validation error is divided by the mean of the 28 days before its origin; the
     served interval is rescaled to the level before the forecast origin. A meter whose level is
-    zero somewhere keeps plain absolute errors (and no reference level)."""
+    zero somewhere keeps plain absolute errors (and no reference level). With a profile each
+    error is also divided by the profile's factor on its day: widths in units of the season,
+    served multiplied by the factor of each forecast day."""
     values = y.to_numpy(float)
-    origins = origin_positions(len(values), validation_days, horizon)
-    lengths = [min(horizon, len(values) - 1 - o) for o in origins]
-    levels = np.repeat([values[max(0, o - 27) : o + 1].mean() for o in origins], lengths)
+    targets = _target_positions(len(values), validation_days, horizon)
+    seasonal = profile_at(profile, validation_targets(y.index, validation_days, horizon))
+    levels = np.repeat(
+        [values[max(0, t[0] - 28) : t[0]].mean() for t in targets], list(map(len, targets))
+    )
     reference = float(values[-28:].mean())
-    if len(levels) != len(residuals) or (levels <= 0).any() or reference <= 0:
+    if len(levels) != len(residuals):
         return np.abs(residuals), None
-    return np.abs(residuals) / levels * reference, reference
+    spread = np.abs(residuals) / seasonal
+    if (levels <= 0).any() or reference <= 0:
+        return spread, None
+    return spread / levels * reference, reference
 
 
 def calibrated_quantiles(
@@ -123,8 +138,11 @@ def seasonal_error_profile(
     sums = np.bincount(doy, weights=relative[keep], minlength=366)
     counts = np.bincount(doy, minlength=366).astype(float)
     kernel = np.ones(2 * halfwindow + 1)
-    wrap = lambda a: np.convolve(np.r_[a[-halfwindow:], a, a[:halfwindow]], kernel, "valid")  # noqa: E731
-    smooth_sums, smooth_counts = wrap(sums), wrap(counts)
+
+    def around_the_year(a: np.ndarray) -> np.ndarray:  # window sums, December next to January
+        return np.convolve(np.r_[a[-halfwindow:], a, a[:halfwindow]], kernel, "valid")
+
+    smooth_sums, smooth_counts = around_the_year(sums), around_the_year(counts)
     if (smooth_counts == 0).any() or smooth_sums.sum() <= 0:
         return None
     profile = smooth_sums / smooth_counts
