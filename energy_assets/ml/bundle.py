@@ -94,8 +94,8 @@ class ForecastBundle:
         actuals before ``start``; past the end of history the model forecasts through the gap and
         returns the requested days.
         """
-        start_ts, values, bands = self.forecast_values(meter_id, horizon, start)
-        columns = {"date": pd.date_range(start_ts, periods=horizon, freq="D"), "forecast": values}
+        dates, values, bands = self.forecast_values(meter_id, horizon, start)
+        columns = {"date": dates, "forecast": values}
         for level, (lower, upper) in bands.items():
             columns[f"lower_{level}"] = lower
             columns[f"upper_{level}"] = upper
@@ -103,8 +103,8 @@ class ForecastBundle:
 
     def forecast_values(
         self, meter_id: str, horizon: int, start: str | pd.Timestamp | None = None
-    ) -> tuple[pd.Timestamp, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """``forecast`` as arrays: (first day, values, {level: (lower, upper)}), for serving,
+    ) -> tuple[pd.DatetimeIndex, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """``forecast`` as arrays: (days, values, {level: (lower, upper)}), for serving,
         where building a DataFrame per request would cost about as much as the model."""
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
@@ -125,7 +125,7 @@ class ForecastBundle:
             level: (np.clip(values - half, 0, None), values + half)
             for level, half in self.halfwidths(meter_id, context, dates).items()
         }
-        return start_ts, values, bands
+        return dates, values, bands
 
     def halfwidths(
         self, meter_id: str, history: pd.Series, dates: pd.DatetimeIndex
