@@ -89,16 +89,14 @@ def rolling_test_forecasts(
     This is what monitoring judges (next-day forecasts from the latest actual) plus the week
     ahead, where ``forecast_test`` scores one long forecast from the end of training."""
     known = pd.concat([train, test]).drop_duplicates(["meter_id", "date"], keep="last")
+    first_test_day = test.groupby("meter_id")["date"].min()
     frames = []
     for meter, rows in known.sort_values("date").groupby("meter_id", sort=True):
-        if meter not in bundle.models:
+        if meter not in bundle.models or meter not in first_test_day:
             continue
         series = pd.Series(rows["usage"].to_numpy(float), index=pd.DatetimeIndex(rows["date"]))
         series = series.asfreq("D").interpolate(limit_direction="both")
-        test_days = pd.DatetimeIndex(test.loc[test["meter_id"] == meter, "date"]).sort_values()
-        if test_days.empty:
-            continue
-        first = series.index.get_loc(test_days[0])
+        first = series.index.get_loc(first_test_day[meter])
         if first == 0:
             continue
         for position in range(first - 1, len(series) - 1):
