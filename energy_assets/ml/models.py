@@ -61,7 +61,8 @@ class WeeklySES:
 
     The level adapts to recent days at a rate (``alpha``) fitted to one-step errors; the
     weekly profile is the mean of each weekday over the last ``weeks`` weeks. A cheap local
-    model (about a millisecond) whose errors differ from the global model's: the two are blended.
+    model (about 0.05 ms a forecast) whose errors differ from the global model's: the two are
+    blended.
     """
 
     name = "ses"
@@ -106,7 +107,7 @@ class WeeklySES:
         values = np.asarray(history, dtype=float)
         profile = self._profile(values)
         if profile is None:  # no positive level to scale a profile by: repeat the last week
-            return np.tile(values[-7:], horizon // 7 + 1)[:horizon]
+            return SeasonalNaive().forecast(values, horizon)
         level = self._levels(self._deseasonalised(values, profile), self.alpha_)[-1]
         return level * profile[np.arange(len(values), len(values) + horizon) % 7]
 
