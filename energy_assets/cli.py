@@ -62,6 +62,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     settings = Settings()
     table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
+    if args.nem12 or args.greenbutton:
+        return _seed_meter_files(args, settings, table)
     if args.csv:
         frame = read_usage_csv(args.csv)
     else:
@@ -72,6 +74,36 @@ def cmd_seed(args: argparse.Namespace) -> int:
         f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date})"
     )
     if summary.first_date < settings.history_start:
+        print(
+            f"note: the data starts before ENERGY_ASSETS_HISTORY_START={settings.history_start}; "
+            f"set ENERGY_ASSETS_HISTORY_START={summary.first_date} to export all of it"
+        )
+    return 0
+
+
+def _seed_meter_files(args: argparse.Namespace, settings, table) -> int:
+    """NEM12 / Green Button files: all read first, so a bad file writes nothing."""
+    from dagster_aws.s3 import S3Resource
+
+    from energy_assets.meterfiles import MeterFileError, read_meter_file
+    from energy_assets.meterfiles.load import import_meter_files
+    from energy_assets.resources import S3Storage
+
+    files = [("nem12", f) for f in args.nem12 or []] + [
+        ("greenbutton", f) for f in args.greenbutton or []
+    ]
+    storage = S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region))
+    try:
+        results = [
+            read_meter_file(path, kind, timezone=args.timezone, meter_id=args.meter_id)
+            for kind, path in files
+        ]
+        summary = import_meter_files(table, results, storage)
+    except MeterFileError as error:
+        print(f"seed failed, nothing written: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(summary.lines()))
+    if summary.first_date and summary.first_date < settings.history_start:
         print(
             f"note: the data starts before ENERGY_ASSETS_HISTORY_START={settings.history_start}; "
             f"set ENERGY_ASSETS_HISTORY_START={summary.first_date} to export all of it"
@@ -139,12 +171,26 @@ def parser() -> argparse.ArgumentParser:
     back.set_defaults(func=cmd_rollback)
 
     seed = sub.add_parser("seed", help="create and fill the usage table")
-    seed.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
+    files = seed.add_mutually_exclusive_group()
+    files.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
     seed.add_argument("--meters", type=int, default=12)
     seed.add_argument("--days", type=int, default=730)
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--table", help="table name (default ENERGY_ASSETS_TABLE)")
     seed.add_argument("--single-series", action="store_true", help="key the table by date alone")
+    files.add_argument(
+        "--nem12", nargs="+", metavar="FILE", help="NEM12 interval files (meters NMI-channel)"
+    )
+    files.add_argument(
+        "--greenbutton",
+        nargs="+",
+        metavar="FILE",
+        help="Green Button files: ESPI XML or the Download My Data CSV",
+    )
+    seed.add_argument(
+        "--timezone", help="Green Button: IANA zone of the meter's days (default: the file's)"
+    )
+    seed.add_argument("--meter-id", help="Green Button: the meter id (one meter per file)")
     seed.set_defaults(func=cmd_seed)
 
     app = sub.add_parser("app", help="the web app: actual beside predicted usage")
