@@ -120,7 +120,7 @@ def new_usage_sensor(
 )
 def meter_file_sensor(context: dg.SensorEvaluationContext, storage: S3Storage) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
-    files, newest = dropped_files(storage, cursor.get("modified"))
+    files, newest, seen = dropped_files(storage, cursor.get("modified"), cursor.get("seen"))
     requests = [
         dg.RunRequest(
             job_name=meter_file_job.name,
@@ -140,7 +140,7 @@ def meter_file_sensor(context: dg.SensorEvaluationContext, storage: S3Storage) -
         )
         if first < start:
             context.log.info(f"days before {start} (ENERGY_ASSETS_HISTORY_START) are not exported")
-    state = json.dumps({"modified": newest, "storage_id": last_id})
+    state = json.dumps({"modified": newest, "seen": seen, "storage_id": last_id})
     if not requests:
         return dg.SensorResult(
             skip_reason="no new meter files and no import to export", cursor=state

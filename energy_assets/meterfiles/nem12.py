@@ -81,6 +81,10 @@ def _parse(path: str, name: str):
             data = nem.nem_data()
         except OSError as error:
             raise MeterFileError(f"{name}: {error.strerror or error}") from None
+        except AttributeError:  # nemreader reads a 300/400/500 record with no NMI block yet
+            raise MeterFileError(
+                f"{name}: an interval, event or B2B record before any 200 (NMI details) record"
+            ) from None
         except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as error:
             version = getattr(getattr(nem, "header", None), "version_header", "NEM12")
             if version != "NEM12":

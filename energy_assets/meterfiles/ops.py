@@ -7,7 +7,6 @@ records a ``usage_table`` materialization naming the days it wrote; the sensor t
 waits for.
 """
 
-
 import tempfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -82,10 +81,15 @@ def import_meter_file(
     context.log_event(dg.AssetMaterialization(USAGE_TABLE, metadata=metadata))
 
 
-def dropped_files(storage: S3Storage, since: str | None) -> tuple[list[tuple[str, str]], str]:
+def dropped_files(
+    storage: S3Storage, since: str | None, seen: list[str] | None = None
+) -> tuple[list[tuple[str, str]], str, list[str]]:
     """``(key, etag)`` of files under the drop prefixes modified at or after ``since`` (ISO
-    time), oldest first, and the newest modification time seen."""
+    time) and not in ``seen``, oldest first; the newest modification time; and the
+    ``key:etag`` of the files modified at that time (S3 times have a resolution of a second,
+    so the next call looks at that second again and must skip what it already saw)."""
     after = datetime.fromisoformat(since) if since else None
+    skip = set(seen or [])
     found = []
     paginator = storage.client().get_paginator("list_objects_v2")
     for prefix in RAW_PREFIXES.values():
@@ -94,9 +98,15 @@ def dropped_files(storage: S3Storage, since: str | None) -> tuple[list[tuple[str
                 if obj["Key"].endswith("/") or (after and obj["LastModified"] < after):
                     continue
                 found.append((obj["LastModified"], obj["Key"], obj["ETag"].strip('"')))
+    if not found:
+        return [], since or "", list(skip)
     found.sort()
-    newest = found[-1][0].isoformat() if found else since or ""
-    return [(key, etag) for _, key, etag in found], newest
+    newest = found[-1][0]
+    at_newest = [f"{key}:{etag}" for modified, key, etag in found if modified == newest]
+    if after is not None and newest == after:
+        at_newest = sorted(skip | set(at_newest))
+    new = [(key, etag) for _, key, etag in found if f"{key}:{etag}" not in skip]
+    return new, newest.isoformat(), at_newest
 
 
 def imported_days(

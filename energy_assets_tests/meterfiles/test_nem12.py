@@ -110,8 +110,18 @@ def _good_blocks() -> list[str]:
             "a NEM13 file; daily usage needs interval data",
         ),
         (nem12_file([]), "no interval data"),
+        (nem12_file([nem12_300(DAY, [0.5] * 48)]), "before any 200 (NMI details) record"),
     ],
-    ids=["no-900", "no-100", "bad-date", "unknown-record", "too-many-values", "nem13", "empty"],
+    ids=[
+        "no-900",
+        "no-100",
+        "bad-date",
+        "unknown-record",
+        "too-many-values",
+        "nem13",
+        "empty",
+        "no-200",
+    ],
 )
 def test_malformed_files_fail_in_one_line_naming_the_file(tmp_path, text, message):
     with pytest.raises(MeterFileError) as error:
