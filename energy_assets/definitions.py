@@ -22,6 +22,7 @@ from energy_assets.jobs import (
     training_job,
     usage_job,
 )
+from energy_assets.notebooks.job import notebook_instance_job
 from energy_assets.resources import (
     CloudWatchResource,
     S3Storage,
@@ -79,6 +80,7 @@ defs = dg.Definitions(
         exploration_job,
         rollback_job,
         meter_file_job,
+        notebook_instance_job,
     ],
     schedules=[daily_usage_schedule, daily_training_schedule],
     sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor, meter_file_sensor],

@@ -20,7 +20,7 @@ import threading
 
 from moto.server import ThreadedMotoServer
 
-from energy_assets.localaws import moto_patches
+from energy_assets.localaws import moto_patches, notebook_instances
 from energy_assets.localaws.asgi_thread import ASGIThread, check_port_free, client_host
 from energy_assets.localaws.resolver import EndpointResolver
 from energy_assets.localaws.runtime import create_runtime_app
@@ -104,6 +104,7 @@ class LocalAWS:
                 "LOCAL_AWS_PORT / LOCAL_AWS_RUNTIME_PORT)"
             ) from None
         moto_patches.apply()
+        notebook_instances.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per AWS call
         moto = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         moto.start()
@@ -121,6 +122,7 @@ class LocalAWS:
             self.stop()
             raise
         self.runtime_port = runtime.port
+        notebook_instances.configure(self.endpoint_url, self.env())
         return self
 
     def stop(self) -> None:
@@ -134,6 +136,7 @@ class LocalAWS:
             except Exception as error:
                 logging.getLogger(__name__).warning("runtime telemetry: %s", error)
         if moto:
+            notebook_instances.shutdown()
             moto.stop()
 
     def __enter__(self) -> LocalAWS:
