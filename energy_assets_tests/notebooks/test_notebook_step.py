@@ -47,9 +47,16 @@ def _train_csv(bucket: str) -> None:
     storage.put_csv(layout.TRAIN, frame)
 
 
-def test_notebook_instance_create_url_stop_reuse_delete(local_aws, capsys):
+@pytest.fixture
+def own_bucket(monkeypatch):
+    """A bucket of its own: the session's pipeline keeps its training set in the shared one."""
+    monkeypatch.setenv("ENERGY_ASSETS_BUCKET", "notebook-instance-test")
+    return "notebook-instance-test"
+
+
+def test_notebook_instance_create_url_stop_reuse_delete(local_aws, own_bucket, capsys):
     sagemaker = boto3.client("sagemaker")
-    _train_csv(Settings().bucket)
+    _train_csv(own_bucket)
     assert main(["notebook-instance", "create", "--name", NAME, "--volume-gb", "10"]) == 0
     out = capsys.readouterr().out
     assert f"lifecycle configuration {NAME}-lifecycle created" in out
@@ -117,7 +124,7 @@ def test_notebook_instance_create_url_stop_reuse_delete(local_aws, capsys):
     assert capsys.readouterr().out.strip() == f"notebook instance {NAME}: absent"
 
 
-def test_notebook_instance_job_reports_the_jupyter_url(local_aws):
+def test_notebook_instance_job_reports_the_jupyter_url(local_aws, own_bucket):
     resources = build_resources(Settings())
     config = {"name": "job-exploration", "poll_seconds": 0.1}
     result = notebook_instance_job.execute_in_process(
