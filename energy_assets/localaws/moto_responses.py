@@ -11,8 +11,9 @@ relies on against the service model, so a new gap shows up as a failing test.
 * DescribeEndpoint ``DataCaptureConfig``: AWS answers a summary (``EnableCapture``,
   ``CaptureStatus`` Started/Stopped, ``CurrentSamplingPercentage``, ``DestinationS3Uri``, and
   ``KmsKeyId`` when the config has one); moto echoes the endpoint config's ``DataCaptureConfig``.
-* DescribeModel: moto answers ``VpcConfig: {}`` and ``Containers: []`` for a model without
-  them; AWS leaves them out.
+* DescribeEndpoint and DescribeEndpointConfig without data capture, DescribeModel: moto answers
+  ``DataCaptureConfig: {}``, ``VpcConfig: {}`` and ``Containers: []`` for a resource created
+  without them (each has required members); AWS leaves them out.
 * DescribeModelPackageGroup: ``CreatedBy`` (no member of it is required; nothing here knows a
   Studio user, so it is empty).
 * DescribeModelPackage of a versioned package: ``ModelPackageName`` is the group's name, as in
@@ -64,18 +65,26 @@ def data_capture_summary(config: dict) -> dict:
     return summary
 
 
+def _without_empty(answer: dict, *members: str) -> dict:
+    for member in members:
+        if member in answer and not answer[member]:
+            del answer[member]
+    return answer
+
+
 def _endpoint(answer: dict) -> dict:
-    config = answer.get("DataCaptureConfig")
+    config = _without_empty(answer, "DataCaptureConfig").get("DataCaptureConfig")
     if config and "CaptureStatus" not in config:
         answer["DataCaptureConfig"] = data_capture_summary(config)
     return answer
 
 
+def _endpoint_config(answer: dict) -> dict:
+    return _without_empty(answer, "DataCaptureConfig")
+
+
 def _model(answer: dict) -> dict:
-    for empty in ("VpcConfig", "Containers"):
-        if empty in answer and not answer[empty]:
-            del answer[empty]
-    return answer
+    return _without_empty(answer, "VpcConfig", "Containers")
 
 
 def _package_group(answer: dict) -> dict:
@@ -91,6 +100,7 @@ def _package(answer: dict) -> dict:
 
 SAGEMAKER_FIXES: dict[str, Callable[[dict], dict]] = {
     "describe_endpoint": _endpoint,
+    "describe_endpoint_config": _endpoint_config,
     "describe_model": _model,
     "describe_model_package_group": _package_group,
     "describe_model_package": _package,

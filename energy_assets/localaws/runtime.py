@@ -133,19 +133,18 @@ class Runtime:
 
     def _predict(
         self, served: _Served, name: str, region: str, request: tuple[bytes, str], accept, started
-    ) -> tuple[bytes, str] | Answer:
-        """The model's answer, with the endpoint's metrics and data capture as on AWS."""
+    ) -> tuple[int, bytes, str]:
+        """The container's status, body and content type for one request, with the endpoint's
+        metrics and data capture as on AWS."""
         model_started = time.perf_counter()
         try:
-            result = served.variant.predictor.invoke(*request, accept)
+            payload, content_type = served.variant.predictor.invoke(*request, accept)
             status = 200
         except (InvalidRequest, ModelFailure) as error:
             status = 400 if isinstance(error, InvalidRequest) else 500
             if status == 500:
                 log.warning("endpoint %s: %s", name, error)
-            result = wire.model_error(
-                name, region, served.account, status, json.dumps({"error": str(error)})
-            )
+            payload, content_type = json.dumps({"error": str(error)}).encode(), "application/json"
         model_seconds = time.perf_counter() - model_started
         self.telemetry.record(
             region,
@@ -158,9 +157,14 @@ class Runtime:
         )
         if status == 200:
             self.telemetry.capture(
-                region, name, served.variant.name, served.deployment.data_capture, request, result
+                region,
+                name,
+                served.variant.name,
+                served.deployment.data_capture,
+                request,
+                (payload, content_type),
             )
-        return result
+        return status, payload, content_type
 
     def _invoke(self, name, region, headers, body: bytes, started, stream=False) -> Answer:
         served = self._resolve(name, region, headers.get("x-amzn-sagemaker-target-variant"))
@@ -168,10 +172,11 @@ class Runtime:
             return served
         request = (body, headers.get("content-type") or "application/json")
         accept = headers.get("x-amzn-sagemaker-accept" if stream else "accept")
-        result = self._predict(served, name, region, request, accept, started)
-        if isinstance(result, Answer):
-            return result
-        payload, content_type = result
+        status, payload, content_type = self._predict(
+            served, name, region, request, accept, started
+        )
+        if status != 200:
+            return wire.model_error(name, region, served.account, status, payload.decode())
         answered = {
             "x-Amzn-Invoked-Production-Variant": served.variant.name,
             "x-amzn-RequestId": str(uuid.uuid4()),
@@ -229,13 +234,10 @@ class Runtime:
         try:
             bucket, key = _s3_location(source)
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            result = self._predict(
+            status, data, _ = self._predict(
                 served, name, region, (body, content_type), accept, time.perf_counter()
             )
-            if isinstance(result, Answer):
-                where, data = target[1], result.body
-            else:
-                where, data = target[0], result[0]
+            where = target[0] if status == 200 else target[1]
         except Exception as error:  # unreadable input: reported where the caller looks
             log.warning("async invocation of %s: %s", name, error)
             where, data = target[1], json.dumps({"error": f"{source}: {error}"}).encode()
