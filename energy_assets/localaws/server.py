@@ -153,8 +153,9 @@ def run_forever(
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("local AWS is serving (DynamoDB, S3, SageMaker, CloudWatch, Application Auto Scaling")
-    print(f"on {aws.endpoint_url}, SageMaker runtime on {aws.runtime_url}); use it with:")
+    print("local AWS is serving DynamoDB, S3, SageMaker (control plane and runtime), CloudWatch")
+    print(f"and Application Auto Scaling on {aws.endpoint_url} (AWS_ENDPOINT_URL is enough),")
+    print(f"and the SageMaker runtime alone on {aws.runtime_url}; use it with:")
     for key, value in aws.env().items():
         print(f"export {key}={value}", flush=True)
     try:
