@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from energy_assets.settings import Settings
+
 
 def project_root() -> Path:
     """The folder holding dagster.yaml and workspace.yaml (the current one, or the checkout)."""
@@ -95,7 +97,13 @@ def _seed_meter_files(args: argparse.Namespace, settings, table) -> int:
     storage = S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region))
     try:
         results = [
-            read_meter_file(path, kind, timezone=args.timezone, meter_id=args.meter_id)
+            read_meter_file(
+                path,
+                kind,
+                timezone=args.timezone,
+                meter_id=args.meter_id,
+                fallback_timezone=os.environ.get("ENERGY_ASSETS_TIMEZONE") or None,
+            )
             for kind, path in files
         ]
         summary = import_meter_files(table, results, storage)
@@ -312,6 +320,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        Settings()  # a bad setting is one line here, not a traceback from deep in a command
+    except ValueError as error:
+        print(f"energy-assets: {error}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

@@ -31,18 +31,24 @@ def read_meter_file(
     name: str | None = None,
     timezone: str | None = None,
     meter_id: str | None = None,
+    fallback_timezone: str | None = None,
 ) -> MeterFileResult:
     """One NEM12 file (``kind="nem12"``) or Green Button file (``"greenbutton"``: XML or CSV,
     told apart by content). ``timezone`` and ``meter_id`` apply to Green Button only: NEM12
-    days are NEM days and its meters are ``NMI-channel``."""
+    days are NEM days and its meters are ``NMI-channel``. ``fallback_timezone`` (the platform's
+    ``ENERGY_ASSETS_TIMEZONE``) applies when neither the caller nor an XML feed names a zone."""
     path = str(path)
     name = name or path
     if kind == "nem12":
         return read_nem12(path, name)
     if kind == "greenbutton":
         if _looks_like_xml(path):
-            return read_espi(path, name, timezone=timezone, meter_id=meter_id)
-        return read_greenbutton_csv(path, name, timezone=timezone, meter_id=meter_id)
+            return read_espi(
+                path, name, timezone=timezone, meter_id=meter_id, fallback=fallback_timezone
+            )
+        return read_greenbutton_csv(
+            path, name, timezone=timezone or fallback_timezone, meter_id=meter_id
+        )
     raise ValueError(f"unknown meter file kind {kind!r}; expected one of {KINDS}")
 
 

@@ -52,9 +52,14 @@ def _quality(reading, default: str) -> str:
 
 
 def read_espi(
-    path: str, name: str | None = None, timezone: str | None = None, meter_id: str | None = None
+    path: str,
+    name: str | None = None,
+    timezone: str | None = None,
+    meter_id: str | None = None,
+    fallback: str | None = None,
 ) -> MeterFileResult:
-    """Daily kWh per MeterReading of a Green Button XML feed."""
+    """Daily kWh per MeterReading of a Green Button XML feed; days in ``timezone``, else the
+    feed's LocalTimeParameters, else ``fallback``, else UTC."""
     name = name or str(path)
     try:
         usage_points = parse_feed(path)
@@ -79,6 +84,8 @@ def read_espi(
         zone, zone_note = zone_named(timezone), timezone
     elif declared:
         zone, zone_note = declared
+    elif fallback:
+        zone, zone_note = zone_named(fallback), f"{fallback} (ENERGY_ASSETS_TIMEZONE)"
     else:
         zone, zone_note = zone_named("UTC"), "UTC (the feed states no LocalTimeParameters)"
 

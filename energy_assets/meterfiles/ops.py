@@ -7,6 +7,7 @@ records a ``usage_table`` materialization naming the days it wrote; the sensor t
 waits for.
 """
 
+import os
 import tempfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -59,6 +60,7 @@ def import_meter_file(
                 name=uri,
                 timezone=config.timezone or None,
                 meter_id=config.meter_id or None,
+                fallback_timezone=os.environ.get("ENERGY_ASSETS_TIMEZONE") or None,
             )
             summary = import_meter_files(usage_table, [result], storage, label=context.run_id)
         except MeterFileError as error:
