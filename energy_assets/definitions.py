@@ -17,10 +17,12 @@ from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal
 from energy_assets.jobs import (
     exploration_job,
     ingestion_job,
+    meter_file_job,
     monitoring_job,
     training_job,
     usage_job,
 )
+from energy_assets.notebooks.job import notebook_instance_job
 from energy_assets.resources import (
     CloudWatchResource,
     S3Storage,
@@ -28,7 +30,12 @@ from energy_assets.resources import (
     UsageTableResource,
 )
 from energy_assets.schedules import daily_training_schedule, daily_usage_schedule
-from energy_assets.sensors import drift_sensor, new_usage_sensor, run_failure_alert_sensor
+from energy_assets.sensors import (
+    drift_sensor,
+    meter_file_sensor,
+    new_usage_sensor,
+    run_failure_alert_sensor,
+)
 from energy_assets.settings import Settings
 
 
@@ -65,8 +72,17 @@ defs = dg.Definitions(
         forecast_monitoring,
     ],
     asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
-    jobs=[ingestion_job, usage_job, monitoring_job, training_job, exploration_job, rollback_job],
+    jobs=[
+        ingestion_job,
+        usage_job,
+        monitoring_job,
+        training_job,
+        exploration_job,
+        rollback_job,
+        meter_file_job,
+        notebook_instance_job,
+    ],
     schedules=[daily_usage_schedule, daily_training_schedule],
-    sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor],
+    sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor, meter_file_sensor],
     resources=build_resources(Settings()),
 )

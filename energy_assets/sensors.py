@@ -18,7 +18,14 @@ from energy_assets.assets.monitoring import (
     quality_alarm_names,
     raw_day_keys,
 )
-from energy_assets.jobs import monitoring_job, training_job, usage_job
+from energy_assets.jobs import (
+    ingestion_job,
+    meter_file_job,
+    monitoring_job,
+    training_job,
+    usage_job,
+)
+from energy_assets.meterfiles.ops import dropped_files, imported_days
 from energy_assets.ml import monitoring as mon
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
@@ -145,6 +152,45 @@ def build_new_usage_sensor(
 
 
 new_usage_sensor = build_new_usage_sensor(daily_partitions.timezone)
+
+
+@dg.sensor(
+    jobs=[meter_file_job, ingestion_job],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Imports each NEM12 or Green Button file dropped into s3://BUCKET/raw/nem12/ or "
+    "raw/greenbutton/ (meter_file_job, one run per file version), then exports the days each "
+    "import wrote (ingestion_job).",
+)
+def meter_file_sensor(context: dg.SensorEvaluationContext, storage: S3Storage) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    files, newest, seen = dropped_files(storage, cursor.get("modified"), cursor.get("seen"))
+    requests = [
+        dg.RunRequest(
+            job_name=meter_file_job.name,
+            run_key=f"meterfile:{key}:{etag}",
+            run_config={"ops": {"import_meter_file": {"config": {"key": key}}}},
+            tags={TRIGGER_TAG: "meter file"},
+        )
+        for key, etag in files
+    ]
+    imports, last_id = imported_days(context.instance, cursor.get("storage_id"))
+    start = daily_partitions.start.date().isoformat()
+    timezone = daily_partitions.timezone
+    yesterday = meter_days.last_complete_day(timezone, datetime.now(UTC)).isoformat()
+    for storage_id, first, last in imports:
+        days = pd.date_range(max(first, start), min(last, yesterday), freq="D")
+        requests += range_requests(
+            ingestion_job.name, f"meterfile-export:{storage_id}", days.strftime("%Y-%m-%d").tolist()
+        )
+        if first < start:
+            context.log.info(f"days before {start} (ENERGY_ASSETS_HISTORY_START) are not exported")
+    state = json.dumps({"modified": newest, "seen": seen, "storage_id": last_id})
+    if not requests:
+        return dg.SensorResult(
+            skip_reason="no new meter files and no import to export", cursor=state
+        )
+    return dg.SensorResult(run_requests=requests, cursor=state)
 
 
 def _retrain_running(context: dg.SensorEvaluationContext) -> bool:

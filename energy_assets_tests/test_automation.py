@@ -65,6 +65,7 @@ def test_default_statuses():
         "new_usage_sensor": running,
         "drift_sensor": running,
         "run_failure_alert_sensor": running,
+        "meter_file_sensor": running,
     }
     assert daily_usage_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert daily_training_schedule.default_status == dg.DefaultScheduleStatus.STOPPED

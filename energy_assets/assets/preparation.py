@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+import pydantic
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
@@ -10,6 +11,14 @@ from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import time_split
 from energy_assets.resources import S3Storage
+
+
+class CleaningConfig(dg.Config):
+    quarantine_quality: str = pydantic.Field(
+        default="",
+        description="Quality letters to quarantine (meter files: A actual, E estimated, "
+        "S substituted, F final substituted, N null, V variable, Q questionable), e.g. SEF",
+    )
 
 
 class FeatureConfig(dg.Config):
@@ -31,13 +40,15 @@ def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
 @dg.asset(
     deps=[raw_usage_export], group_name="preparation", kinds={"pandas", "s3"}, code_version="1"
 )
-def cleaned_usage(context: dg.AssetExecutionContext, storage: S3Storage) -> dg.MaterializeResult:
+def cleaned_usage(
+    context: dg.AssetExecutionContext, config: CleaningConfig, storage: S3Storage
+) -> dg.MaterializeResult:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
     missing days imputed and flagged."""
     raw = storage.read_csv_prefix(layout.RAW_PREFIX, dtype=str, keep_default_na=False)
     if raw.empty:
         raise dg.Failure("no raw usage in S3: materialize raw_usage_export first")
-    result = clean_usage(raw)
+    result = clean_usage(raw, quarantine_quality=config.quarantine_quality)
     storage.put_parquet(layout.CLEAN, result.clean)
     quarantine_key = layout.quarantine(context.run_id)
     storage.put_csv(quarantine_key, result.quarantine)

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 
-from energy_assets.localaws import moto_patches
+from energy_assets.localaws import moto_patches, notebook_instances
 from energy_assets.localaws.asgi_thread import ASGIThread, client_host
 from energy_assets.localaws.gateway import MotoGateway
 from energy_assets.localaws.resolver import EndpointResolver
@@ -107,6 +107,7 @@ class LocalAWS:
                 "LOCAL_AWS_PORT / LOCAL_AWS_RUNTIME_PORT)"
             ) from None
         moto_patches.apply()
+        notebook_instances.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per AWS call
         self.port = gateway.port
         runtime = Runtime(gateway.url, self.region, telemetry_seconds=self.telemetry_seconds)
@@ -118,6 +119,7 @@ class LocalAWS:
             self.stop()
             raise
         self.runtime_port = runtime_thread.port
+        notebook_instances.configure(self.endpoint_url, self.env())
         return self
 
     def stop(self) -> None:
@@ -131,6 +133,7 @@ class LocalAWS:
             except Exception as error:
                 logging.getLogger(__name__).warning("runtime telemetry: %s", error)
         if moto:
+            notebook_instances.shutdown()
             moto.stop()
 
     def __enter__(self) -> LocalAWS:
