@@ -35,7 +35,11 @@ from energy_assets.settings import Settings
 def build_resources(settings: Settings) -> dict:
     return {
         "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
-        "storage": S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region)),
+        "storage": S3Storage(
+            bucket=settings.bucket,
+            # dagster-aws builds the client in botocore's standard retry mode
+            s3=S3Resource(region_name=settings.region, max_attempts=5),
+        ),
         "sagemaker": SageMakerResource(
             endpoint_name=settings.endpoint_name,
             role_arn=settings.role_arn,
