@@ -37,8 +37,8 @@ def build_resources(settings: Settings) -> dict:
         "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
         "storage": S3Storage(
             bucket=settings.bucket,
-            # dagster-aws builds the client in botocore's standard retry mode
-            s3=S3Resource(region_name=settings.region, max_attempts=5),
+            # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
+            s3=S3Resource(region_name=settings.region, max_attempts=4),
         ),
         "sagemaker": SageMakerResource(
             endpoint_name=settings.endpoint_name,

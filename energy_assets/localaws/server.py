@@ -18,10 +18,17 @@ import signal
 import sys
 import threading
 
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from energy_assets.localaws import moto_patches
 from energy_assets.localaws.asgi_thread import ASGIThread, check_port_free, client_host
+from energy_assets.localaws.faults import FaultInjector
 from energy_assets.localaws.resolver import EndpointResolver
 from energy_assets.localaws.runtime import create_runtime_app
 
@@ -29,10 +36,27 @@ DEFAULT_REGION = "us-east-1"
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+class _FaultableMotoServer(ThreadedMotoServer):
+    """moto's threaded server with the fault-injection middleware in front of its app (the
+    same server otherwise: ``ThreadedMotoServer._server_entry`` with the app wrapped)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.faults = FaultInjector(DomainDispatcherApplication(create_backend_app))
+
+    def _server_entry(self) -> None:
+        self._server = make_server(
+            self._ip_address, self._port, self.faults, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class LocalAWS:
     """DynamoDB, S3, SageMaker, CloudWatch, Application Auto Scaling and the SageMaker runtime.
 
     ``port``/``runtime_port`` 0 pick free ports; the chosen ones are known after ``start()``.
+    ``fault_injection`` serves the control path of ``faults.py`` on the moto port (tests only).
     """
 
     def __init__(
@@ -42,6 +66,7 @@ class LocalAWS:
         runtime_port: int = 0,
         region: str | None = None,
         telemetry_seconds: float = 10.0,
+        fault_injection: bool = False,
     ):
         self.host = host
         self.port = port
@@ -52,6 +77,7 @@ class LocalAWS:
         self._resolver: EndpointResolver | None = None
         self._telemetry = None
         self.telemetry_seconds = telemetry_seconds
+        self.fault_injection = fault_injection
 
     @property
     def endpoint_url(self) -> str:
@@ -105,7 +131,8 @@ class LocalAWS:
             ) from None
         moto_patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per AWS call
-        moto = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server = _FaultableMotoServer if self.fault_injection else ThreadedMotoServer
+        moto = server(ip_address=self.host, port=self.port, verbose=False)
         moto.start()
         self._moto = moto
         self.port = moto.get_host_and_port()[1]
