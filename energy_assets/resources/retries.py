@@ -4,8 +4,9 @@
 ``ThrottlingException``, S3 ``SlowDown``), 5xx answers and dropped connections with exponential
 backoff and jitter, up to ``max_attempts`` calls in all (botocore's ``total_max_attempts``; its
 ``max_attempts`` key counts retries only, as does dagster-aws's ``S3Resource.max_attempts``), and
-draws on a retry quota so a failing service is not hammered. ``adaptive`` adds client-side rate limiting after throttling: the
-DynamoDB resource uses it, where throttling is the expected failure of a busy table.
+draws on a retry quota so a failing service is not hammered. ``adaptive`` adds client-side rate
+limiting after throttling: the DynamoDB resource uses it, where throttling is the expected
+failure of a busy table.
 """
 
 from __future__ import annotations
