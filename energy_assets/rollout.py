@@ -9,8 +9,9 @@ Every switch of the endpoint (a deploy or a rollback) goes the same way:
    (``deployments/smoke/<config>.json``);
 4. when it fails, the endpoint goes back to a config known to serve: one whose last smoke test
    passed and whose artifact still verifies, the config that served before first. The restored
-   config is smoke-tested too. When none is left the endpoint is deleted: an endpoint that
-   answers every call with an error is worse than a missing one, which the app reports as such.
+   config is smoke-tested too. When none is left, or the switch created the endpoint, the
+   endpoint is deleted: an endpoint that answers every call with an error is worse than a
+   missing one, which the app reports as such.
 """
 
 from __future__ import annotations
@@ -142,8 +143,10 @@ def _tags(target: Target) -> dict[str, str]:
 def restore(storage, sagemaker, failed: Target, previous: str | None, horizon: int):
     """Point the endpoint back at a config known to serve (``previous`` first), skipping the
     failed one, configs that no longer exist and artifacts that no longer verify; each restored
-    config is smoke-tested. Returns the Target restored, or None after deleting the endpoint."""
-    candidates = sorted(known_to_serve(storage), key=lambda t: t.config_name != previous)
+    config is smoke-tested. Returns the Target restored, or None after deleting the endpoint
+    (also when this switch created it: there was nothing serving to go back to)."""
+    known = known_to_serve(storage) if previous else []
+    candidates = sorted(known, key=lambda t: t.config_name != previous)
     for candidate in candidates:
         if candidate.config_name == failed.config_name:
             continue

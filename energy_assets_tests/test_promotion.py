@@ -139,6 +139,19 @@ def test_first_model_is_registered_and_deployed(env):
     assert status(env, "v1-naive") == "Approved"
 
 
+def test_deploying_the_serving_version_again_changes_nothing(env):
+    sagemaker = env["resources"]["sagemaker"]
+    packages = len(sagemaker.model_packages())
+    config = sagemaker.describe_endpoint()["EndpointConfigName"]
+    result = deploy(env)
+    assert result.success
+    meta = deploy_metadata(result)
+    assert meta["reason"] == "v1-naive already serves: redeploying its configuration"
+    assert len(sagemaker.model_packages()) == packages  # registered once
+    assert sagemaker.describe_endpoint()["EndpointConfigName"] == config == meta["endpoint_config"]
+    assert serving(env) == "v1-naive"
+
+
 def test_better_challenger_replaces_the_champion(env):
     publish(env, "v2-weekly", season_length=7)
     result = deploy(env)
@@ -390,3 +403,14 @@ def test_with_no_config_known_to_serve_the_endpoint_is_deleted(env, health, monk
     listing = models_listing(monkeypatch, capsys)
     assert "endpoint promotion-endpoint: endpoint is Missing" in listing
     assert "changed" in listed(listing, "v1-naive")
+
+
+def test_registration_refuses_an_artifact_replaced_after_training(env):
+    publish(env, "v8-weekly", season_length=7)
+    overwrite_artifact(env, "v8-weekly", with_bytes_of="v6-weekly")
+    result = dg.materialize([registered_model], resources=env["resources"], raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "model.tar.gz changed between training and registration" in failure
+    assert "materialize trained_forecaster again" in failure
+    assert env["resources"]["sagemaker"].find_package("v8-weekly") is None

@@ -23,10 +23,11 @@ def artifact_identity(storage: S3Storage, model_uri: str) -> dict[str, str]:
     data = storage.get_bytes(key)
     sha = artifact_sha256(data)
     written = ((head or {}).get("Metadata") or {}).get(SHA256)
-    if written and written != sha:
+    if written != sha:
+        was = f"training wrote {written[:12]}…" if written else "written without a checksum"
         raise dg.Failure(
             f"{model_uri} changed between training and registration (SHA-256 {sha[:12]}…, "
-            f"training wrote {written[:12]}…): materialize trained_forecaster again",
+            f"{was}): materialize trained_forecaster again",
             allow_retries=False,
         )
     return {"artifact_sha256": sha, "artifact_etag": (head or {}).get("ETag", "").strip('"')}
