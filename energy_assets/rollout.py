@@ -202,12 +202,18 @@ def _record_serving(storage, sagemaker, target: Target | None, why: str) -> None
 
 
 def switch_endpoint(
-    storage, sagemaker, target: Target, horizon: int, tags: dict[str, str]
+    storage,
+    sagemaker,
+    target: Target,
+    horizon: int,
+    tags: dict[str, str],
+    verified: bool = False,
 ) -> tuple[str | None, dict]:
-    """Verify the artifact, point the endpoint at ``target`` and smoke-test it; on failure
-    restore a config known to serve (or delete the endpoint) and raise SmokeTestFailed.
-    Returns (the config that served before, the smoke-test answer)."""
-    verify(storage, target)
+    """Verify the artifact (unless the caller just did), point the endpoint at ``target`` and
+    smoke-test it; on failure restore a config known to serve (or delete the endpoint) and raise
+    SmokeTestFailed. Returns (the config that served before, the smoke-test answer)."""
+    if not verified:
+        verify(storage, target)
     previous = sagemaker.point_endpoint_at(target.config_name, {**tags, **_tags(target)})
     problems, answer = smoke_test(storage, sagemaker, target, horizon)
     if problems:

@@ -154,14 +154,14 @@ def forecast_endpoint(
         smoke_meter=meter,
     )
     try:
+        verify(storage, target)  # nothing is created, the endpoint untouched, if it changed
         if not sagemaker.endpoint_config_exists(name):
-            verify(storage, target)  # nothing is created for an artifact that changed
             sagemaker.create_model(name, report["model_uri"], tags)
             sagemaker.create_endpoint_config(
                 name, name, config.instance_type, config.initial_instance_count, tags, capture
             )
         previous, answer = switch_endpoint(
-            storage, sagemaker, target, config.smoke_test_horizon, tags
+            storage, sagemaker, target, config.smoke_test_horizon, tags, verified=True
         )
     except (SmokeTestFailed, ArtifactNotVerified) as failure:
         if package:

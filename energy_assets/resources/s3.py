@@ -99,7 +99,7 @@ class S3Storage(dg.ConfigurableResource):
         return uri[len(prefix) :]
 
     def ensure_bucket(self) -> bool:
-        """Create the bucket when absent; returns True when it was created."""
+        """Create the bucket when absent, private and encrypted; True when it was created."""
         client = self.client()
         try:
             client.head_bucket(Bucket=self.bucket)
