@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from energy_assets.settings import Settings
+
 
 def project_root() -> Path:
     """The folder holding dagster.yaml and workspace.yaml (the current one, or the checkout)."""
@@ -188,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        Settings()  # a bad setting is one line here, not a traceback from deep in a command
+    except ValueError as error:
+        print(f"energy-assets: {error}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 
