@@ -32,20 +32,22 @@ def _resources() -> dict:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """The registry: every registered version, its approval, metrics and whether it serves."""
+    """The registry: every registered version, its approval, metrics, whether its artifact
+    still verifies and which one the endpoint answers with now."""
     from energy_assets.registry_view import registry_table
 
-    print(registry_table(_resources()["sagemaker"]))
+    resources = _resources()
+    print(registry_table(resources["sagemaker"], resources["storage"]))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from energy_assets.promotion import SmokeTestFailed, rollback
+    from energy_assets.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
 
     resources = _resources()
     try:
         record = rollback(resources["storage"], resources["sagemaker"], args.version)
-    except (ValueError, SmokeTestFailed) as error:
+    except (ValueError, SmokeTestFailed, ArtifactNotVerified) as error:
         print(f"rollback failed: {error}", file=sys.stderr)
         return 1
     print(

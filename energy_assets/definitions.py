@@ -42,7 +42,11 @@ from energy_assets.settings import Settings
 def build_resources(settings: Settings) -> dict:
     return {
         "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
-        "storage": S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region)),
+        "storage": S3Storage(
+            bucket=settings.bucket,
+            # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
+            s3=S3Resource(region_name=settings.region, max_attempts=4),
+        ),
         "sagemaker": SageMakerResource(
             endpoint_name=settings.endpoint_name,
             role_arn=settings.role_arn,

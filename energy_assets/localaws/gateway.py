@@ -30,6 +30,7 @@ from werkzeug.wrappers import Request
 
 from energy_assets.localaws import runtime_protocol as wire
 from energy_assets.localaws.asgi_thread import bind_socket, client_host
+from energy_assets.localaws.faults import FaultInjector
 from energy_assets.localaws.runtime import Runtime
 
 
@@ -64,11 +65,13 @@ class RuntimeRouting:
 
 
 class MotoGateway:
-    """moto in server mode with ``RuntimeRouting`` in front, in a daemon thread."""
+    """moto in server mode with ``RuntimeRouting`` in front, in a daemon thread; with
+    ``fault_injection``, ``faults.FaultInjector`` in front of both (tests only)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, fault_injection: bool = False):
         self.host = host
-        self.app = RuntimeRouting(DomainDispatcherApplication(create_backend_app))
+        self.routing = RuntimeRouting(DomainDispatcherApplication(create_backend_app))
+        self.app = FaultInjector(self.routing) if fault_injection else self.routing
         sock = bind_socket(host, port)  # werkzeug would sys.exit on a busy port
         try:
             sock.listen(128)
@@ -90,7 +93,7 @@ class MotoGateway:
         return f"http://{client_host(self.host)}:{self.port}"
 
     def start(self, runtime: Runtime) -> MotoGateway:
-        self.app.runtime = runtime
+        self.routing.runtime = runtime
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="local-aws", daemon=True
         )

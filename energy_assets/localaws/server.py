@@ -33,6 +33,7 @@ class LocalAWS:
     """DynamoDB, S3, SageMaker, CloudWatch, Application Auto Scaling and the SageMaker runtime.
 
     ``port``/``runtime_port`` 0 pick free ports; the chosen ones are known after ``start()``.
+    ``fault_injection`` serves the control path of ``faults.py`` on the moto port (tests only).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class LocalAWS:
         runtime_port: int = 0,
         region: str | None = None,
         telemetry_seconds: float = 10.0,
+        fault_injection: bool = False,
     ):
         self.host = host
         self.port = port
@@ -51,6 +53,7 @@ class LocalAWS:
         self._runtime: Runtime | None = None
         self._runtime_thread: ASGIThread | None = None
         self.telemetry_seconds = telemetry_seconds
+        self.fault_injection = fault_injection
 
     @property
     def endpoint_url(self) -> str:
@@ -97,7 +100,9 @@ class LocalAWS:
         try:
             runtime_thread = ASGIThread(self.host, self.runtime_port)  # both bind: a busy port
             try:
-                gateway = MotoGateway(self.host, self.port)  # fails here, not in a thread
+                gateway = MotoGateway(  # fails here, not in a thread
+                    self.host, self.port, fault_injection=self.fault_injection
+                )
             except RuntimeError:
                 runtime_thread.stop()
                 raise
