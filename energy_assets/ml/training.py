@@ -273,9 +273,7 @@ def fit_chosen(series, choices, covariates, holidays, gbm_params, weight, n_jobs
             models[meter] = model
     for meter, choice in choices.items():
         if choice.kind == GLOBAL:
-            models[meter] = shared
-        elif choice.kind == BASELINE and meter not in models:
-            models[meter] = SeasonalNaive().fit(series[meter])
+            models[meter] = shared  # seasonal naive is added with the history: needs a week
     return models, failures
 
 
@@ -335,7 +333,7 @@ def train_forecasters(
         temperature=temperature,
         horizon=plan.horizon,
     )
-    use_global = GLOBAL in options.candidates and (
+    use_global = GLOBAL in options.candidates and bool(
         len(validated) >= options.global_min_meters
         or (
             validated and np.median([len(y) for y in validated.values()]) >= options.global_min_days
@@ -424,6 +422,7 @@ def train_forecasters(
         )
     quantiles = calibrated_quantiles(spreads, plan.horizon)
     say(f"interval quantiles of validation errors: {quantiles}")
+    baseline_widths = baseline_intervals(series, residuals, plan, season)
 
     known = frame if recent is None else pd.concat([frame, recent])
     known = known.drop_duplicates(["meter_id", "date"]).sort_values(["meter_id", "date"])
@@ -441,7 +440,7 @@ def train_forecasters(
         row = {"meter_id": m, "days": len(series[m]) if m in series else 0}
         served = m in models or len(history[m]) >= MIN_SERVED_DAYS
         if m not in models and served:
-            models[m] = SeasonalNaive()  # joined in the test window or too short: the baseline
+            models[m] = SeasonalNaive()  # chosen, joined in the test window, or too short
         if m in validated:
             row["chosen"] = models[m].name
             row["origins"] = len(plan.origins(len(series[m])))
@@ -483,6 +482,7 @@ def train_forecasters(
         intervals=intervals,
         interval_reference={m: r for m, r in reference.items() if r is not None},
         interval_season={m: p for m, p in season.items() if p is not None and m in models},
+        baseline_intervals={m: w for m, w in baseline_widths.items() if m in models},
         covariates={m: c for m, c in known_covariates.items() if "temperature" in c},
         extra={
             "gbm_params": gbm_params,
@@ -507,6 +507,23 @@ def train_forecasters(
             "refit_cpu_seconds": refit_cpu,
         },
     )
+
+
+def baseline_intervals(series, residuals, plan, season) -> dict[str, dict[str, float]]:
+    """Seasonal naive's interval half-widths per meter, calibrated on its validation errors as
+    the served models' are: the widths a baseline bundle serves."""
+    spreads = {}
+    for m, y in series.items():
+        origins = plan.origins(len(y))
+        if BASELINE in residuals.get(m, {}) and origins:
+            spreads[m], _ = relative_spread(
+                y, residuals[m][BASELINE], origins, plan.horizon, season.get(m)
+            )
+    quantiles = calibrated_quantiles(spreads, plan.horizon)
+    return {
+        m: {str(level): float(np.quantile(s, quantiles[level])) for level in INTERVAL_LEVELS}
+        for m, s in spreads.items()
+    }
 
 
 def _naive_widths(history: pd.Series, quantiles: dict[int, float]) -> dict[str, float]:
