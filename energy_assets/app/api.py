@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import botocore.exceptions
 import plotly
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -39,16 +40,24 @@ BEARER = HTTPBearer(auto_error=False, description="the app's ENERGY_ASSETS_APP_T
 
 
 def _token_check(token: str):
-    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]):
+    """A dependency of every route that asks for ``token`` on ``/api`` paths only: the page,
+    its files and the API docs hold no data and must load for a person to type the token."""
+
+    def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> None:
+        if not request.url.path.startswith("/api/"):
+            return
         given = credentials.credentials if credentials else ""
         if not secrets.compare_digest(given.encode(), token.encode()):
-            raise _Unauthorized("this app needs its token: send 'Authorization: Bearer <token>'")
+            raise HTTPException(
+                401,
+                "this app needs its token: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     return check
-
-
-class _Unauthorized(AppError):
-    status = 401
 
 
 def _readable(errors: list[dict]) -> list[dict]:
@@ -67,38 +76,28 @@ def _readable(errors: list[dict]) -> list[dict]:
 
 
 def create_app(service: UsageService, token: str = "", max_in_flight: int = 32) -> Guard:
-    """The app (wrapped in its request guard); ``token``: require it on every API route."""
+    """The app, in its request guard; with ``token``, every ``/api`` route asks for it."""
     app = FastAPIOffline(
         title="energy_assets",
         description="Actual daily usage beside the forecasts of the deployed SageMaker endpoint."
         + (" Every /api route needs the app's token (Authorize)." if token else ""),
         favicon_url="/favicon.ico",
+        dependencies=[Depends(_token_check(token))] if token else None,
     )
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, error: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse({"detail": error.message}, status_code=error.status, headers=headers)
+        return JSONResponse({"detail": error.message}, status_code=error.status)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _readable(list(error.errors()))}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def failed(request: Request, error: Exception) -> JSONResponse:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"the app failed: {type(error).__name__} (see the app's log)"},
-            status_code=500,
-        )
-
-    api = APIRouter(prefix="/api", dependencies=[Depends(_token_check(token))] if token else [])
-
-    @api.get("/health")
+    @app.get("/api/health")
     def health() -> dict:
-        return service.health()
+        described = service.sagemaker.describe_endpoint()
+        return {
+            "endpoint": service.sagemaker.endpoint_name,
+            "status": described["EndpointStatus"] if described else "Missing",
+        }
 
-    @api.get("/meters")
+    @app.get("/api/meters")
     def meters() -> dict:
         return {
             "meters": service.meters(),
@@ -106,7 +105,7 @@ def create_app(service: UsageService, token: str = "", max_in_flight: int = 32) 
             "unit": service.unit,
         }
 
-    @api.get("/meters/{meter_id:path}/usage")
+    @app.get("/api/meters/{meter_id:path}/usage")
     def usage(meter_id: str, start: date, end: date) -> dict:
         frame = service.actuals(meter_id, start, end)
         return {
@@ -116,7 +115,7 @@ def create_app(service: UsageService, token: str = "", max_in_flight: int = 32) 
             "usage": frame["usage"].round(6).tolist(),
         }
 
-    @api.get("/meters/{meter_id:path}/predictions")
+    @app.get("/api/meters/{meter_id:path}/predictions")
     def predictions(
         meter_id: str,
         start: date,
@@ -125,7 +124,26 @@ def create_app(service: UsageService, token: str = "", max_in_flight: int = 32) 
     ) -> dict:
         return service.predictions(meter_id, start, end, ahead)
 
-    app.include_router(api)
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _readable(list(error.errors()))}, status_code=422)
+
+    @app.exception_handler(botocore.exceptions.BotoCoreError)
+    async def unreachable(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"cannot reach AWS: {error}"}, status_code=503)
+
+    @app.exception_handler(botocore.exceptions.ClientError)
+    async def refused(request: Request, error: botocore.exceptions.ClientError) -> JSONResponse:
+        code = error.response.get("Error", {}).get("Code", "")
+        return JSONResponse({"detail": f"AWS refused the call: {code}"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"the app failed: {type(error).__name__} (see the app's log)"},
+            status_code=500,
+        )
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -4,11 +4,10 @@ SageMaker endpoint (over HTTP, through sagemaker-runtime), with errors a person 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import botocore.exceptions
@@ -55,25 +54,20 @@ class EndpointTimeout(AppError):
 
 @dataclass
 class UsageService:
+    unit: str = field(default="kWh", kw_only=True)  # of the table's usage values
     table: UsageTableResource
     sagemaker: SageMakerResource
-    unit: str = "kWh"
     meters_ttl_seconds: float = 60.0
 
     def __post_init__(self):
-        self.table = AppUsageTable.of(self.table)
-        self.sagemaker = AppSageMaker.of(self.sagemaker)
+        self.table, self.sagemaker = AppUsageTable.of(self.table), AppSageMaker.of(self.sagemaker)
         self._meters: tuple[float, list[str]] | None = None
-        self._lock = threading.Lock()
 
     def meters(self) -> list[str]:
-        with self._lock:
-            cached = self._meters
+        cached = self._meters  # read once: another thread may reset it meanwhile
         if cached is None or time.monotonic() - cached[0] > self.meters_ttl_seconds:
             with self._table("list the meters"):
-                cached = (time.monotonic(), self.table.meters())
-            with self._lock:
-                self._meters = cached
+                cached = self._meters = (time.monotonic(), self.table.meters())
         return cached[1]
 
     def _known(self, meter_id: str) -> None:
@@ -85,16 +79,7 @@ class UsageService:
             found = self.table.has_meter(meter_id)
         if not found:
             raise NotFound(f"unknown meter {quoted(meter_id)}")
-        with self._lock:
-            self._meters = None
-
-    def health(self) -> dict:
-        with self._endpoint():
-            described = self.sagemaker.describe_endpoint()
-        return {
-            "endpoint": self.sagemaker.endpoint_name,
-            "status": described["EndpointStatus"] if described else "Missing",
-        }
+        self._meters = None
 
     def actuals(self, meter_id: str, start: date, end: date) -> pd.DataFrame:
         """Valid daily values of a meter in ``[start, end]`` (malformed rows are left out here;
