@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=12)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     aws = LocalAWSProcess().start()
     app = None
     try:
@@ -262,7 +263,8 @@ def main() -> None:
         "when a request was due. The model is the default training on "
         f"{args.meters} generated meters x 400 days. The app allows 32 requests in flight and "
         "answers 503 with Retry-After past that. All processes share the machine's cores "
-        "(and, during this run, with other work on the machine).",
+        f"with whatever else runs on it: load average {load_before:.1f} before the run, "
+        f"{os.getloadavg()[0]:.1f} after it.",
         "",
         "| phase | load | requests | sent/s | p50 ms | p95 ms | p99 ms | max ms | not 200 "
         "| answers |",
