@@ -4,6 +4,7 @@ SageMaker endpoint (over HTTP, through sagemaker-runtime), with errors a person 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,14 +62,28 @@ class UsageService:
 
     def __post_init__(self):
         self.table, self.sagemaker = AppUsageTable.of(self.table), AppSageMaker.of(self.sagemaker)
+        self._listing = threading.Lock()
         self._meters: tuple[float, list[str]] | None = None
 
     def meters(self) -> list[str]:
+        """The table's meters, read again once a minute by one request at a time (a Scan of
+        a large table takes seconds): the others meanwhile answer from the list read before,
+        or, when there is none yet, wait for the one being read."""
         cached = self._meters  # read once: another thread may reset it meanwhile
-        if cached is None or time.monotonic() - cached[0] > self.meters_ttl_seconds:
-            with self._table("list the meters"):
-                cached = self._meters = (time.monotonic(), self.table.meters())
-        return cached[1]
+        if cached is not None and time.monotonic() - cached[0] <= self.meters_ttl_seconds:
+            return cached[1]
+        if cached is not None and not self._listing.acquire(blocking=False):
+            return cached[1]
+        if cached is None:
+            self._listing.acquire()
+        try:
+            cached = self._meters
+            if cached is None or time.monotonic() - cached[0] > self.meters_ttl_seconds:
+                with self._table("list the meters"):
+                    cached = self._meters = (time.monotonic(), self.table.meters())
+            return cached[1]
+        finally:
+            self._listing.release()
 
     def _known(self, meter_id: str) -> None:
         if meter_id in self.meters():
