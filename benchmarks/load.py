@@ -295,7 +295,7 @@ def main() -> None:
         f"{args.client_processes} client processes in an open loop (requests leave at a fixed "
         "rate whatever the answers; latency counted from when a request was due); the app "
         "through Debian's `hey` (workers at a fixed rate each). The model is the default "
-        f"training on {args.meters} generated meters x 400 days. The app allows 32 requests "
+        f"training on {args.meters} generated meters x 400 days. The app allows 64 requests "
         "in flight and answers 503 with Retry-After past that. All processes share the "
         f"machine's cores with whatever else runs on it: load average {load_before:.1f} "
         f"before the run, {os.getloadavg()[0]:.1f} after it.",

@@ -48,5 +48,5 @@ class Settings:
     # when set, the app's API asks for it as a bearer token
     app_token: str = field(default_factory=lambda: _env("ENERGY_ASSETS_APP_TOKEN", ""), repr=False)
     app_max_in_flight: int = field(
-        default_factory=lambda: int(_env("ENERGY_ASSETS_APP_MAX_IN_FLIGHT", "32"))
+        default_factory=lambda: int(_env("ENERGY_ASSETS_APP_MAX_IN_FLIGHT", "64"))
     )

@@ -65,6 +65,13 @@ class UsageService:
         self._listing = threading.Lock()
         self._meters: tuple[float, list[str]] | None = None
 
+    def fresh_meters(self) -> list[str] | None:
+        """The meter list if it was read within the last minute (no AWS call), else None."""
+        cached = self._meters
+        if cached is not None and time.monotonic() - cached[0] <= self.meters_ttl_seconds:
+            return cached[1]
+        return None
+
     def meters(self) -> list[str]:
         """The table's meters, read again once a minute by one request at a time (a Scan of
         a large table takes seconds): the others meanwhile answer from the list read before,
