@@ -89,8 +89,11 @@ async function show(event) {
     }
     await Plotly.react("chart", traces, {
       margin: { l: 60, r: 10, t: 10, b: 40 },
+      xaxis: { automargin: true },
       yaxis: { title: { text: `usage (${unit} per day)` }, rangemode: "tozero" },
-      legend: { orientation: "h", y: -0.15 }, hovermode: "x unified",
+      legend: { orientation: "h", yref: "container", y: 0, yanchor: "bottom",
+        traceorder: "normal" },
+      hovermode: "x unified",
     }, { responsive: true, displaylogo: false });
     $("mae-day").textContent = mae(p.day_before);
     $("mae-week").textContent = mae(p.week_before);
