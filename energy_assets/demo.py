@@ -82,6 +82,7 @@ def _start_app(port: int, meter: str):
 
 
 def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -> dict:
+    from energy_assets import meter_days
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import read_usage_csv, seed_table
@@ -97,7 +98,7 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
     )
     # The partitions start where the data does; set before the definitions are imported.
     os.environ["ENERGY_ASSETS_HISTORY_START"] = seeded.first_date
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    yesterday = meter_days.last_complete_day(settings.timezone).isoformat()  # a partition
     last_day = min(seeded.last_date, yesterday)
 
     import dagster as dg

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from energy_assets.meter_days import zone
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
@@ -50,3 +52,8 @@ class Settings:
     app_max_in_flight: int = field(
         default_factory=lambda: int(_env("ENERGY_ASSETS_APP_MAX_IN_FLIGHT", "64"))
     )
+    # Where the meters are: their days end at midnight there (``meter_days``).
+    timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))
+
+    def __post_init__(self) -> None:
+        zone(self.timezone)  # a clear error now rather than a day boundary that never comes

@@ -6,6 +6,7 @@ import pandas as pd
 from energy_assets import layout
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage, UsageTableResource
+from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 usage_table = dg.AssetSpec(
     "usage_table",
@@ -31,6 +32,7 @@ def split_by_day(raw: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd.DataFra
     deps=[usage_table],
     group_name="ingestion",
     kinds={"dynamodb", "s3"},
+    retry_policy=AWS_RETRY_POLICY,
     code_version="1",
 )
 def raw_usage_export(

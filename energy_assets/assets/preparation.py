@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+import pydantic
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
@@ -10,6 +11,16 @@ from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import time_split
 from energy_assets.resources import S3Storage
+from energy_assets.resources.s3 import json_bytes, parquet_bytes
+from energy_assets.retry_policy import AWS_RETRY_POLICY
+
+
+class CleaningConfig(dg.Config):
+    quarantine_quality: str = pydantic.Field(
+        default="",
+        description="Quality letters to quarantine (meter files: A actual, E estimated, "
+        "S substituted, F final substituted, N null, V variable, Q questionable), e.g. SEF",
+    )
 
 
 class FeatureConfig(dg.Config):
@@ -29,20 +40,32 @@ def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
 
 
 @dg.asset(
-    deps=[raw_usage_export], group_name="preparation", kinds={"pandas", "s3"}, code_version="1"
+    deps=[raw_usage_export],
+    group_name="preparation",
+    kinds={"pandas", "s3"},
+    code_version="2",
+    retry_policy=AWS_RETRY_POLICY,
 )
-def cleaned_usage(context: dg.AssetExecutionContext, storage: S3Storage) -> dg.MaterializeResult:
+def cleaned_usage(
+    context: dg.AssetExecutionContext, config: CleaningConfig, storage: S3Storage
+) -> dg.MaterializeResult:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
     missing days imputed and flagged."""
     raw = storage.read_csv_prefix(layout.RAW_PREFIX, dtype=str, keep_default_na=False)
     if raw.empty:
         raise dg.Failure("no raw usage in S3: materialize raw_usage_export first")
-    result = clean_usage(raw)
-    storage.put_parquet(layout.CLEAN, result.clean)
+    result = clean_usage(raw, quarantine_quality=config.quarantine_quality)
     quarantine_key = layout.quarantine(context.run_id)
     storage.put_csv(quarantine_key, result.quarantine)
     stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}
-    storage.put_json(layout.CLEAN_STATS, stats)
+    # the frame and its counts are one output: a manifest written last vouches for both
+    storage.put_set(
+        layout.CLEAN_MANIFEST,
+        {
+            layout.CLEAN: (parquet_bytes(result.clean), "application/vnd.apache.parquet"),
+            layout.CLEAN_STATS: (json_bytes(stats), "application/json"),
+        },
+    )
     reasons = (
         result.quarantine["reason"].value_counts().rename_axis("reason").reset_index(name="rows")
         if len(result.quarantine)
@@ -58,7 +81,13 @@ def cleaned_usage(context: dg.AssetExecutionContext, storage: S3Storage) -> dg.M
     )
 
 
-@dg.asset(deps=[cleaned_usage], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+@dg.asset(
+    deps=[cleaned_usage],
+    group_name="preparation",
+    kinds={"pandas", "s3"},
+    code_version="1",
+    retry_policy=AWS_RETRY_POLICY,
+)
 def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeResult:
     """Calendar and history features: day of week, month, season, lags and rolling means."""
     frame = add_calendar_features(read_frame(storage, layout.CLEAN), hemisphere=config.hemisphere)
@@ -74,20 +103,29 @@ def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeR
     )
 
 
-@dg.asset(deps=[usage_features], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+@dg.asset(
+    deps=[usage_features],
+    group_name="preparation",
+    kinds={"pandas", "s3"},
+    code_version="2",
+    retry_policy=AWS_RETRY_POLICY,
+)
 def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeResult:
     """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3."""
     frame = read_frame(storage, layout.FEATURES)
     train, test = time_split(frame, test_days=config.test_days)
-    for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
-        out = part.assign(date=part["date"].dt.strftime("%Y-%m-%d"))
-        storage.put_csv(key, out)
-    # The same split as SageMaker DeepAR's JSON Lines channels (test = train + test days).
-    channels = {
-        layout.deepar_channel(name): body.encode()
-        for name, body in deepar_channels(train, test).items()
+    objects = {
+        key: (
+            part.assign(date=part["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode(),
+            "text/csv",
+        )
+        for key, part in ((layout.TRAIN, train), (layout.TEST, test))
     }
-    storage.put_many(channels, "application/jsonlines")
+    # The same split as SageMaker DeepAR's JSON Lines channels (test = train + test days).
+    for name, body in deepar_channels(train, test).items():
+        objects[layout.deepar_channel(name)] = (body.encode(), "application/jsonlines")
+    # one output of four objects: the manifest, written last, vouches for all of them
+    storage.put_set(layout.SPLIT_MANIFEST, objects)
     return dg.MaterializeResult(
         metadata={
             "train_rows": len(train),

@@ -17,6 +17,7 @@ REASONS = (
     "missing_usage",
     "invalid_usage",
     "negative_usage",
+    "quality_flag",
     "duplicate",
     "outlier",
 )
@@ -36,7 +37,19 @@ def _text(column: pd.Series) -> pd.Series:
     return text.mask(text.str.lower().isin(["", "nan", "none", "null"]))
 
 
-def _reasons(raw: pd.DataFrame, max_outlier_score: float) -> tuple[pd.Series, pd.DataFrame]:
+def _flagged(raw: pd.DataFrame, quarantine_quality: str) -> pd.Series:
+    """Rows whose ``quality`` (meter files: the day's quality letters, e.g. ``AS``) holds one of
+    the letters to quarantine; rows without a quality column or value are not flagged."""
+    if not quarantine_quality or "quality" not in raw.columns:
+        return pd.Series(False, index=raw.index)
+    letters = _text(raw["quality"]).fillna("").str.upper()
+    pattern = "[" + "".join(sorted(set(quarantine_quality.upper()))) + "]"
+    return letters.str.contains(pattern, regex=True)
+
+
+def _reasons(
+    raw: pd.DataFrame, max_outlier_score: float, quarantine_quality: str = ""
+) -> tuple[pd.Series, pd.DataFrame]:
     """A reason per rejected row (NA for good rows) and the parsed key columns."""
     meter = _text(raw["meter_id"])
     date_text = _text(raw["date"])
@@ -53,6 +66,7 @@ def _reasons(raw: pd.DataFrame, max_outlier_score: float) -> tuple[pd.Series, pd
         ("missing_usage", usage_text.isna()),
         ("invalid_usage", value.isna()),
         ("negative_usage", value < 0),
+        ("quality_flag", _flagged(raw, quarantine_quality)),
     ):
         reason = reason.mask(reason.isna() & bad.fillna(False).astype(bool), name)
 
@@ -117,13 +131,18 @@ def _extra_numeric(raw: pd.DataFrame) -> list[str]:
     return numeric
 
 
-def clean_usage(raw: pd.DataFrame, max_outlier_score: float = 12.0) -> CleanResult:
-    """Quarantine bad rows with a reason, then impute every missing meter-day and flag it."""
+def clean_usage(
+    raw: pd.DataFrame, max_outlier_score: float = 12.0, quarantine_quality: str = ""
+) -> CleanResult:
+    """Quarantine bad rows with a reason, then impute every missing meter-day and flag it.
+
+    ``quarantine_quality`` (e.g. ``"SEF"``) also quarantines rows whose quality letters include
+    one of these: substituted or estimated reads from meter files, imputed here like gaps."""
     missing = {"meter_id", "date", "usage"} - set(raw.columns)
     if missing:
         raise ValueError(f"raw usage lacks column(s) {sorted(missing)}")
     raw = raw.reset_index(drop=True)
-    reason, parsed = _reasons(raw, max_outlier_score)
+    reason, parsed = _reasons(raw, max_outlier_score, quarantine_quality)
     bad = reason.notna()
     quarantine = raw[bad].astype("string").assign(reason=reason[bad].astype(str))
 
