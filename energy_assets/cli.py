@@ -184,8 +184,11 @@ def cmd_app(args: argparse.Namespace) -> int:
     import uvicorn
 
     from energy_assets.app.api import app_from_env
+    from energy_assets.settings import Settings
 
-    print(f"energy_assets app on http://{args.host}:{args.port} (API docs at /docs)")
+    token = Settings().app_token
+    link = f"#token={token}" if token else ""  # the page keeps it; the fragment reaches no server
+    print(f"energy_assets app on http://{args.host}:{args.port}/{link} (API docs at /docs)")
     uvicorn.run(app_from_env(), host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -60,13 +60,16 @@ def _start_app(port: int, meter: str):
 
     from energy_assets.app.api import app_from_env
     from energy_assets.background import BackgroundServer
+    from energy_assets.settings import Settings
 
     app = BackgroundServer(app_from_env(), port=port).start()
     end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=27)
+    token = Settings().app_token
     response = httpx.get(
         f"{app.url}/api/meters/{meter}/predictions",
         params={"start": start.isoformat(), "end": end.isoformat(), "ahead": 7},
+        headers={"Authorization": f"Bearer {token}"} if token else {},
         timeout=30,
     )
     response.raise_for_status()

@@ -45,6 +45,13 @@ class Settings:
     metrics_namespace: str = field(
         default_factory=lambda: _env("ENERGY_ASSETS_METRICS_NAMESPACE", "EnergyAssets")
     )
+    # the unit of the table's usage values, shown by the app and on the evaluation plot
+    unit: str = field(default_factory=lambda: _env("ENERGY_ASSETS_UNIT", "kWh"))
+    # when set, the app's API asks for it as a bearer token
+    app_token: str = field(default_factory=lambda: _env("ENERGY_ASSETS_APP_TOKEN", ""), repr=False)
+    app_max_in_flight: int = field(
+        default_factory=lambda: int(_env("ENERGY_ASSETS_APP_MAX_IN_FLIGHT", "64"))
+    )
     # Where the meters are: their days end at midnight there (``meter_days``).
     timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))
 

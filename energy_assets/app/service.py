@@ -4,17 +4,24 @@ SageMaker endpoint (over HTTP, through sagemaker-runtime), with errors a person 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import botocore.exceptions
 import numpy as np
 import pandas as pd
 
+from energy_assets.app.aws import AppSageMaker, AppUsageTable
 from energy_assets.resources import SageMakerResource, UsageTableResource
+from energy_assets.serving.handler import quoted
 
 MAX_RANGE_DAYS = 366
+# the forecasts a model is judged by: made this many days before the day they forecast
+LEADS = {"day_before": 1, "week_before": 7}
 
 
 class AppError(Exception):
@@ -33,8 +40,13 @@ class BadRequest(AppError):
     status = 400
 
 
-class EndpointUnavailable(AppError):
+class Unavailable(AppError):
+    """AWS (the table or the endpoint) cannot answer now: 503, with what to do about it."""
+
     status = 503
+
+
+EndpointUnavailable = Unavailable
 
 
 class EndpointTimeout(AppError):
@@ -43,12 +55,15 @@ class EndpointTimeout(AppError):
 
 @dataclass
 class UsageService:
+    unit: str = field(default="kWh", kw_only=True)  # of the table's usage values
     table: UsageTableResource
     sagemaker: SageMakerResource
     meters_ttl_seconds: float = 60.0
     health_ttl_seconds: float = 10.0
 
     def __post_init__(self):
+        self.table, self.sagemaker = AppUsageTable.of(self.table), AppSageMaker.of(self.sagemaker)
+        self._listing = threading.Lock()
         self._meters: tuple[float, list[str]] | None = None
         self._health: tuple[float, dict] | None = None
 
@@ -63,21 +78,51 @@ class UsageService:
             self._health = (time.monotonic(), {**found, "checked_at": stamp})
         return self._health[1]
 
+    def fresh_meters(self) -> list[str] | None:
+        """The meter list if it was read within the last minute (no AWS call), else None."""
+        cached = self._meters
+        if cached is not None and time.monotonic() - cached[0] <= self.meters_ttl_seconds:
+            return cached[1]
+        return None
+
     def meters(self) -> list[str]:
-        if self._meters is None or time.monotonic() - self._meters[0] > self.meters_ttl_seconds:
-            self._meters = (time.monotonic(), self.table.meters())
-        return self._meters[1]
+        """The table's meters, read again once a minute by one request at a time (a Scan of
+        a large table takes seconds): the others meanwhile answer from the list read before,
+        or, when there is none yet, wait for the one being read."""
+        cached = self._meters  # read once: another thread may reset it meanwhile
+        if cached is not None and time.monotonic() - cached[0] <= self.meters_ttl_seconds:
+            return cached[1]
+        if cached is not None and not self._listing.acquire(blocking=False):
+            return cached[1]
+        if cached is None:
+            self._listing.acquire()
+        try:
+            cached = self._meters
+            if cached is None or time.monotonic() - cached[0] > self.meters_ttl_seconds:
+                with self._table("list the meters"):
+                    cached = self._meters = (time.monotonic(), self.table.meters())
+            return cached[1]
+        finally:
+            self._listing.release()
 
     def _known(self, meter_id: str) -> None:
-        if meter_id not in self.meters():
-            raise NotFound(f"unknown meter {meter_id!r}")
+        if meter_id in self.meters():
+            return
+        # Not in the list read up to a minute ago: a meter added since is found by asking the
+        # table about this one meter (a one-key Query), not by waiting for the list to expire.
+        with self._table("look up the meter"):
+            found = self.table.has_meter(meter_id)
+        if not found:
+            raise NotFound(f"unknown meter {quoted(meter_id)}")
+        self._meters = None
 
     def actuals(self, meter_id: str, start: date, end: date) -> pd.DataFrame:
         """Valid daily values of a meter in ``[start, end]`` (malformed rows are left out here;
         cleaning quarantines them)."""
-        self._known(meter_id)
         _check_range(start, end)
-        raw = self.table.usage_between(meter_id, start, end)
+        self._known(meter_id)
+        with self._table("read the meter's usage"):
+            raw = self.table.usage_between(meter_id, start, end)
         day = pd.to_datetime(raw["date"].astype(str).str[:10], format="%Y-%m-%d", errors="coerce")
         usage = pd.to_numeric(raw["usage"], errors="coerce")
         frame = pd.DataFrame({"date": day, "usage": usage}).dropna()
@@ -86,26 +131,63 @@ class UsageService:
         return frame.drop_duplicates("date").sort_values("date").reset_index(drop=True)
 
     def predictions(self, meter_id: str, start: date, end: date, ahead: int) -> dict:
-        """The forecast of ``[start, end]`` made from ``start`` (as the model would have seen it),
-        the next ``ahead`` days, and the MAE of the range against the table's actuals."""
+        """For ``[start, end]``: what the model forecast for each day a day and a week before
+        it (how the endpoint is used, and how a model is judged), the long-range forecast of
+        the whole range made from ``start``, the next ``ahead`` days, and the MAE of each view
+        against the table's actuals. Three invocations whatever the range's length."""
         actuals = self.actuals(meter_id, start, end)
         days = (end - start).days + 1
         in_range = self._invoke({"meter_id": meter_id, "horizon": days, "start": start.isoformat()})
+        lead = max(LEADS.values())
+        first = start - timedelta(days=lead - 1)
+        starts = [(first + timedelta(days=i)).isoformat() for i in range(days + lead - 1)]
+        several = self._invoke({"meter_id": meter_id, "horizon": lead, "starts": starts})
         coming = self._invoke({"meter_id": meter_id, "horizon": ahead}) if ahead else None
-        predicted = pd.DataFrame(
-            {"date": pd.to_datetime(in_range["dates"]), "forecast": in_range["forecast"]}
-        )
-        paired = actuals.merge(predicted, on="date")
-        mae = float(np.mean(np.abs(paired["usage"] - paired["forecast"]))) if len(paired) else None
-        return {
+        observed = actuals.set_index("date")["usage"]
+        long_range = {**_series(in_range), **_mae(observed, in_range["dates"], in_range)}
+        long_range["made"] = (start - timedelta(days=1)).isoformat()
+        answer = {
             "meter_id": meter_id,
+            "unit": self.unit,
             "model": in_range["model"],
             "model_version": in_range["model_version"],
-            "mae": mae,
-            "mae_days": int(len(paired)),
-            "range": _series(in_range),
+            # the long-range forecast's MAE, as before the per-lead views existed
+            "mae": long_range["mae"],
+            "mae_days": long_range["mae_days"],
+            "range": long_range,
             "ahead": _series(coming) if coming else None,
         }
+        for name, days_before in LEADS.items():
+            answer[name] = _lead_view(several, days_before, start, end, observed)
+        return answer
+
+    @contextmanager
+    def _table(self, doing: str) -> Iterator[None]:
+        name = self.table.table_name
+        try:
+            yield
+        except botocore.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ResourceNotFoundException":
+                raise Unavailable(
+                    f"the usage table {name} does not exist: seed it (energy-assets seed) or "
+                    "point ENERGY_ASSETS_TABLE at yours"
+                ) from None
+            message = error.response.get("Error", {}).get("Message", "")
+            raise Unavailable(f"DynamoDB cannot {doing} in {name}: {code} {message}") from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise Unavailable(f"cannot reach DynamoDB to {doing}: {error}") from None
+
+    @contextmanager
+    def _endpoint(self) -> Iterator[None]:
+        name = self.sagemaker.endpoint_name
+        try:
+            yield
+        except botocore.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise Unavailable(f"SageMaker cannot describe endpoint {name}: {code}") from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise Unavailable(f"cannot reach SageMaker: {error}") from None
 
     def _invoke(self, request: dict) -> dict:
         name = self.sagemaker.endpoint_name
@@ -116,7 +198,7 @@ class UsageService:
                 f"endpoint {name} did not answer within {self.sagemaker.invoke_timeout_seconds:g} s"
             ) from None
         except botocore.exceptions.EndpointConnectionError as error:
-            raise EndpointUnavailable(f"cannot reach the SageMaker runtime: {error}") from None
+            raise Unavailable(f"cannot reach the SageMaker runtime: {error}") from None
         except botocore.exceptions.ClientError as error:
             code = error.response["Error"]["Code"]
             if code == "ModelError":
@@ -131,14 +213,17 @@ class UsageService:
                             f"the deployed model has no forecast for: {message}"
                         ) from None
                     raise BadRequest(message) from None
-                raise EndpointUnavailable(f"the model failed: {message}") from None
-            described = self.sagemaker.describe_endpoint()
+                raise Unavailable(f"the model failed: {message}") from None
+            if code in ("ThrottlingException", "ServiceUnavailable"):
+                raise Unavailable(f"endpoint {name} is busy ({code}): retry shortly") from None
+            with self._endpoint():
+                described = self.sagemaker.describe_endpoint()
             if described is None:
-                raise EndpointUnavailable(
-                    f"endpoint {name} does not exist (deploy a model)"
-                ) from None
+                raise Unavailable(f"endpoint {name} does not exist (deploy a model)") from None
             status = described["EndpointStatus"]
-            raise EndpointUnavailable(f"endpoint {name} is {status}: {error}") from None
+            raise Unavailable(f"endpoint {name} is {status}: {error}") from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise Unavailable(f"cannot invoke endpoint {name}: {error}") from None
 
 
 def _series(answer: dict) -> dict:
@@ -147,6 +232,52 @@ def _series(answer: dict) -> dict:
     if band:
         out["lower_80"], out["upper_80"] = band["lower"], band["upper"]
     return out
+
+
+def _mae(observed: pd.Series, dates: list[str], series: dict) -> dict:
+    """MAE of a forecast against the actuals on the days both have."""
+    forecast = pd.Series(series["forecast"], index=pd.to_datetime(dates), dtype=float)
+    paired = pd.concat([observed, forecast], axis=1, join="inner").dropna()
+    errors = np.abs(paired.iloc[:, 0] - paired.iloc[:, 1])
+    return {"mae": float(errors.mean()) if len(errors) else None, "mae_days": int(len(errors))}
+
+
+def _lead_view(several: dict, lead: int, start: date, end: date, observed: pd.Series) -> dict:
+    """Each day of ``[start, end]`` as the model forecast it ``lead`` days before, from the
+    answer of one invocation with many starts. A day the model could not forecast that early
+    (too little history before the origin, or a day after the model's last actual, which it
+    forecasts from that last actual instead) is left out and counted, with the reason."""
+    picked: dict[str, tuple[float, float | None, float | None]] = {}
+    reasons: list[str] = []
+    for item in several["forecasts"]:
+        day = date.fromisoformat(item["start"]) + timedelta(days=lead - 1)
+        if not start <= day <= end:
+            continue
+        if "error" in item:
+            reasons.append(item["error"])
+            continue
+        made = date.fromisoformat(item["origin"])
+        if (day - made).days != lead:
+            reasons.append(
+                f"the model's actuals end on {made}: later days are forecast from that day"
+            )
+            continue
+        band = item.get("intervals", {}).get("80")
+        low, high = (band["lower"][lead - 1], band["upper"][lead - 1]) if band else (None, None)
+        picked[day.isoformat()] = (item["forecast"][lead - 1], low, high)
+    dates = sorted(picked)
+    series = {"dates": dates, "forecast": [picked[d][0] for d in dates]}
+    if dates and picked[dates[0]][1] is not None:
+        series["lower_80"] = [picked[d][1] for d in dates]
+        series["upper_80"] = [picked[d][2] for d in dates]
+    missing = (end - start).days + 1 - len(dates)
+    return {
+        **series,
+        "lead_days": lead,
+        **_mae(observed, dates, series),
+        "missing_days": missing,
+        "missing_reason": reasons[-1] if missing and reasons else None,
+    }
 
 
 def _check_range(start: date, end: date) -> None:

@@ -39,16 +39,18 @@ TEMPERATURE_FEATURES = ("temperature", "temperature_last_7", "temperature_refere
 
 def _window_mean(csum: np.ndarray, end: np.ndarray, length: int) -> np.ndarray:
     """Mean of ``y[end - length + 1 .. end]`` from the cumulative sum; NaN where it would start
-    before the first day."""
+    before the first day or end after the last known one (a year-ago window of a horizon past
+    361 days)."""
     start = end - length + 1
-    ok = (start >= 0) & (end >= 0)
+    ok = (start >= 0) & (end >= 0) & (end < len(csum) - 1)
     safe_end = np.where(ok, end, 0)
     safe_start = np.where(ok, start, 0)
     return np.where(ok, (csum[safe_end + 1] - csum[safe_start]) / length, np.nan)
 
 
 def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    ok = index >= 0
+    """``values[index]``, NaN before the first day and after the last known one."""
+    ok = (index >= 0) & (index < len(values))
     return np.where(ok, values[np.where(ok, index, 0)], np.nan)
 
 

@@ -8,6 +8,9 @@ goes Failed with the reason in its logs) rather than failing every request later
 
 ``/execution-parameters`` lets a batch transform job read the batching this server handles
 (CSV lines, each a forecast request, up to ``handler.MAX_BATCH`` per call).
+
+A body over ``handler.MAX_BODY_BYTES`` (SageMaker's 6 MB) is refused with 413 as soon as its
+declared length or the bytes read so far pass the limit: it is never held in memory whole.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from energy_assets.serving.handler import InvalidRequest, ModelFailure, Predictor
+from energy_assets.serving.handler import MAX_BODY_BYTES, InvalidRequest, ModelFailure, Predictor
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 PORT = 8080
@@ -31,6 +34,20 @@ def model_dir_from_env() -> Path:
     return Path(os.environ.get("SM_MODEL_DIR", DEFAULT_MODEL_DIR))
 
 
+async def bounded_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The request body, or None as soon as it is known to be longer than ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(model_dir: str | Path | None = None) -> Starlette:
     predictor = Predictor.from_model_dir(model_dir or model_dir_from_env())
 
@@ -38,7 +55,12 @@ def create_app(model_dir: str | Path | None = None) -> Starlette:
         return JSONResponse({"status": "ok", "model_version": predictor.version})
 
     async def invocations(request: Request) -> Response:
-        body = await request.body()
+        body = await bounded_body(request)
+        if body is None:
+            return JSONResponse(
+                {"error": f"body over {MAX_BODY_BYTES} bytes, the limit of one invocation"},
+                status_code=413,
+            )
         content_type = request.headers.get("content-type", "application/json")
         try:
             # Forecasting is CPU work: off the event loop, so /ping stays responsive.
@@ -53,7 +75,11 @@ def create_app(model_dir: str | Path | None = None) -> Starlette:
 
     async def execution_parameters(request: Request) -> Response:
         return JSONResponse(
-            {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+            {
+                "MaxConcurrentTransforms": 1,
+                "BatchStrategy": "MULTI_RECORD",
+                "MaxPayloadInMB": MAX_BODY_BYTES // (1024 * 1024),
+            }
         )
 
     app = Starlette(

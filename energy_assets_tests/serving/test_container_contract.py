@@ -143,3 +143,45 @@ def test_a_failing_model_is_a_500(broken_container_url):
 def test_execution_parameters_for_batch_transform(container_url):
     params = httpx.get(f"{container_url}/execution-parameters").json()
     assert params["BatchStrategy"] == "MULTI_RECORD" and params["MaxPayloadInMB"] == 6
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(container_url):
+    response = _invoke(
+        container_url,
+        content=b'{"meter_id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "horizon": 1}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+
+
+def test_a_body_over_6_mb_is_refused_before_it_is_read_whole(container_url):
+    big = b'{"meter_id": "' + b"x" * (20 * 1024 * 1024) + b'", "horizon": 1}'
+    response = _invoke(container_url, content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "limit of one invocation" in response.json()["error"]
+    assert len(response.content) < 200  # the 20 MB meter id is not echoed
+
+    def chunks():  # no Content-Length: the server counts as it reads
+        for _ in range(7):
+            yield b" " * (1024 * 1024)
+
+    streamed = _invoke(container_url, content=chunks())
+    assert streamed.status_code == 413
+
+
+def test_a_long_meter_id_is_quoted_short(container_url):
+    response = _invoke(container_url, json={"meter_id": "x" * 5_000_000, "horizon": 1})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith("unknown meter 'xxxx") and len(error) < 200
+
+
+def test_several_starts_in_one_invocation(container_url):
+    body = _invoke(
+        container_url,
+        json={"meter_id": "m2", "horizon": 2, "starts": ["2025-02-01", "2025-02-02"]},
+    ).json()
+    assert [f["dates"] for f in body["forecasts"]] == [
+        ["2025-02-01", "2025-02-02"],
+        ["2025-02-02", "2025-02-03"],
+    ]
+    assert [f["origin"] for f in body["forecasts"]] == ["2025-01-31", "2025-02-01"]
