@@ -18,6 +18,7 @@ from energy_assets.ml.plots import plot_predicted_vs_actual
 from energy_assets.resources import CloudWatchResource, S3Storage
 from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.serving.artifact import load_bundle, pack_bundle
+from energy_assets.settings import Settings
 
 CLOUDWATCH_METRICS = {
     "mae": "TestMAE",
@@ -40,7 +41,7 @@ def evaluate_bundle(storage: S3Storage, bundle, model_uri: str, train, test, run
     title = f"Test window, model {bundle.version}" + (
         " (seasonal-naive baseline)" if bundle.is_baseline else ""
     )
-    png = plot_predicted_vs_actual(frame, title=title)
+    png = plot_predicted_vs_actual(frame, title=title, unit=Settings().unit)
     prefix = layout.evaluation_dir(bundle.version)
     plot_uri = storage.put_bytes(prefix + "predicted_vs_actual.png", png, "image/png")
     storage.put_csv(prefix + "per_meter.csv", per_meter)

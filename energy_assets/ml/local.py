@@ -248,16 +248,25 @@ class ExpSmoothing:
     and the one with the lowest 1..14-day-ahead error is kept: the forms of AutoETS at a
     hundredth of the cost of estimating each by likelihood."""
 
-    name = "ets"
-
-    def __init__(self, window: int = 365):
+    def __init__(self, window: int = 365, log: bool = False):
         self.window = window
+        self.log = log
+        self.name = "ets_log" if log else "ets"
+
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(values, 0) + self.offset_) if self.log else values
+
+    def _unscaled(self, values: np.ndarray) -> np.ndarray:
+        return np.exp(values) - self.offset_ if self.log else values
 
     def fit(self, y) -> ExpSmoothing:
         values = np.asarray(y, dtype=float)[-self.window :]
         _check_length(self.name, values, BURN_IN + 14)
+        mean = float(np.mean(values))
+        self.offset_ = 0.1 * mean if mean > 0 else 1.0
+        actual, values = values, self._scaled(values)
         grid = ETS_GRID
-        if (values <= 0).any():  # multiplicative seasons need positive usage
+        if self.log or (values <= 0).any():  # multiplicative seasons need positive values
             grid = grid[grid[:, 4] != SEASONS["multiplicative"]]
         states = _ets_states(values, grid)
         n = len(values)
@@ -267,7 +276,7 @@ class ExpSmoothing:
             if not len(origins):
                 break
             ahead = _ets_ahead(*states, grid, origins, h)
-            total += np.abs(values[origins + h, None] - ahead).sum(axis=0)
+            total += np.abs(actual[origins + h, None] - self._unscaled(ahead)).sum(axis=0)
             count += len(origins)
         best = int(np.argmin(total)) if count else 0
         self.params_ = grid[best]
@@ -280,14 +289,14 @@ class ExpSmoothing:
         return self
 
     def forecast(self, history, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)[-self.window :]
+        values = self._scaled(np.asarray(history, dtype=float)[-self.window :])
         level, trend, seasonal = _ets_final_state(values, self.params_)
         _, _, _, phi, season = self.params_
         steps = np.arange(1, horizon + 1)
         base = level + np.cumsum(phi**steps) * trend
         s = seasonal[(len(values) - 1 + steps) % 7]
         ahead = base * s if season == SEASONS["multiplicative"] else base + s
-        return np.maximum(ahead, 0.0)
+        return np.maximum(self._unscaled(ahead), 0.0)
 
 
 def _ets_final_state(values: np.ndarray, params: np.ndarray) -> tuple[float, float, np.ndarray]:

@@ -372,6 +372,7 @@ def _local_models() -> dict[str, Callable[[], Forecaster]]:
         "ses_log": partial(ProfileSES, log=True),
         "theta": Theta,
         "ets": ExpSmoothing,
+        "ets_log": partial(ExpSmoothing, log=True),
     }
 
 
