@@ -68,7 +68,7 @@ def baseline_reason(report: dict, bundle) -> str | None:
     """Why the seasonal-naive baseline serves instead of ``bundle`` (None: it need not)."""
     verdict = report["baseline_verdict"]
     if bundle.is_baseline:
-        return "no model beat seasonal naive in validation on any meter"
+        return bundle.note or "every meter is served seasonal naive"
     if verdict["verdict"] == "worse":
         return (
             f"model {bundle.version} is worse than seasonal naive on the test window "

@@ -126,13 +126,20 @@ def rolling_test_forecasts(
     return out.merge(observed, on=["meter_id", "date"], how="inner")
 
 
+def _ratio(error: float, baseline_error: float) -> float:
+    """Model over baseline error; a tie when both are exact (a meter that repeats its week)."""
+    if baseline_error > 0:
+        return error / baseline_error
+    return 1.0 if error == 0 else np.nan
+
+
 def _scores(frame: pd.DataFrame) -> dict[str, float]:
     out = {"n": int(len(frame))}
     for prefix, column in (("", "forecast"), ("baseline_", "baseline")):
         out[f"{prefix}mae"] = mae(frame["actual"], frame[column])
         out[f"{prefix}mse"] = mse(frame["actual"], frame[column])
         out[f"{prefix}rmse"] = rmse(frame["actual"], frame[column])
-    out["mae_ratio"] = out["mae"] / out["baseline_mae"] if out["baseline_mae"] > 0 else np.nan
+    out["mae_ratio"] = _ratio(out["mae"], out["baseline_mae"])
     out["mape"] = mape(frame["actual"], frame["forecast"])
     out["baseline_mape"] = mape(frame["actual"], frame["baseline"])
     if "scale" in frame:
@@ -181,7 +188,10 @@ def baseline_verdict(rolling: pd.DataFrame, alpha: float = 0.05) -> dict:
         baseline_error=(rolling["actual"] - rolling["baseline"]).abs(),
     )
     by_meter = per.groupby("meter_id")[["error", "baseline_error"]].mean()
-    ratios = (by_meter["error"] / by_meter["baseline_error"]).replace([np.inf, 0], np.nan).dropna()
+    ratios = pd.Series(
+        [_ratio(e, b) for e, b in zip(by_meter["error"], by_meter["baseline_error"], strict=True)]
+    )
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
     relative = float(np.exp(np.log(ratios).mean())) if len(ratios) else np.nan
     scale = per["scale"].where(per["scale"] > 0)
     daily = (

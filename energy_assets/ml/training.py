@@ -67,6 +67,7 @@ DEFAULT_COMBINATION = ("ses_log", "ets")
 GLOBAL_MIN_METERS = 8
 GLOBAL_MIN_DAYS = 730
 MIN_SERVED_DAYS = 7  # seasonal naive needs a week
+NO_MODEL_BEATS_BASELINE = "no model beat seasonal naive in validation on any meter"
 # The tuning grid of the global model: the default first (it wins ties).
 GBM_GRID: tuple[dict, ...] = (
     {"max_iter": 150, "learning_rate": 0.08, "max_leaf_nodes": 15, "min_samples_leaf": 40},
@@ -342,11 +343,8 @@ def train_forecasters(
     gbm_params, tuning, weight, weights = {}, [], 0.0, {}
     global_errors: dict[str, np.ndarray] = {}
     if use_global:
-        grid = (
-            options.gbm_grid
-            if len(validated) >= options.global_min_meters
-            else options.gbm_grid[:1]
-        )
+        fleet = len(validated) >= options.global_min_meters
+        grid = options.gbm_grid if fleet else [options.gbm_small_fleet]
         try:
             global_errors, gbm_params, tuning = validate_global(
                 validated, covariates, plan, fixed, grid, say
@@ -474,6 +472,10 @@ def train_forecasters(
         for m, c in covariate_frames(known, temperature).items()
         if m in models
     }
+    note = ""
+    if models and all(m.name == BASELINE for m in models.values()):
+        note = NO_MODEL_BEATS_BASELINE
+        say(f"{note}: this model is the seasonal-naive baseline")
     return ForecastBundle(
         version=version,
         models=models,
@@ -505,6 +507,7 @@ def train_forecasters(
             "interval_quantiles": {str(k): v for k, v in quantiles.items()},
             "validation_cpu_seconds": validation_cpu,
             "refit_cpu_seconds": refit_cpu,
+            **({"baseline": True, "note": note} if note else {}),
         },
     )
 
