@@ -58,19 +58,31 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import read_usage_csv, seed_table
-    from energy_assets.settings import Settings
+    from energy_assets.settings import Settings, parse_names
 
     settings = Settings()
     table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
     if args.csv:
-        frame = read_usage_csv(args.csv)
+        frame = read_usage_csv(
+            args.csv,
+            date_column=args.date_column,
+            usage_column=args.usage_column,
+            meter_column=args.meter_column,
+            sep=args.sep,
+        )
     else:
         frame = generate_usage(n_meters=args.meters, n_days=args.days, seed=args.seed)
-    summary = seed_table(table, frame, single_series=True if args.single_series else None)
+    covariates = parse_names(args.covariates) if args.covariates is not None else None
+    summary = seed_table(
+        table, frame, single_series=True if args.single_series else None, covariates=covariates
+    )
     print(
         f"seeded {summary.rows} items into {summary.table} "
-        f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date})"
+        f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date}; "
+        f"covariates: {', '.join(summary.covariates) or 'none'})"
     )
+    for note in summary.notes:
+        print(f"note: {note}")
     if summary.first_date < settings.history_start:
         print(
             f"note: the data starts before ENERGY_ASSETS_HISTORY_START={settings.history_start}; "
@@ -140,6 +152,14 @@ def parser() -> argparse.ArgumentParser:
 
     seed = sub.add_parser("seed", help="create and fill the usage table")
     seed.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
+    seed.add_argument("--date-column", help="the CSV's date column (default: date, day, ...)")
+    seed.add_argument("--usage-column", help="the CSV's usage column (default: usage, kwh, ...)")
+    seed.add_argument("--meter-column", help="the CSV's meter column (default: meter_id, ...)")
+    seed.add_argument("--sep", help="the CSV's separator (default: found from the header)")
+    seed.add_argument(
+        "--covariates",
+        help="columns written beside usage, comma-separated (default ENERGY_ASSETS_COVARIATES)",
+    )
     seed.add_argument("--meters", type=int, default=12)
     seed.add_argument("--days", type=int, default=730)
     seed.add_argument("--seed", type=int, default=0)
@@ -185,8 +205,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; its expected failures are one line on stderr and a non-zero exit."""
+    from energy_assets.errors import CommandError
+
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CommandError as error:
+        print(f"energy-assets {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"energy-assets {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(error, (BotoCoreError, ClientError)):
+            raise
+        print(f"energy-assets {args.command}: AWS: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -43,3 +43,13 @@ class Settings:
     metrics_namespace: str = field(
         default_factory=lambda: _env("ENERGY_ASSETS_METRICS_NAMESPACE", "EnergyAssets")
     )
+    # Numeric attributes used beside usage (e.g. ``temperature``), comma-separated; none by
+    # default: an attribute is a covariate because someone declared it, not because it appeared.
+    covariates: tuple[str, ...] = field(
+        default_factory=lambda: parse_names(_env("ENERGY_ASSETS_COVARIATES", ""))
+    )
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"temperature, holiday"`` -> ``("temperature", "holiday")`` (blanks dropped)."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
