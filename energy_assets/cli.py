@@ -103,6 +103,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from energy_assets.demo import run_demo
+    from energy_assets.settings import parse_names
 
     return run_demo(
         root=project_root(),
@@ -114,6 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         app_port=args.app_port,
         aws_port=args.aws_port,
         runtime_port=args.runtime_port,
+        covariates=parse_names(args.covariates) if args.covariates is not None else None,
     )
 
 
@@ -177,6 +179,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--meters", type=int, default=12)
     demo.add_argument("--days", type=int, default=730)
     demo.add_argument("--csv", help="seed from this CSV instead of generated data")
+    demo.add_argument(
+        "--covariates",
+        help="columns used beside usage, comma-separated (default: temperature for generated "
+        "data, ENERGY_ASSETS_COVARIATES for a CSV)",
+    )
     demo.add_argument("--ui-port", type=int, default=3000)
     demo.add_argument("--app-port", type=int, default=8000)
     demo.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))

@@ -2,20 +2,75 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+# Days per export run. Dagster records an event per partition (planned and materialized) in its
+# instance storage, ~10-90 ms each on a SQLite instance, so a run over decades of days is minutes
+# of bookkeeping: runs of about four years keep each one short and let the caller show progress.
+EXPORT_CHUNK_DAYS = 1500
+INTERRUPTED = "DagsterExecutionInterruptedError"
+
 
 @dataclass
 class PipelineRuns:
+    """The runs made, in order; a job after a failed one is not run (``None``)."""
+
     ingestion: dg.ExecuteInProcessResult
-    training: dg.ExecuteInProcessResult
+    training: dg.ExecuteInProcessResult | None = None
     exploration: dg.ExecuteInProcessResult | None = None
+    ingestion_runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+
+    def failed(self) -> tuple[str, dg.ExecuteInProcessResult] | None:
+        """The first job that failed, with its run; ``None`` when every job run succeeded."""
+        for name, run in (
+            ("ingestion_job", self.ingestion),
+            ("training_job", self.training),
+            ("exploration_job", self.exploration),
+        ):
+            if run is not None and not run.success:
+                return name, run
+        return None
+
+
+class _OneLine(logging.Formatter):
+    """``HH:MM:SS job step: message``, first line only: errors are summarised by the caller
+    (``failure_summary``) and kept whole in the run's event log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = (meta.get("orig_message") or record.getMessage()).strip().splitlines()
+        where = " ".join(filter(None, [meta.get("job_name"), meta.get("step_key")]))
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        return f"  {stamp} {where}: {message[0] if message else ''}"
+
+
+@dg.logger(
+    config_schema={"log_level": dg.Field(str, is_required=False, default_value="INFO")},
+    description="One line per log record on stdout, no tracebacks (the demo's console).",
+)
+def one_line_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("energy_assets", level=init_context.logger_config["log_level"])
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    return logger
+
+
+def day_chunks(first_day: str, last_day: str, size: int) -> list[tuple[str, str]]:
+    """``[first_day, last_day]`` as consecutive ranges of at most ``size`` days."""
+    days = pd.date_range(first_day, last_day, freq="D").strftime("%Y-%m-%d")
+    return [(days[i], days[min(i + size, len(days)) - 1]) for i in range(0, len(days), size)]
 
 
 def materialize_all(
@@ -24,30 +79,78 @@ def materialize_all(
     first_day: str,
     last_day: str,
     explore: bool = False,
+    say: Callable[[str], None] | None = None,
+    one_line_logs: bool = False,
+    chunk_days: int = EXPORT_CHUNK_DAYS,
 ) -> PipelineRuns:
-    """Run ``ingestion_job`` over ``[first_day, last_day]`` in one run, then ``training_job``,
-    and with ``explore`` the exploration notebook (``exploration_job``).
+    """Run ``ingestion_job`` over ``[first_day, last_day]`` (in runs of ``chunk_days``), then
+    ``training_job``, and with ``explore`` the exploration notebook (``exploration_job``).
 
-    Runs are recorded in ``instance``, so the Dagster UI shows the graph materialized.
+    Each job runs only if everything before it succeeded: a later job on missing data would
+    only fail again, or worse, succeed on stale data. ``say`` hears a line before each run and
+    after each export run (progress of long exports). An interrupt (SIGINT, SIGTERM) during a
+    run fails that run, and nothing runs after it. Runs are recorded in ``instance``, so the
+    Dagster UI shows the graph materialized.
     """
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    ingestion = defs.resolve_job_def("ingestion_job").execute_in_process(
-        run_config=quiet,
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
-        raise_on_error=False,
-    )
-    training = defs.resolve_job_def("training_job").execute_in_process(
-        run_config=quiet, instance=instance, raise_on_error=False
-    )
-    exploration = (
-        defs.resolve_job_def("exploration_job").execute_in_process(
-            run_config=quiet, instance=instance, raise_on_error=False
+    say = say or (lambda _: None)
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+    def job(name: str) -> dg.JobDefinition:
+        definition = defs.resolve_job_def(name)
+        return (
+            definition.with_logger_defs({"console": one_line_console})
+            if one_line_logs
+            else (definition)
         )
-        if explore
-        else None
+
+    chunks = day_chunks(first_day, last_day, chunk_days)
+    total = sum(len(pd.date_range(a, b)) for a, b in chunks)
+    say(
+        f"ingestion_job: exporting {total} days"
+        + (f" in {len(chunks)} runs of up to {chunk_days} days" if len(chunks) > 1 else "")
     )
-    return PipelineRuns(ingestion=ingestion, training=training, exploration=exploration)
+    started = time.monotonic()
+    done = 0
+    ingestion_runs = []
+    for number, (start, end) in enumerate(chunks, start=1):
+        result = job("ingestion_job").execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+            raise_on_error=False,
+        )
+        ingestion_runs.append(result)
+        if not result.success:
+            return PipelineRuns(ingestion=result, ingestion_runs=ingestion_runs)
+        done += len(pd.date_range(start, end))
+        if len(chunks) > 1:
+            elapsed = time.monotonic() - started
+            left = elapsed / done * (total - done)
+            say(
+                f"ingestion_job: run {number}/{len(chunks)} exported {start} .. {end} "
+                f"({done}/{total} days, {elapsed:.0f} s; about {left:.0f} s left)"
+            )
+    runs = PipelineRuns(ingestion=ingestion_runs[-1], ingestion_runs=ingestion_runs)
+    say("training_job: clean, features, split, train, evaluate, register, deploy")
+    runs.training = job("training_job").execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=False
+    )
+    if explore and runs.training.success:
+        say("exploration_job: the exploration notebook against the training set")
+        runs.exploration = job("exploration_job").execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False
+        )
+    return runs
+
+
+def interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the run failed because the process was asked to stop (SIGINT or SIGTERM)."""
+    return any(
+        event.is_step_failure
+        and event.step_failure_data.error is not None
+        and event.step_failure_data.error.cls_name == INTERRUPTED
+        for event in result.all_events
+    )
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:
