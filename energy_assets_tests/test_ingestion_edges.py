@@ -105,6 +105,7 @@ def test_every_item_read_is_exported_or_accounted_for(probe):
         meta["rows"] + meta["rows_other_days"] + meta["pending_rows"] + meta["undated_rows"]
         == (meta["table_items"])
     )
+    assert (meta["rows"], meta["undated_rows"], meta["rows_other_days"]) == (600, 3, 0)
     assert meta["pending_rows"] == 1  # today's item waits for the day to end
     assert (meta["undated_future_date"], meta["undated_before_history_start"]) == (1, 1)
     assert meta["undated_timezone"] == 1 and meta["dates_normalised"] == 2
@@ -116,6 +117,7 @@ def test_cleaning_counts_every_exported_item_in_and_out(probe):
     assert stats["rows_in"] == meta["table_items"] - meta["pending_rows"] == 603
     assert stats["rows_in"] == stats["rows_clean"] + stats["rows_quarantined"]
     assert len(probe["quarantine"]) == stats["rows_quarantined"] == 4
+    assert stats["rows_clean"] == 599
 
 
 def test_an_unpadded_date_is_normalised_not_imputed(probe):

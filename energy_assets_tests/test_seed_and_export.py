@@ -15,6 +15,7 @@ from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.preparation import cleaned_usage
 from energy_assets.cli import main
+from energy_assets.ml.cleaning import counted
 from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.seed import SeedError, read_usage_csv, seed_table
 
@@ -157,6 +158,7 @@ def test_single_series_table_exports_and_cleans(local_aws, tmp_path):
     assert len(clean) == 40 and clean["imputed"].sum() == 1
     stats = storage.get_json(layout.CLEAN_STATS)
     assert stats["quarantined_invalid_usage"] == 1
+    assert counted(stats) and stats["rows_in"] == summary.rows == 40
 
 
 def test_rows_repeating_a_key_leave_one_item_the_last(local_aws):
