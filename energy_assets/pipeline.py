@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -17,9 +18,11 @@ from dagster._core.storage.tags import (
 
 # Days per export run. Dagster records an event per partition (planned and materialized) in its
 # instance storage, ~10-90 ms each on a SQLite instance, so a run over decades of days is minutes
-# of bookkeeping: runs of about four years keep each one short and let the caller show progress.
-EXPORT_CHUNK_DAYS = 1500
+# of bookkeeping (20,000 days: 7 minutes): runs of about three years (~20 s each at 10 ms per
+# event) keep each one short and let the caller show progress.
+EXPORT_CHUNK_DAYS = 1000
 INTERRUPTED = "DagsterExecutionInterruptedError"
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @dataclass
@@ -92,17 +95,37 @@ def materialize_all(
     run fails that run, and nothing runs after it. Runs are recorded in ``instance``, so the
     Dagster UI shows the graph materialized.
     """
+    since = time.time()
     say = say or (lambda _: None)
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-    def job(name: str) -> dg.JobDefinition:
-        definition = defs.resolve_job_def(name)
-        return (
-            definition.with_logger_defs({"console": one_line_console})
-            if one_line_logs
-            else (definition)
+    def run(name: str, tags: dict | None = None) -> dg.ExecuteInProcessResult:
+        job = defs.resolve_job_def(name)
+        if one_line_logs:
+            job = job.with_logger_defs({"console": one_line_console})
+        return job.execute_in_process(
+            run_config=RUN_CONFIG, instance=instance, tags=tags, raise_on_error=False
         )
 
+    try:
+        return _materialize(run, first_day, last_day, explore, say, chunk_days)
+    except KeyboardInterrupt:
+        # Interrupted while Dagster prepared a run: that run was created and never started.
+        _cancel_unfinished(instance, since)
+        raise
+
+
+def _cancel_unfinished(instance: dg.DagsterInstance, since: float) -> None:
+    """Mark runs of this process left not started (or started, never finished) as canceled, so
+    the UI does not show them waiting forever."""
+    unfinished = dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTED],
+        created_after=datetime.fromtimestamp(since, UTC),
+    )
+    for run in instance.get_runs(filters=unfinished):
+        instance.report_run_canceled(run, message="interrupted (SIGINT or SIGTERM)")
+
+
+def _materialize(run, first_day, last_day, explore, say, chunk_days) -> PipelineRuns:
     chunks = day_chunks(first_day, last_day, chunk_days)
     total = sum(len(pd.date_range(a, b)) for a, b in chunks)
     say(
@@ -113,12 +136,8 @@ def materialize_all(
     done = 0
     ingestion_runs = []
     for number, (start, end) in enumerate(chunks, start=1):
-        result = job("ingestion_job").execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
-            raise_on_error=False,
-        )
+        tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
+        result = run("ingestion_job", tags)
         ingestion_runs.append(result)
         if not result.success:
             return PipelineRuns(ingestion=result, ingestion_runs=ingestion_runs)
@@ -132,14 +151,10 @@ def materialize_all(
             )
     runs = PipelineRuns(ingestion=ingestion_runs[-1], ingestion_runs=ingestion_runs)
     say("training_job: clean, features, split, train, evaluate, register, deploy")
-    runs.training = job("training_job").execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False
-    )
+    runs.training = run("training_job")
     if explore and runs.training.success:
         say("exploration_job: the exploration notebook against the training set")
-        runs.exploration = job("exploration_job").execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False
-        )
+        runs.exploration = run("exploration_job")
     return runs
 
 

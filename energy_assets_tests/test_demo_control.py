@@ -206,3 +206,16 @@ def test_a_signal_stops_the_demo_servers_and_frees_their_ports_in_seconds(tmp_pa
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_run_left_unstarted_by_an_interrupt_is_marked_canceled():
+    from energy_assets.pipeline import _cancel_unfinished
+
+    defs, _ = _defs(lambda: None)
+    instance = dg.DagsterInstance.ephemeral()
+    since = time.time()
+    job = defs.resolve_job_def("training_job")
+    run = instance.create_run_for_job(job, run_config={})  # as create_run leaves it
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+    _cancel_unfinished(instance, since)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED

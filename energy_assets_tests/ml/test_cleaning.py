@@ -179,4 +179,3 @@ def test_a_declared_covariate_is_validated_per_row():
 def test_a_declared_covariate_no_row_carries_is_a_clear_error():
     with pytest.raises(ValueError, match=r"declared covariate\(s\) \['temperature'\] absent"):
         clean_usage(_fleet(meters=1, days=10), covariates=["temperature"])
-
