@@ -150,7 +150,6 @@ SERVE = textwrap.dedent(
     import signal, sys
     from pathlib import Path
     from energy_assets import demo
-from energy_assets.cli import main
 
     def body(servers):
         aws = servers.start_aws(0, 0)

@@ -70,7 +70,7 @@ def probe(local_aws):
         [raw_usage_export],
         resources=resources,
         tags={
-            ASSET_PARTITION_RANGE_START_TAG: HISTORY_START,
+            ASSET_PARTITION_RANGE_START_TAG: DAYS[0],
             ASSET_PARTITION_RANGE_END_TAG: YESTERDAY.isoformat(),
         },
     )
