@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from energy_assets.settings import Settings
+
 
 def project_root() -> Path:
     """The folder holding dagster.yaml and workspace.yaml (the current one, or the checkout)."""
@@ -30,20 +32,22 @@ def _resources() -> dict:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """The registry: every registered version, its approval, metrics and whether it serves."""
+    """The registry: every registered version, its approval, metrics, whether its artifact
+    still verifies and which one the endpoint answers with now."""
     from energy_assets.registry_view import registry_table
 
-    print(registry_table(_resources()["sagemaker"]))
+    resources = _resources()
+    print(registry_table(resources["sagemaker"], resources["storage"]))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from energy_assets.promotion import SmokeTestFailed, rollback
+    from energy_assets.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
 
     resources = _resources()
     try:
         record = rollback(resources["storage"], resources["sagemaker"], args.version)
-    except (ValueError, SmokeTestFailed) as error:
+    except (ValueError, SmokeTestFailed, ArtifactNotVerified) as error:
         print(f"rollback failed: {error}", file=sys.stderr)
         return 1
     print(
@@ -62,6 +66,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     settings = Settings()
     table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
+    if args.nem12 or args.greenbutton:
+        return _seed_meter_files(args, settings, table)
     if args.csv:
         frame = read_usage_csv(
             args.csv,
@@ -89,6 +95,101 @@ def cmd_seed(args: argparse.Namespace) -> int:
             f"set ENERGY_ASSETS_HISTORY_START={summary.first_date} to export all of it"
         )
     return 0
+
+
+def _seed_meter_files(args: argparse.Namespace, settings, table) -> int:
+    """NEM12 / Green Button files: all read first, so a bad file writes nothing."""
+    from dagster_aws.s3 import S3Resource
+
+    from energy_assets.meterfiles import MeterFileError, read_meter_file
+    from energy_assets.meterfiles.load import import_meter_files
+    from energy_assets.resources import S3Storage
+
+    files = [("nem12", f) for f in args.nem12 or []] + [
+        ("greenbutton", f) for f in args.greenbutton or []
+    ]
+    storage = S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region))
+    try:
+        results = [
+            read_meter_file(
+                path,
+                kind,
+                timezone=args.timezone,
+                meter_id=args.meter_id,
+                fallback_timezone=os.environ.get("ENERGY_ASSETS_TIMEZONE") or None,
+            )
+            for kind, path in files
+        ]
+        summary = import_meter_files(table, results, storage)
+    except MeterFileError as error:
+        print(f"seed failed, nothing written: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(summary.lines()))
+    if summary.first_date and summary.first_date < settings.history_start:
+        print(
+            f"note: the data starts before ENERGY_ASSETS_HISTORY_START={settings.history_start}; "
+            f"set ENERGY_ASSETS_HISTORY_START={summary.first_date} to export all of it"
+        )
+    return 0
+
+
+def cmd_notebook_instance(args: argparse.Namespace) -> int:
+    """The notebook step on SageMaker (or the local AWS): create or reuse, url, stop, delete."""
+    from energy_assets import layout
+    from energy_assets.notebooks import instance as nb
+
+    resources = _resources()
+    client = resources["sagemaker"].client()
+    poll = 0.5 if os.environ.get("AWS_ENDPOINT_URL") else 15.0
+    try:
+        if args.action == "create":
+            spec = nb.InstanceSpec(
+                name=args.name,
+                instance_type=args.instance_type,
+                volume_size_gb=args.volume_gb,
+                role_arn=resources["sagemaker"].role_arn,
+            )
+            found, url = nb.open_instance(
+                client, resources["storage"], spec, layout.TRAIN, wait=not args.no_wait, poll=poll
+            )
+            print(f"notebook instance {args.name} is {found['NotebookInstanceStatus']}")
+            if url:
+                print(f"Jupyter: {url}")
+        elif args.action == "url":
+            print(nb.presigned_url(client, args.name))
+        elif args.action == "status":
+            found = nb.describe(client, args.name)
+            print(
+                f"notebook instance {args.name}: "
+                + (
+                    f"{found['NotebookInstanceStatus']} ({found['InstanceType']}, "
+                    f"{found.get('VolumeSizeInGB')} GB)"
+                    if found
+                    else "absent"
+                )
+            )
+        elif args.action == "stop":
+            state = nb.stop(client, args.name, wait=not args.no_wait, poll=poll)
+            print(f"notebook instance {args.name} is {state}")
+        else:
+            state = nb.delete(client, args.name, wait=not args.no_wait, poll=poll)
+            print(f"notebook instance {args.name}: {state}")
+    except nb.NotebookInstanceError as error:
+        print(f"notebook-instance {args.action} failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_notebook(args: argparse.Namespace) -> int:
+    """exploration.ipynb in a local Jupyter whose kernels reach the local AWS."""
+    from energy_assets.notebooks.local import run_local_notebook
+
+    return run_local_notebook(
+        home=Path(args.dir) if args.dir else project_root() / "notebook-home",
+        host=args.host,
+        port=args.port,
+        real_aws=args.real_aws,
+    )
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -153,7 +254,8 @@ def parser() -> argparse.ArgumentParser:
     back.set_defaults(func=cmd_rollback)
 
     seed = sub.add_parser("seed", help="create and fill the usage table")
-    seed.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
+    files = seed.add_mutually_exclusive_group()
+    files.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
     seed.add_argument("--date-column", help="the CSV's date column (default: date, day, ...)")
     seed.add_argument("--usage-column", help="the CSV's usage column (default: usage, kwh, ...)")
     seed.add_argument("--meter-column", help="the CSV's meter column (default: meter_id, ...)")
@@ -167,7 +269,41 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=0)
     seed.add_argument("--table", help="table name (default ENERGY_ASSETS_TABLE)")
     seed.add_argument("--single-series", action="store_true", help="key the table by date alone")
+    files.add_argument(
+        "--nem12", nargs="+", metavar="FILE", help="NEM12 interval files (meters NMI-channel)"
+    )
+    files.add_argument(
+        "--greenbutton",
+        nargs="+",
+        metavar="FILE",
+        help="Green Button files: ESPI XML or the Download My Data CSV",
+    )
+    seed.add_argument(
+        "--timezone", help="Green Button: IANA zone of the meter's days (default: the file's)"
+    )
+    seed.add_argument("--meter-id", help="Green Button: the meter id (one meter per file)")
     seed.set_defaults(func=cmd_seed)
+
+    nbi = sub.add_parser(
+        "notebook-instance", help="a SageMaker notebook instance with the exploration notebook"
+    )
+    nbi.add_argument("action", choices=["create", "url", "status", "stop", "delete"])
+    nbi.add_argument("--name", default="energy-assets-exploration")
+    nbi.add_argument("--instance-type", default="ml.t3.medium")
+    nbi.add_argument("--volume-gb", type=int, default=5)
+    nbi.add_argument("--no-wait", action="store_true", help="do not wait for the new state")
+    nbi.set_defaults(func=cmd_notebook_instance)
+
+    note = sub.add_parser(
+        "notebook", help="the exploration notebook in a local Jupyter wired to the local AWS"
+    )
+    note.add_argument("--dir", help="home folder (default: notebook-home/ in the project)")
+    note.add_argument("--host", default="127.0.0.1")
+    note.add_argument("--port", type=int, default=8888, help="0: a free port")
+    note.add_argument(
+        "--real-aws", action="store_true", help="use the AWS account of the environment"
+    )
+    note.set_defaults(func=cmd_notebook)
 
     app = sub.add_parser("app", help="the web app: actual beside predicted usage")
     app.add_argument("--host", default="127.0.0.1")
@@ -216,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     from energy_assets.errors import CommandError
 
     args = parser().parse_args(argv)
+    try:
+        Settings()  # a bad setting is one line here, not a traceback from deep in a command
+    except ValueError as error:
+        print(f"energy-assets: {error}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except CommandError as error:

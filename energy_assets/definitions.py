@@ -17,10 +17,12 @@ from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal
 from energy_assets.jobs import (
     exploration_job,
     ingestion_job,
+    meter_file_job,
     monitoring_job,
     training_job,
     usage_job,
 )
+from energy_assets.notebooks.job import notebook_instance_job
 from energy_assets.resources import (
     CloudWatchResource,
     S3Storage,
@@ -28,14 +30,23 @@ from energy_assets.resources import (
     UsageTableResource,
 )
 from energy_assets.schedules import daily_training_schedule, daily_usage_schedule
-from energy_assets.sensors import drift_sensor, new_usage_sensor, run_failure_alert_sensor
+from energy_assets.sensors import (
+    drift_sensor,
+    meter_file_sensor,
+    new_usage_sensor,
+    run_failure_alert_sensor,
+)
 from energy_assets.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict:
     return {
         "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
-        "storage": S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region)),
+        "storage": S3Storage(
+            bucket=settings.bucket,
+            # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
+            s3=S3Resource(region_name=settings.region, max_attempts=4),
+        ),
         "sagemaker": SageMakerResource(
             endpoint_name=settings.endpoint_name,
             role_arn=settings.role_arn,
@@ -65,8 +76,17 @@ defs = dg.Definitions(
         forecast_monitoring,
     ],
     asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
-    jobs=[ingestion_job, usage_job, monitoring_job, training_job, exploration_job, rollback_job],
+    jobs=[
+        ingestion_job,
+        usage_job,
+        monitoring_job,
+        training_job,
+        exploration_job,
+        rollback_job,
+        meter_file_job,
+        notebook_instance_job,
+    ],
     schedules=[daily_usage_schedule, daily_training_schedule],
-    sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor],
+    sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor, meter_file_sensor],
     resources=build_resources(Settings()),
 )

@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 APP_WAIT_SECONDS = 180.0  # the app's first answer can take a while on a busy machine
@@ -212,7 +212,10 @@ def _ask_app(url: str, meter: str) -> None:
     a slow first answer is waited for (``APP_WAIT_SECONDS``), a failure is one line."""
     import httpx
 
-    end = datetime.now(UTC).date() - timedelta(days=1)
+    from energy_assets import meter_days
+    from energy_assets.settings import Settings
+
+    end = meter_days.last_complete_day(Settings().timezone)
     start = end - timedelta(days=27)
     path = f"/api/meters/{meter}/predictions"
     params = {"start": start.isoformat(), "end": end.isoformat(), "ahead": 7}
@@ -243,6 +246,7 @@ def _ask_app(url: str, meter: str) -> None:
 
 
 def _seed_and_materialize(home: Path, frame) -> dict:
+    from energy_assets import meter_days
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import seed_table
     from energy_assets.settings import Settings
@@ -259,7 +263,7 @@ def _seed_and_materialize(home: Path, frame) -> dict:
         _say(f"note: {note}")
     # The partitions start where the data does; set before the definitions are imported.
     os.environ["ENERGY_ASSETS_HISTORY_START"] = seeded.first_date
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    yesterday = meter_days.last_complete_day(settings.timezone).isoformat()  # a partition
     last_day = min(seeded.last_date, yesterday)
 
     import dagster as dg

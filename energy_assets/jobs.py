@@ -4,6 +4,7 @@ from energy_assets.assets.exploration import exploration_report
 from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.monitoring import forecast_monitoring
 from energy_assets.assets.preparation import cleaned_usage
+from energy_assets.meterfiles.ops import import_meter_file
 from energy_assets.partitions import daily_partitions
 
 ingestion_job = dg.define_asset_job(
@@ -39,3 +40,12 @@ exploration_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(exploration_report),
     description="Execute the exploration notebook against the training set in S3.",
 )
+
+
+@dg.job(
+    description="Import one NEM12 or Green Button file dropped into S3 (raw/nem12/, "
+    "raw/greenbutton/) into the usage table; config: its key, and for Green Button an optional "
+    "time zone and meter id.",
+)
+def meter_file_job():
+    import_meter_file()

@@ -57,3 +57,35 @@ def monitoring_reference(version: str) -> str:
 def deepar_channel(name: str) -> str:
     """DeepAR's JSON Lines channel ``train`` or ``test`` (one object per meter)."""
     return f"{DEEPAR_PREFIX}{name}/{name}.json"
+
+
+def smoke_record(config_name: str) -> str:
+    """The last smoke test of an endpoint config: whether it served (restore only to those)."""
+    return f"{DEPLOYMENTS_PREFIX}smoke/{config_name}.json"
+
+
+CLEAN_MANIFEST = "clean/manifest.json"
+SPLIT_MANIFEST = "datasets/manifest.json"
+
+# Which asset writes the objects under each prefix, longest prefix first: a missing object is
+# reported with the asset to materialize.
+PRODUCERS = (
+    (RAW_UNDATED, "raw_usage_export"),
+    (RAW_PREFIX, "raw_usage_export"),
+    ("clean/", "cleaned_usage"),
+    ("quarantine/", "cleaned_usage"),
+    ("features/", "usage_features"),
+    (DEEPAR_PREFIX, "train_test_split"),
+    ("datasets/", "train_test_split"),
+    ("exploration/", "exploration_report"),
+    ("models/", "trained_forecaster"),
+    ("evaluation/", "evaluation_report"),
+    ("registry/", "registered_model"),
+    (DEPLOYMENTS_PREFIX, "forecast_endpoint"),
+    ("monitoring/", "forecast_monitoring"),
+)
+
+
+def producer(key: str) -> str | None:
+    """The asset that writes ``key`` (None for objects no asset writes)."""
+    return next((asset for prefix, asset in PRODUCERS if key.startswith(prefix)), None)

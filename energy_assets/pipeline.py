@@ -184,6 +184,10 @@ def failure_summary(result: dg.ExecuteInProcessResult) -> str:
         error = event.step_failure_data.error
         if error and error.cls_name == "DagsterAssetCheckFailedError":
             continue  # said above, with the check's own problems
+        failure = event.step_failure_data.user_failure_data  # a dg.Failure says it in words
+        if failure and failure.description:
+            reasons.append(f"{event.step_key}: {failure.description.strip().splitlines()[0]}")
+            continue
         while error and error.cause:  # Dagster wraps the user's error: say the user's
             error = error.cause
         message = error.message.strip().splitlines()[0] if error else "failed"

@@ -12,12 +12,13 @@ import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from energy_assets import meter_days
 from energy_assets.errors import CommandError
+from energy_assets.ml.cleaning import METADATA_COLUMNS
 from energy_assets.ml.days import day_keys, parse_days
 from energy_assets.resources import UsageTableResource
 from energy_assets.settings import Settings
@@ -180,8 +181,9 @@ def seed_table(
     covariates: Sequence[str] | None = None,
 ) -> SeedSummary:
     """Create the table when absent (one series when the frame has no ``meter_id``) and write
-    the key columns plus the declared ``covariates`` (default ``ENERGY_ASSETS_COVARIATES``);
-    other columns are not written, and are named in the summary."""
+    the key columns, the declared ``covariates`` (default ``ENERGY_ASSETS_COVARIATES``) and the
+    meter files' descriptive columns (``unit``, ``quality``, ``source``); other columns are not
+    written, and are named in the summary."""
     if frame.empty:
         raise SeedError(f"{frame.attrs.get('source', 'input')}: no rows; nothing to seed")
     declared = tuple(Settings().covariates if covariates is None else covariates)
@@ -196,12 +198,14 @@ def seed_table(
         if frame["meter_id"].nunique() > 1:
             raise SeedError("a table keyed by date alone holds one series; got several meters")
         frame = frame.drop(columns="meter_id")
-    ignored = tuple(c for c in frame.columns if c not in KEYS and c not in declared)
-    frame = frame[[c for c in frame.columns if c in KEYS or c in declared]]
+    written = (*KEYS, *declared, *METADATA_COLUMNS)
+    ignored = tuple(c for c in frame.columns if c not in written)
+    frame = frame[[c for c in frame.columns if c in written]]
     keys = ["date"] if single else ["meter_id", "date"]
     frame, repeated = _drop_repeats(frame, keys)
-    days = parse_days(frame["date"].astype("string").str.strip())["day"]
-    today = pd.Timestamp(datetime.now(UTC).date())
+    settings = Settings()
+    days = parse_days(frame["date"].astype("string").str.strip(), settings.timezone)["day"]
+    today = pd.Timestamp(meter_days.today(settings.timezone))
     future = days > today
     readable = days[days.notna() & ~future]
     if readable.empty:

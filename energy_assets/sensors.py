@@ -1,6 +1,7 @@
 """Sensors: new usage becomes runs, drift becomes a retrain, failed runs become alerts."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -10,14 +11,21 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from energy_assets import layout
+from energy_assets import layout, meter_days
 from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.monitoring import (
     day_of,
     quality_alarm_names,
     raw_day_keys,
 )
-from energy_assets.jobs import monitoring_job, training_job, usage_job
+from energy_assets.jobs import (
+    ingestion_job,
+    meter_file_job,
+    monitoring_job,
+    training_job,
+    usage_job,
+)
+from energy_assets.meterfiles.ops import dropped_files, imported_days
 from energy_assets.ml import monitoring as mon
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
@@ -66,41 +74,123 @@ def dropped_days(
     return sorted(d for d in days if first <= d <= last and d not in exported)
 
 
-@dg.sensor(
-    jobs=[usage_job, monitoring_job],
-    minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests the export and monitoring of days that appeared in the usage table "
-    "since the cursor, and monitoring of day objects dropped straight into the S3 raw prefix.",
-)
-def new_usage_sensor(
-    context: dg.SensorEvaluationContext, usage_table: UsageTableResource, storage: S3Storage
-) -> dg.SensorResult:
-    after = context.cursor or _exported_through(context)
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-    first = daily_partitions.start.date().isoformat()
-    table_days = [
-        d for d in usage_table.days_after(after, until=date.fromisoformat(yesterday)) if d >= first
-    ]
-    cursor = max([after or "", *table_days]) or None
-    exported = set(context.instance.get_materialized_partitions(raw_usage_export.key))
-    drops = dropped_days(storage, exported, cursor, first, yesterday)
-    if not table_days and not drops:
-        return dg.SensorResult(skip_reason=f"no usage after {after or 'the start'}", cursor=cursor)
-    events = [
-        dg.AssetMaterialization(
-            raw_usage_export.key,
-            partition=day,
-            metadata={"source": "object dropped into S3", "uri": storage.uri(layout.raw_day(day))},
+def waiting_reason(
+    after: str | None, pending: list[str], last_complete: date, timezone: str
+) -> str:
+    """Why ``new_usage_sensor`` requests nothing: what it waits for, and until when."""
+    if pending:
+        day = pending[0]
+        ends = meter_days.end_of(date.fromisoformat(day), timezone)
+        return (
+            f"waiting for {day} to end at midnight {timezone} ({ends:%Y-%m-%d %H:%M} UTC): "
+            f"the table has usage for it, and a day is exported once it is complete; "
+            f"nothing new through {last_complete}"
         )
-        for day in drops
-    ]
-    return dg.SensorResult(
-        run_requests=range_requests(usage_job.name, "usage", table_days)
-        + range_requests(monitoring_job.name, "s3", drops),
-        asset_events=events,
-        cursor=cursor,
+    ends = meter_days.end_of(last_complete + timedelta(days=1), timezone)
+    return (
+        f"no usage after {after or 'the start'} through {last_complete}, the last day complete "
+        f"in {timezone}; the next ends at midnight {timezone} ({ends:%Y-%m-%d %H:%M} UTC)"
     )
+
+
+def build_new_usage_sensor(
+    timezone: str, clock: Callable[[], datetime] | None = None
+) -> dg.SensorDefinition:
+    """``new_usage_sensor`` for meters whose days end at midnight in ``timezone``; ``clock``
+    gives the time it decides by (default: now)."""
+
+    @dg.sensor(
+        name="new_usage_sensor",
+        jobs=[usage_job, monitoring_job],
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests the export and monitoring of days that appeared in the usage "
+        f"table since the cursor, once each day has ended (midnight {timezone}), and "
+        "monitoring of day objects dropped straight into the S3 raw prefix.",
+    )
+    def new_usage_sensor(
+        context: dg.SensorEvaluationContext, usage_table: UsageTableResource, storage: S3Storage
+    ) -> dg.SensorResult:
+        after = context.cursor or _exported_through(context)
+        now = clock() if clock else datetime.now(UTC)
+        last_complete = meter_days.last_complete_day(timezone, now)
+        today = meter_days.today(timezone, now)
+        yesterday = last_complete.isoformat()
+        first = daily_partitions.start.date().isoformat()
+        seen = [d for d in usage_table.days_after(after, until=today) if d >= first]
+        table_days = [d for d in seen if d <= yesterday]
+        pending = [d for d in seen if d > yesterday]
+        cursor = max([after or "", *table_days]) or None
+        exported = set(context.instance.get_materialized_partitions(raw_usage_export.key))
+        drops = dropped_days(storage, exported, cursor, first, yesterday)
+        if not table_days and not drops:
+            return dg.SensorResult(
+                skip_reason=waiting_reason(after, pending, last_complete, timezone),
+                cursor=cursor,
+            )
+        if pending:
+            context.log.info(waiting_reason(cursor, pending, last_complete, timezone))
+        events = [
+            dg.AssetMaterialization(
+                raw_usage_export.key,
+                partition=day,
+                metadata={
+                    "source": "object dropped into S3",
+                    "uri": storage.uri(layout.raw_day(day)),
+                },
+            )
+            for day in drops
+        ]
+        return dg.SensorResult(
+            run_requests=range_requests(usage_job.name, "usage", table_days)
+            + range_requests(monitoring_job.name, "s3", drops),
+            asset_events=events,
+            cursor=cursor,
+        )
+
+    return new_usage_sensor
+
+
+new_usage_sensor = build_new_usage_sensor(daily_partitions.timezone)
+
+
+@dg.sensor(
+    jobs=[meter_file_job, ingestion_job],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Imports each NEM12 or Green Button file dropped into s3://BUCKET/raw/nem12/ or "
+    "raw/greenbutton/ (meter_file_job, one run per file version), then exports the days each "
+    "import wrote (ingestion_job).",
+)
+def meter_file_sensor(context: dg.SensorEvaluationContext, storage: S3Storage) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    files, newest, seen = dropped_files(storage, cursor.get("modified"), cursor.get("seen"))
+    requests = [
+        dg.RunRequest(
+            job_name=meter_file_job.name,
+            run_key=f"meterfile:{key}:{etag}",
+            run_config={"ops": {"import_meter_file": {"config": {"key": key}}}},
+            tags={TRIGGER_TAG: "meter file"},
+        )
+        for key, etag in files
+    ]
+    imports, last_id = imported_days(context.instance, cursor.get("storage_id"))
+    start = daily_partitions.start.date().isoformat()
+    timezone = daily_partitions.timezone
+    yesterday = meter_days.last_complete_day(timezone, datetime.now(UTC)).isoformat()
+    for storage_id, first, last in imports:
+        days = pd.date_range(max(first, start), min(last, yesterday), freq="D")
+        requests += range_requests(
+            ingestion_job.name, f"meterfile-export:{storage_id}", days.strftime("%Y-%m-%d").tolist()
+        )
+        if first < start:
+            context.log.info(f"days before {start} (ENERGY_ASSETS_HISTORY_START) are not exported")
+    state = json.dumps({"modified": newest, "seen": seen, "storage_id": last_id})
+    if not requests:
+        return dg.SensorResult(
+            skip_reason="no new meter files and no import to export", cursor=state
+        )
+    return dg.SensorResult(run_requests=requests, cursor=state)
 
 
 def _retrain_running(context: dg.SensorEvaluationContext) -> bool:

@@ -21,7 +21,7 @@ import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 
-from energy_assets import layout
+from energy_assets import layout, meter_days
 from energy_assets.ml import monitoring as mon
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -135,6 +135,7 @@ def replay(
     say: Callable[[str], None] = print,
 ) -> ReplayResult:
     """Seed ``history_days``, train and deploy, then replay ``days`` days one by one."""
+    from energy_assets.partitions import daily_partitions
     from energy_assets.pipeline import failure_summary, materialize_all
     from energy_assets.seed import seed_table
     from energy_assets.sensors import drift_sensor, new_usage_sensor
@@ -142,7 +143,7 @@ def replay(
     started = time.monotonic()
     table = defs.resources["usage_table"]
     storage = defs.resources["storage"]
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    yesterday = meter_days.last_complete_day(daily_partitions.timezone)  # the sensor's last day
     frame, first_replay, shift_day = shifted_usage(
         meters, history_days, days, shift, seed, yesterday
     )

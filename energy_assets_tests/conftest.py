@@ -27,10 +27,11 @@ os.environ.update(
 
 @pytest.fixture(scope="session")
 def local_aws():
-    """The project's local AWS on free ports; AWS clients in this process are pointed at it."""
+    """The project's local AWS on free ports; AWS clients in this process are pointed at it.
+    Fault injection is on (``energy_assets/localaws/faults.py``): tests set rules over HTTP."""
     from energy_assets.localaws import LocalAWS
 
-    aws = LocalAWS(port=0, runtime_port=0)
+    aws = LocalAWS(port=0, runtime_port=0, fault_injection=True)
     aws.start()
     with pytest.MonkeyPatch.context() as patch:
         for key, value in aws.env().items():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, time, timedelta
 
 import boto3
 import dagster as dg
@@ -23,6 +26,7 @@ from energy_assets.schedules import daily_training_schedule, daily_usage_schedul
 from energy_assets.seed import seed_table
 from energy_assets.sensors import (
     DRIFT_RETRAIN_RUN_CONFIG,
+    build_new_usage_sensor,
     day_ranges,
     drift_sensor,
     new_usage_sensor,
@@ -61,6 +65,7 @@ def test_default_statuses():
         "new_usage_sensor": running,
         "drift_sensor": running,
         "run_failure_alert_sensor": running,
+        "meter_file_sensor": running,
     }
     assert daily_usage_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert daily_training_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
@@ -159,6 +164,95 @@ def test_new_usage_sensor_sees_objects_dropped_into_s3(local_aws):
         instance=instance, cursor=result.cursor, resources=resources
     ) as context:
         assert not new_usage_sensor(context).run_requests
+
+
+def _at(day, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+def test_new_usage_sensor_waits_for_the_day_to_end_in_the_meters_time_zone(local_aws):
+    """A row for today waits for today to end where the meters are, and the sensor says so."""
+    table = UsageTableResource(table_name="sensor-timezone")
+    storage = _storage("sensor-timezone")
+    base = YESTERDAY - timedelta(days=3)
+    before, day = (base - timedelta(days=1)).isoformat(), base.isoformat()
+    seed_table(table, _frame(["a", "b"], [base - timedelta(days=2), before, day]))
+    cursor = (base - timedelta(days=2)).isoformat()
+    resources = {"usage_table": table, "storage": storage}
+
+    def tick(timezone: str, now: datetime, cursor: str):
+        sensor = build_new_usage_sensor(timezone, clock=lambda: now)
+        with dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(), cursor=cursor, resources=resources
+        ) as context:
+            return sensor(context)
+
+    # 15:00 UTC: the base day is over in Sydney (01:00 or 02:00 there), not in UTC.
+    sydney = tick("Australia/Sydney", _at(base, 15), cursor)
+    assert _ranges(sydney.run_requests) == [(before, day)] and sydney.cursor == day
+    utc = tick("UTC", _at(base, 15), cursor)
+    assert _ranges(utc.run_requests) == [(before, before)] and utc.cursor == before
+    waiting = tick("UTC", _at(base, 15), utc.cursor)
+    assert not waiting.run_requests and waiting.cursor == before
+    assert waiting.skip_reason.skip_message == (
+        f"waiting for {day} to end at midnight UTC ({base + timedelta(days=1)} 00:00 UTC): the "
+        f"table has usage for it, and a day is exported once it is complete; nothing new "
+        f"through {before}"
+    )
+    # 02:00 UTC is still the evening before in New York: the day before is not over there.
+    new_york = tick("America/New_York", _at(base, 2), cursor)
+    assert not new_york.run_requests
+    assert new_york.skip_reason.skip_message.startswith(
+        f"waiting for {before} to end at midnight America/New_York ({day} 0"
+    )  # 04:00 or 05:00 UTC, by daylight saving
+    assert new_york.skip_reason.skip_message.endswith(f"nothing new through {cursor}")
+
+    nothing = tick("UTC", _at(base + timedelta(days=2), 15), day)
+    assert nothing.skip_reason.skip_message == (
+        f"no usage after {day} through {base + timedelta(days=1)}, the last day complete in "
+        f"UTC; the next ends at midnight UTC ({base + timedelta(days=3)} 00:00 UTC)"
+    )
+
+
+def test_the_time_zone_setting_moves_the_schedules_and_the_partitions():
+    """ENERGY_ASSETS_TIMEZONE, read when the definitions load (a process of their own here)."""
+    script = """
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+import dagster as dg
+from energy_assets.definitions import defs
+schedule = defs.resolve_schedule_def("daily_usage_schedule")
+when = datetime(2026, 11, 20, 1, 0, tzinfo=ZoneInfo("Australia/Sydney"))
+with dg.build_schedule_context(scheduled_execution_time=when) as context:
+    requests = schedule.evaluate_tick(context).run_requests
+print(json.dumps({
+    "usage": schedule.execution_timezone,
+    "training": defs.resolve_schedule_def("daily_training_schedule").execution_timezone,
+    "partitions": defs.resolve_job_def("usage_job").partitions_def.timezone,
+    "requested": [r.partition_key for r in requests],
+    "sensor": defs.resolve_sensor_def("new_usage_sensor").description,
+}))
+"""
+    env = {**os.environ, "ENERGY_ASSETS_TIMEZONE": "Australia/Sydney"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["usage"] == found["training"] == found["partitions"] == "Australia/Sydney"
+    assert found["requested"] == ["2026-11-19"]  # 01:00 in Sydney: the day that just ended there
+    assert "midnight Australia/Sydney" in found["sensor"]
+
+
+def test_a_time_zone_that_does_not_exist_is_one_clear_error(monkeypatch):
+    from energy_assets.cli import main
+    from energy_assets.settings import Settings
+
+    with pytest.raises(ValueError, match="'Mars/Olympus' is not an IANA time zone name"):
+        Settings(timezone="Mars/Olympus")
+    monkeypatch.setenv("ENERGY_ASSETS_TIMEZONE", "Mars/Olympus")
+    assert main(["models"]) == 2
 
 
 def _reference(version: str) -> dict:

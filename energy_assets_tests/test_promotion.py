@@ -139,6 +139,19 @@ def test_first_model_is_registered_and_deployed(env):
     assert status(env, "v1-naive") == "Approved"
 
 
+def test_deploying_the_serving_version_again_changes_nothing(env):
+    sagemaker = env["resources"]["sagemaker"]
+    packages = len(sagemaker.model_packages())
+    config = sagemaker.describe_endpoint()["EndpointConfigName"]
+    result = deploy(env)
+    assert result.success
+    meta = deploy_metadata(result)
+    assert meta["reason"] == "v1-naive already serves: redeploying its configuration"
+    assert len(sagemaker.model_packages()) == packages  # registered once
+    assert sagemaker.describe_endpoint()["EndpointConfigName"] == config == meta["endpoint_config"]
+    assert serving(env) == "v1-naive"
+
+
 def test_better_challenger_replaces_the_champion(env):
     publish(env, "v2-weekly", season_length=7)
     result = deploy(env)
@@ -226,3 +239,178 @@ def test_cli_lists_the_registry_and_rolls_back(env, monkeypatch, capsys):
     assert serving(env) == "v2-weekly"
     assert main(["rollback", "no-such-version"]) == 1
     assert "never served" in capsys.readouterr().err
+
+
+def artifact_key(version: str) -> str:
+    return layout.model_dir(version) + "model.tar.gz"
+
+
+def overwrite_artifact(env, version: str, with_bytes_of: str = "v4-broken") -> None:
+    """Replace a version's model.tar.gz by hand (a plain PUT), as the probe in issue 13 did."""
+    storage = env["resources"]["storage"]
+    storage.client().put_object(
+        Bucket=storage.bucket,
+        Key=artifact_key(version),
+        Body=storage.client()
+        .get_object(Bucket=storage.bucket, Key=artifact_key(with_bytes_of))["Body"]
+        .read(),
+    )
+
+
+def models_listing(monkeypatch, capsys) -> str:
+    from energy_assets.cli import main
+
+    monkeypatch.setenv("ENERGY_ASSETS_BUCKET", "promotion-bucket")
+    monkeypatch.setenv("ENERGY_ASSETS_ENDPOINT", "promotion-endpoint")
+    assert main(["models"]) == 0
+    return capsys.readouterr().out
+
+
+def listed(listing: str, version: str) -> list[str]:
+    """The cells of a version's row in the `models` table."""
+    row = next(line for line in listing.splitlines() if f"| {version} " in line)
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+@pytest.fixture(scope="module")
+def health(env):
+    """The app's /api/health over HTTP, for the promotion endpoint, probing on every call."""
+    import httpx
+
+    from energy_assets.app.api import create_app
+    from energy_assets.app.service import UsageService
+    from energy_assets.background import BackgroundServer
+
+    resources = env["resources"]
+    service = UsageService(
+        table=resources["usage_table"], sagemaker=resources["sagemaker"], health_ttl_seconds=0
+    )
+    server = BackgroundServer(create_app(service)).start()
+
+    def get() -> tuple[int, dict]:
+        response = httpx.get(f"{server.url}/api/health", timeout=30)
+        return response.status_code, response.json()
+
+    yield get
+    server.stop()
+
+
+def test_registration_records_the_artifact_checksum(env):
+    storage = env["resources"]["storage"]
+    data = storage.get_bytes(artifact_key("v2-weekly"))
+    sha = __import__("hashlib").sha256(data).hexdigest()
+    package = env["resources"]["sagemaker"].find_package("v2-weekly")
+    assert package["CustomerMetadataProperties"]["artifact_sha256"] == sha
+    assert storage.head(artifact_key("v2-weekly"))["Metadata"]["sha256"] == sha
+    assert storage.get_json(layout.registration("v2-weekly"))["artifact_sha256"] == sha
+
+
+def test_rollback_refuses_an_overwritten_artifact_and_leaves_the_endpoint_alone(
+    env, monkeypatch, capsys
+):
+    """Issue 13: the serving version's model.tar.gz overwritten, then `rollback` to it."""
+    from energy_assets.cli import main
+
+    sagemaker = env["resources"]["sagemaker"]
+    before = sagemaker.describe_endpoint()["LastModifiedTime"]
+    overwrite_artifact(env, "v2-weekly")
+    monkeypatch.setenv("ENERGY_ASSETS_BUCKET", "promotion-bucket")
+    monkeypatch.setenv("ENERGY_ASSETS_ENDPOINT", "promotion-endpoint")
+    assert main(["rollback", "v2-weekly"]) == 1
+    error = capsys.readouterr().err
+    assert "of version v2-weekly changed since registration" in error
+    assert "the endpoint was not touched" in error
+    assert sagemaker.describe_endpoint()["LastModifiedTime"] == before
+    assert serving(env) == "v2-weekly"  # the fleet keeps the model it loaded
+    listing = models_listing(monkeypatch, capsys)
+    assert "answers with version v2-weekly" in listing
+    row = listed(listing, "v2-weekly")
+    assert "changed" in row and "True" in row
+    assert "verified" in listed(listing, "v1-naive")
+
+
+def test_health_and_models_report_what_the_endpoint_answers(env, health, monkeypatch, capsys):
+    status, found = health()
+    assert status == 200 and found["answers"] and found["status"] == "InService"
+    # the fleet is replaced (as by autoscaling or an instance failure): it loads the bad artifact
+    sagemaker = env["resources"]["sagemaker"]
+    config = sagemaker.describe_endpoint()["EndpointConfigName"]
+    sagemaker.client().update_endpoint(
+        EndpointName=sagemaker.endpoint_name, EndpointConfigName=config
+    )
+    status, found = health()
+    assert status == 503 and found["status"] == "InService" and not found["answers"]
+    assert "cannot load model artifact" in found["detail"]
+    listing = models_listing(monkeypatch, capsys)
+    assert "endpoint promotion-endpoint: InService but does not answer" in listing
+    assert "True" not in listed(listing, "v2-weekly")
+
+
+def test_failed_smoke_test_restores_only_a_config_known_to_serve(env, health):
+    """The endpoint serves v2-weekly's config, whose artifact is broken: a failed deploy goes
+    back to the newest config that passed a smoke test and still verifies (v1-naive's), not to
+    the broken one that served before. No retrain needed."""
+    publish(env, "v5-broken", season_length=7, drop_history=True)
+    result = deploy(env, force=True)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "smoke test of promotion-endpoint-v5-broken failed" in failure
+    assert "restored to promotion-endpoint-v1-naive (version v1-naive" in failure
+    assert serving(env) == "v1-naive"
+    storage = env["resources"]["storage"]
+    assert storage.get_json(layout.DEPLOYMENT_CURRENT)["model_version"] == "v1-naive"
+    smoke = storage.get_json(layout.smoke_record("promotion-endpoint-v5-broken"))
+    assert smoke["passed"] is False and smoke["problems"]
+    assert status(env, "v5-broken") == "Rejected"
+    package = env["resources"]["sagemaker"].find_package("v2-weekly")
+    assert package["CustomerMetadataProperties"]["serving"] == "false"
+    code, found = health()
+    assert code == 200 and found["answers"]
+
+
+def test_deploy_refuses_an_artifact_changed_after_registration(env):
+    publish(env, "v6-weekly", season_length=7)
+    registered = dg.materialize([registered_model], resources=env["resources"])
+    assert registered.success
+    overwrite_artifact(env, "v6-weekly")
+    result = dg.materialize(
+        [forecast_endpoint],
+        resources=env["resources"],
+        run_config={"ops": {"forecast_endpoint": {"config": {"force": True}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "of version v6-weekly changed since registration" in failure
+    assert "the endpoint was not touched" in failure
+    sagemaker = env["resources"]["sagemaker"]
+    assert not sagemaker.endpoint_config_exists("promotion-endpoint-v6-weekly")
+    assert serving(env) == "v1-naive"
+    assert status(env, "v6-weekly") == "Rejected"
+
+
+def test_with_no_config_known_to_serve_the_endpoint_is_deleted(env, health, monkeypatch, capsys):
+    overwrite_artifact(env, "v1-naive")  # now no config that passed a smoke test verifies
+    publish(env, "v7-broken", season_length=7, drop_history=True)
+    result = deploy(env, force=True)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "no config known to serve remains: endpoint deleted" in failure
+    assert env["resources"]["sagemaker"].describe_endpoint() is None
+    assert env["resources"]["storage"].get_json_or_none(layout.DEPLOYMENT_CURRENT) is None
+    code, found = health()
+    assert code == 503 and found["status"] == "Missing"
+    listing = models_listing(monkeypatch, capsys)
+    assert "endpoint promotion-endpoint: endpoint is Missing" in listing
+    assert "changed" in listed(listing, "v1-naive")
+
+
+def test_registration_refuses_an_artifact_replaced_after_training(env):
+    publish(env, "v8-weekly", season_length=7)
+    overwrite_artifact(env, "v8-weekly", with_bytes_of="v6-weekly")
+    result = dg.materialize([registered_model], resources=env["resources"], raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "model.tar.gz changed between training and registration" in failure
+    assert "materialize trained_forecaster again" in failure
+    assert env["resources"]["sagemaker"].find_package("v8-weekly") is None

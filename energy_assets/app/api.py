@@ -30,12 +30,9 @@ def create_app(service: UsageService) -> FastAPI:
         return JSONResponse({"detail": error.message}, status_code=error.status)
 
     @app.get("/api/health")
-    def health() -> dict:
-        described = service.sagemaker.describe_endpoint()
-        return {
-            "endpoint": service.sagemaker.endpoint_name,
-            "status": described["EndpointStatus"] if described else "Missing",
-        }
+    def health() -> JSONResponse:
+        found = service.health()  # 503 unless the endpoint's model really answers
+        return JSONResponse(found, status_code=200 if found["answers"] else 503)
 
     @app.get("/api/meters")
     def meters() -> dict:

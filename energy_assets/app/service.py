@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import botocore.exceptions
 import numpy as np
@@ -46,9 +46,22 @@ class UsageService:
     table: UsageTableResource
     sagemaker: SageMakerResource
     meters_ttl_seconds: float = 60.0
+    health_ttl_seconds: float = 10.0
 
     def __post_init__(self):
         self._meters: tuple[float, list[str]] | None = None
+        self._health: tuple[float, dict] | None = None
+
+    def health(self) -> dict:
+        """What the endpoint answers now: a real one-day invocation (``SageMakerResource.probe``),
+        at most one per ``health_ttl_seconds`` however often health is polled. The endpoint's
+        status alone says InService while every invocation fails."""
+        if self._health is None or time.monotonic() - self._health[0] > self.health_ttl_seconds:
+            known = self._meters[1] if self._meters else []
+            found = self.sagemaker.probe(known[0] if known else None)
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            self._health = (time.monotonic(), {**found, "checked_at": stamp})
+        return self._health[1]
 
     def meters(self) -> list[str]:
         if self._meters is None or time.monotonic() - self._meters[0] > self.meters_ttl_seconds:

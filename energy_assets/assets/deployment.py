@@ -1,5 +1,5 @@
-"""The SageMaker endpoint serving the best model: champion/challenger gate, zero-downtime
-switch, smoke test with restore, data capture and autoscaling."""
+"""The SageMaker endpoint serving the best model: champion/challenger gate, artifact check,
+zero-downtime switch, smoke test with restore, data capture and autoscaling."""
 
 from datetime import UTC, datetime
 
@@ -9,14 +9,17 @@ from energy_assets import layout
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import read_split
 from energy_assets.ml.metrics import rolling_test_forecasts
-from energy_assets.promotion import (
-    Decision,
+from energy_assets.promotion import Decision, compare
+from energy_assets.resources import S3Storage, SageMakerResource
+from energy_assets.retry_policy import AWS_RETRY_POLICY
+from energy_assets.rollout import (
+    ArtifactNotVerified,
     SmokeTestFailed,
-    compare,
+    Target,
     rollback,
     switch_endpoint,
+    verify,
 )
-from energy_assets.resources import S3Storage, SageMakerResource
 from energy_assets.serving.artifact import load_bundle
 
 
@@ -65,7 +68,13 @@ def _data_capture(storage: S3Storage, percent: int) -> dict | None:
     }
 
 
-@dg.asset(deps=[registered_model], group_name="deployment", kinds={"sagemaker"}, code_version="2")
+@dg.asset(
+    deps=[registered_model],
+    group_name="deployment",
+    kinds={"sagemaker"},
+    code_version="3",
+    retry_policy=AWS_RETRY_POLICY,
+)
 def forecast_endpoint(
     context: dg.AssetExecutionContext,
     config: DeployConfig,
@@ -75,11 +84,12 @@ def forecast_endpoint(
     """Serve the registered model if it beats the serving champion on the same test window.
 
     A challenger that does not is not deployed: its package is Rejected with the reason, which
-    is also this materialization's metadata, and the champion keeps serving. A promoted model
+    is also this materialization's metadata, and the champion keeps serving. A promoted model's
+    artifact is checked against the SHA-256 registered with it before anything is created; it
     gets a SageMaker Model and EndpointConfig (instance type and count, data capture); the
     endpoint is created or updated in place (UpdateEndpoint: the old fleet serves until the new
-    one is InService), smoke-tested, restored to the previous config if the smoke test fails
-    (the run then fails), and scaled by target tracking on invocations per instance."""
+    one is InService), smoke-tested, restored to a config known to serve if the smoke test
+    fails (the run then fails), and scaled by target tracking on invocations per instance."""
     report = storage.get_json(layout.EVALUATION_LATEST)
     version = report["version"]
     package = sagemaker.find_package(version)
@@ -133,22 +143,37 @@ def forecast_endpoint(
     name = f"{sagemaker.endpoint_name}-{version}"[:63].rstrip("-")
     tags = {"energy-assets:model-version": version, "energy-assets:run-id": context.run_id}
     capture = _data_capture(storage, config.data_capture_percent)
-    if not sagemaker.endpoint_config_exists(name):
-        sagemaker.create_model(name, report["model_uri"], tags)
-        sagemaker.create_endpoint_config(
-            name, name, config.instance_type, config.initial_instance_count, tags, capture
-        )
     meter = report["smoke_meter"]
+    target = Target(
+        config_name=name,
+        version=version,
+        model_uri=report["model_uri"],
+        artifact_sha256=(package or {})
+        .get("CustomerMetadataProperties", {})
+        .get("artifact_sha256"),
+        smoke_meter=meter,
+    )
     try:
+        verify(storage, target)  # nothing is created, the endpoint untouched, if it changed
+        if not sagemaker.endpoint_config_exists(name):
+            sagemaker.create_model(name, report["model_uri"], tags)
+            sagemaker.create_endpoint_config(
+                name, name, config.instance_type, config.initial_instance_count, tags, capture
+            )
         previous, answer = switch_endpoint(
-            sagemaker, name, version, meter, config.smoke_test_horizon, tags
+            storage, sagemaker, target, config.smoke_test_horizon, tags, verified=True
         )
-    except SmokeTestFailed as failure:
+    except (SmokeTestFailed, ArtifactNotVerified) as failure:
         if package:
             sagemaker.set_approval(package, "Rejected", str(failure), serving="false")
+        restored = getattr(failure, "restored", None)
         raise dg.Failure(
             description=str(failure),
-            metadata={"problems": "; ".join(failure.problems), "restored": failure.restored or ""},
+            metadata={
+                "problems": "; ".join(getattr(failure, "problems", [str(failure)])),
+                "restored": restored.config_name if restored else "",
+            },
+            allow_retries=False,  # a retry would fail the same way
         ) from failure
     context.log.info(f"endpoint {sagemaker.endpoint_name} serves {name} (before: {previous})")
     scaling = sagemaker.configure_autoscaling(
@@ -173,6 +198,7 @@ def forecast_endpoint(
         "endpoint_config": name,
         "model_version": version,
         "model_uri": report["model_uri"],
+        "artifact_sha256": target.artifact_sha256,
         "model_package_arn": (package or {}).get("ModelPackageArn"),
         "previous_endpoint_config": previous,
         "replaced_version": replaced,
@@ -223,8 +249,8 @@ def rollback_endpoint(
 ) -> None:
     try:
         record = rollback(storage, sagemaker, config.version, config.smoke_test_horizon)
-    except (ValueError, SmokeTestFailed) as error:
-        raise dg.Failure(description=str(error)) from error
+    except (ValueError, SmokeTestFailed, ArtifactNotVerified) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
     context.log.info(f"endpoint {sagemaker.endpoint_name} serves {config.version} again")
     context.log_event(
         dg.AssetMaterialization(

@@ -11,6 +11,7 @@ from energy_assets.assets.training import read_split, trained_forecaster
 from energy_assets.ml.metrics import forecast_test, score
 from energy_assets.ml.plots import plot_predicted_vs_actual
 from energy_assets.resources import CloudWatchResource, S3Storage
+from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.serving.artifact import load_bundle
 
 MAX_RELATIVE_MAE = 1.0
@@ -30,6 +31,7 @@ CLOUDWATCH_METRICS = {
     group_name="evaluation",
     kinds={"pandas", "s3", "cloudwatch"},
     code_version="2",
+    retry_policy=AWS_RETRY_POLICY,
 )
 def evaluation_report(
     context: dg.AssetExecutionContext, storage: S3Storage, cloudwatch: CloudWatchResource

@@ -2,15 +2,16 @@
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
-from energy_assets import layout
+from energy_assets import layout, meter_days
 from energy_assets.ml.days import day_keys, parse_days
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage, UsageTableResource
+from energy_assets.retry_policy import AWS_RETRY_POLICY
+from energy_assets.settings import Settings
 
 usage_table = dg.AssetSpec(
     "usage_table",
@@ -34,15 +35,18 @@ class Routed:
     normalised: int
 
 
-def route_items(raw: pd.DataFrame, first_day: str, last_day: str, today: str) -> Routed:
+def route_items(
+    raw: pd.DataFrame, first_day: str, last_day: str, today: str, timezone: str = "UTC"
+) -> Routed:
     """Sort items by the day their date names (``energy_assets.ml.days``).
 
     Days in ``[first_day, last_day]`` (the partitions) go to their day's object; items of
     ``today``, a day not yet over, wait for its partition; everything else (no readable day, a
     time zone, after today, before the history start) goes to the undated object, for cleaning
-    to quarantine with its reason. Nothing read is left out.
+    to quarantine with its reason. Nothing read is left out. Days are the meters' days in
+    ``timezone``.
     """
-    days = parse_days(raw["date"].astype("string").str.strip())
+    days = parse_days(raw["date"].astype("string").str.strip(), timezone)
     key = day_keys(days["day"])
     why = days["problem"].copy()
     why = why.mask(why.isna() & (key > today).fillna(False), "future_date")
@@ -66,6 +70,7 @@ def route_items(raw: pd.DataFrame, first_day: str, last_day: str, today: str) ->
     deps=[usage_table],
     group_name="ingestion",
     kinds={"dynamodb", "s3"},
+    retry_policy=AWS_RETRY_POLICY,
     code_version="2",
 )
 def raw_usage_export(
@@ -84,12 +89,13 @@ def raw_usage_export(
     started = time.monotonic()
     raw = usage_table.scan()
     context.log.info(f"scanned {len(raw)} items in {time.monotonic() - started:.1f} s")
-    today = datetime.now(UTC).date().isoformat()
+    timezone = Settings().timezone
     routed = route_items(
         raw,
         first_day=daily_partitions.get_first_partition_key(),
         last_day=daily_partitions.get_last_partition_key() or days[-1],
-        today=today,
+        today=meter_days.today(timezone).isoformat(),
+        timezone=timezone,
     )
     columns = list(raw.columns)
     objects = {

@@ -16,8 +16,9 @@ from energy_assets.ml import monitoring as mon
 from energy_assets.ml.bundle import ForecastBundle
 from energy_assets.ml.cleaning import clean_usage
 from energy_assets.partitions import daily_partitions
-from energy_assets.resources import CloudWatchResource, S3Storage
+from energy_assets.resources import CloudWatchResource, MissingObject, S3Storage
 from energy_assets.resources.cloudwatch import AlarmSpec, Datum
+from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.serving.artifact import load_bundle
 
 CONTEXT_DAYS = 35  # raw days read before the first new one: cleaning and drift windows
@@ -195,6 +196,7 @@ def metric_data(
     deps=[raw_usage_export, dg.AssetKey("forecast_endpoint")],
     group_name="monitoring",
     kinds={"pandas", "s3", "cloudwatch"},
+    retry_policy=AWS_RETRY_POLICY,
     code_version="1",
 )
 def forecast_monitoring(
@@ -298,10 +300,9 @@ def _merge_realised(storage: S3Storage, new_rows: pd.DataFrame) -> pd.DataFrame:
     """The stored realised rows with ``new_rows`` replacing any for the same meter, day and
     version (a partition materialized again is scored again, not twice)."""
     key = ("meter_id", "date", "model_version")
-    client = storage.client()
     try:
         old = storage.read_parquet(layout.MONITORING_REALISED)
-    except client.exceptions.NoSuchKey:
+    except MissingObject:
         old = None
     if old is not None:
         rows = pd.concat([old, new_rows], ignore_index=True) if len(new_rows) else old

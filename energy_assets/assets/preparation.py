@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+import pydantic
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
@@ -11,12 +12,23 @@ from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import time_split
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage
+from energy_assets.resources.s3 import json_bytes, parquet_bytes
+from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.settings import Settings
 
 
 class CleaningConfig(dg.Config):
-    covariates: list[str] = list(Settings().covariates)
+    covariates: list[str] = pydantic.Field(
+        default=list(Settings().covariates),
+        description="Numeric attributes kept beside usage (default ENERGY_ASSETS_COVARIATES); "
+        "each row must carry a number in each. Other attributes are ignored and counted.",
+    )
     max_outlier_score: float = 12.0
+    quarantine_quality: str = pydantic.Field(
+        default="",
+        description="Quality letters to quarantine (meter files: A actual, E estimated, "
+        "S substituted, F final substituted, N null, V variable, Q questionable), e.g. SEF",
+    )
 
 
 class FeatureConfig(dg.Config):
@@ -36,7 +48,11 @@ def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
 
 
 @dg.asset(
-    deps=[raw_usage_export], group_name="preparation", kinds={"pandas", "s3"}, code_version="2"
+    deps=[raw_usage_export],
+    group_name="preparation",
+    kinds={"pandas", "s3"},
+    code_version="2",
+    retry_policy=AWS_RETRY_POLICY,
 )
 def cleaned_usage(
     context: dg.AssetExecutionContext, config: CleaningConfig, storage: S3Storage
@@ -59,16 +75,24 @@ def cleaned_usage(
             covariates=config.covariates,
             first_day=daily_partitions.get_first_partition_key(),
             last_day=daily_partitions.get_last_partition_key(),
+            quarantine_quality=config.quarantine_quality,
+            timezone=Settings().timezone,
         )
     except ValueError as error:
-        raise dg.Failure(str(error)) from None
+        raise dg.Failure(str(error), allow_retries=False) from None
     if not counted(result.stats):
-        raise dg.Failure(f"cleaning lost rows: {result.stats}")
-    storage.put_parquet(layout.CLEAN, result.clean)
+        raise dg.Failure(f"cleaning lost rows: {result.stats}", allow_retries=False)
     quarantine_key = layout.quarantine(context.run_id)
     storage.put_csv(quarantine_key, result.quarantine)
     stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}
-    storage.put_json(layout.CLEAN_STATS, stats)
+    # the frame and its counts are one output: a manifest written last vouches for both
+    storage.put_set(
+        layout.CLEAN_MANIFEST,
+        {
+            layout.CLEAN: (parquet_bytes(result.clean), "application/vnd.apache.parquet"),
+            layout.CLEAN_STATS: (json_bytes(stats), "application/json"),
+        },
+    )
     reasons = (
         result.quarantine["reason"].value_counts().rename_axis("reason").reset_index(name="rows")
         if len(result.quarantine)
@@ -84,7 +108,13 @@ def cleaned_usage(
     )
 
 
-@dg.asset(deps=[cleaned_usage], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+@dg.asset(
+    deps=[cleaned_usage],
+    group_name="preparation",
+    kinds={"pandas", "s3"},
+    code_version="1",
+    retry_policy=AWS_RETRY_POLICY,
+)
 def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeResult:
     """Calendar and history features: day of week, month, season, lags and rolling means."""
     frame = add_calendar_features(read_frame(storage, layout.CLEAN), hemisphere=config.hemisphere)
@@ -100,20 +130,29 @@ def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeR
     )
 
 
-@dg.asset(deps=[usage_features], group_name="preparation", kinds={"pandas", "s3"}, code_version="1")
+@dg.asset(
+    deps=[usage_features],
+    group_name="preparation",
+    kinds={"pandas", "s3"},
+    code_version="2",
+    retry_policy=AWS_RETRY_POLICY,
+)
 def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeResult:
     """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3."""
     frame = read_frame(storage, layout.FEATURES)
     train, test = time_split(frame, test_days=config.test_days)
-    for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
-        out = part.assign(date=part["date"].dt.strftime("%Y-%m-%d"))
-        storage.put_csv(key, out)
-    # The same split as SageMaker DeepAR's JSON Lines channels (test = train + test days).
-    channels = {
-        layout.deepar_channel(name): body.encode()
-        for name, body in deepar_channels(train, test).items()
+    objects = {
+        key: (
+            part.assign(date=part["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode(),
+            "text/csv",
+        )
+        for key, part in ((layout.TRAIN, train), (layout.TEST, test))
     }
-    storage.put_many(channels, "application/jsonlines")
+    # The same split as SageMaker DeepAR's JSON Lines channels (test = train + test days).
+    for name, body in deepar_channels(train, test).items():
+        objects[layout.deepar_channel(name)] = (body.encode(), "application/jsonlines")
+    # one output of four objects: the manifest, written last, vouches for all of them
+    storage.put_set(layout.SPLIT_MANIFEST, objects)
     return dg.MaterializeResult(
         metadata={
             "train_rows": len(train),

@@ -27,12 +27,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Raise ``RuntimeError`` when ``host:port`` cannot be bound (0 always can)."""
-    if port:
-        bind_socket(host, port).close()
-
-
 def client_host(host: str) -> str:
     """The address a client on this machine uses to reach a server bound to ``host``."""
     if host in ("", "0.0.0.0"):

@@ -1,4 +1,5 @@
-"""UpdateEndpoint for moto's SageMaker, which answers it with a server error (moto 5.2).
+"""UpdateEndpoint for moto's SageMaker, which answers it with a server error (moto 5.2); and,
+through ``apply()``, moto's answers corrected to AWS's (``moto_responses``).
 
 The deploy asset moves a live endpoint to a new endpoint config with UpdateEndpoint, as on AWS,
 so the local AWS must support it. The method is added to moto's backend and response classes
@@ -22,6 +23,8 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
+
+from energy_assets.localaws import moto_responses
 
 _RETAINED = ("CurrentInstanceCount", "DesiredInstanceCount", "CurrentWeight", "DesiredWeight")
 
@@ -62,8 +65,10 @@ def _update_endpoint_response(self: SageMakerResponse) -> ActionResult:
 
 
 def apply() -> None:
-    """Install the patch (idempotent). Kept out if moto ever implements UpdateEndpoint itself."""
+    """Install the patches (idempotent): UpdateEndpoint, kept out if moto ever implements it
+    itself, and the corrected answers of ``moto_responses``."""
     native: Any = SageMakerModelBackend.__dict__.get("update_endpoint")
     if native is None or native is update_endpoint:
         SageMakerModelBackend.update_endpoint = update_endpoint
         SageMakerResponse.update_endpoint = _update_endpoint_response
+    moto_responses.apply()

@@ -69,6 +69,7 @@ class Deployment:
     arn: str
     variants: dict[str, Variant]
     data_capture: dict | None = None
+    async_inference: dict | None = None
 
 
 class EndpointResolver:
@@ -175,6 +176,7 @@ class EndpointResolver:
             arn=endpoint["EndpointArn"],
             variants=variants,
             data_capture=config.get("DataCaptureConfig"),
+            async_inference=config.get("AsyncInferenceConfig"),
         )
 
     def _model(self, url: str, region: str) -> Predictor:

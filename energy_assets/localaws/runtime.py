@@ -1,16 +1,24 @@
-"""A SageMaker-runtime-compatible server: InvokeEndpoint really serves the endpoint's model.
+"""A SageMaker-runtime-compatible service: every runtime operation really serves the endpoint's
+model.
 
-It speaks botocore's ``sagemaker-runtime`` protocol (rest-json): ``POST
-/endpoints/{EndpointName}/invocations`` with the payload as body and ``Content-Type`` /
-``Accept`` / ``X-Amzn-SageMaker-Target-Variant`` headers; the answer is the model's output with
-``Content-Type`` and ``x-Amzn-Invoked-Production-Variant``. Endpoints are resolved through the
-control plane of the local AWS (``resolver.py``) and answered by the container's ``Predictor``.
+It answers botocore's ``sagemaker-runtime`` operations (``runtime_protocol.py``) on both ports
+of the local AWS: its own (``create_runtime_app``, for ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``) and
+moto's (``gateway.py``, so that ``AWS_ENDPOINT_URL`` alone is enough). Endpoints are resolved
+through the control plane of the local AWS (``resolver.py``) and answered by the container's
+``Predictor``:
 
-Errors take the shapes botocore's service model defines for InvokeEndpoint, so callers see the
-same ``ClientError`` codes as on AWS (``x-amzn-ErrorType`` header, JSON body with ``message``):
+* InvokeEndpoint: the model's answer, ``Content-Type`` and ``x-Amzn-Invoked-Production-Variant``;
+* InvokeEndpointWithResponseStream: the same answer as one ``PayloadPart`` event of an AWS event
+  stream (the container answers in one piece);
+* InvokeEndpointAsync, on an endpoint whose config has ``AsyncInferenceConfig``: 202 at once;
+  the input is read from ``InputLocation`` in S3 and the answer written to
+  ``{S3OutputPath}/{id}.out`` (failures to ``{S3FailurePath}/{id}-error.out``) in the background.
 
-* no such endpoint / not InService / unknown target variant -> 400 ``ValidationError``
-  ("Endpoint X of account 123456789012 not found.");
+Errors take the shapes botocore's service model defines, so callers see the same ``ClientError``
+codes as on AWS:
+
+* no such endpoint / not InService / unknown target variant / an async call to a real-time
+  endpoint -> 400 ``ValidationError`` ("Endpoint X of account 123456789012 not found.");
 * the container rejects the payload (``InvalidRequest``, its 400) -> 424 ``ModelError`` with
   ``OriginalStatusCode`` 400 and ``OriginalMessage`` = the container's body, as SageMaker relays
   a container's 4xx; ``ModelFailure`` (its 500) -> 424 ``ModelError``, OriginalStatusCode 500;
@@ -25,9 +33,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,151 +45,227 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from energy_assets.localaws import runtime_protocol as wire
 from energy_assets.localaws.resolver import (
     ACCOUNT,
+    Deployment,
     DeploymentBroken,
     EndpointNotFound,
     EndpointResolver,
     UnknownVariant,
+    Variant,
 )
+from energy_assets.localaws.runtime_protocol import Answer
 from energy_assets.localaws.telemetry import Telemetry
 from energy_assets.serving.handler import InvalidRequest, ModelFailure
 
-_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, code: str, message: str, **extra) -> Response:
-    return JSONResponse(
-        {"message": message, **extra},
-        status_code=status,
-        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
-    )
+@dataclass(frozen=True)
+class _Served:
+    variant: Variant
+    deployment: Deployment
+    account: str
 
 
-def _model_error(name: str, region: str, account: str, status: int, body: str) -> Response:
-    kind = "client" if status < 500 else "server"
-    logs = (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{name}"
-    )
-    return _error(
-        424,
-        "ModelError",
-        f'Received {kind} error ({status}) from primary with message "{body}". '
-        f"See {logs} in account {account} for more information.",
-        OriginalStatusCode=status,
-        OriginalMessage=body,
-        LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}",
-    )
+class Runtime:
+    """The runtime operations over one resolver; ``handle`` answers any HTTP request."""
 
+    def __init__(self, aws_url: str, region: str, telemetry_seconds: float = 10.0):
+        self.region = region
+        self.resolver = EndpointResolver(aws_url, region)
+        self.telemetry = Telemetry(self.resolver.client, flush_seconds=telemetry_seconds)
+        self._async = ThreadPoolExecutor(2, thread_name_prefix="runtime-async")
 
-def signed_region(request: Request) -> str | None:
-    """The region in the SigV4 credential scope of the request, if it is signed."""
-    match = _REGION.search(request.headers.get("authorization", ""))
-    return match.group(1) if match else None
+    def start(self) -> Runtime:
+        self.telemetry.start()
+        return self
 
+    def stop(self) -> None:
+        """Finish queued async invocations, then send the last metrics and captures."""
+        self._async.shutdown(wait=True)
+        self.telemetry.stop()
 
-def create_runtime_app(aws_url: str, region: str, telemetry_seconds: float = 10.0) -> Starlette:
-    """The runtime app, in the process of the moto server at ``aws_url`` (``resolver.py``).
-    Endpoint metrics and data capture are flushed every ``telemetry_seconds`` by
-    ``app.state.telemetry`` (started by the caller)."""
-    resolver = EndpointResolver(aws_url, region)
-    telemetry = Telemetry(resolver.client, flush_seconds=telemetry_seconds)
-
-    def invoke(name: str, region: str, headers, body: bytes, started: float) -> Response:
-        try:
-            variant, deployment = resolver.resolve(
-                name, region, headers.get("x-amzn-sagemaker-target-variant")
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        """``headers``: a case-insensitive mapping of the request's headers."""
+        started = time.perf_counter()
+        operation = wire.runtime_operation(method, path)
+        if operation is None:
+            return wire.error(
+                404,
+                "UnknownOperationException",
+                f"{method} {path} is not an operation of the SageMaker runtime API",
             )
+        name, endpoint = operation
+        scope = wire.credential_scope(headers.get("authorization"))
+        region = scope[0] if scope else self.region
+        try:
+            if name == "InvokeEndpoint":
+                return self._invoke(endpoint, region, headers, body, started)
+            if name == "InvokeEndpointWithResponseStream":
+                return self._invoke(endpoint, region, headers, body, started, stream=True)
+            if name == "InvokeEndpointAsync":
+                return self._invoke_async(endpoint, region, headers)
+        except Exception as error:  # the control plane is down, a bug: say so, as AWS would
+            log.exception("%s %s failed", name, endpoint)
+            return wire.error(500, "InternalFailure", f"local SageMaker runtime failed: {error!r}")
+        return wire.error(
+            501,
+            "UnknownOperationException",
+            f"{name} is not served by the local SageMaker runtime (InvokeEndpoint, "
+            "InvokeEndpointWithResponseStream and InvokeEndpointAsync are)",
+        )
+
+    def _resolve(self, name: str, region: str, target: str | None) -> _Served | Answer:
+        try:
+            variant, deployment = self.resolver.resolve(name, region, target)
         except EndpointNotFound:
-            return _error(
+            return wire.error(
                 400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
             )
         except UnknownVariant as error:
-            return _error(400, "ValidationError", str(error))
+            return wire.error(400, "ValidationError", str(error))
         except DeploymentBroken as error:
             log.warning("endpoint %s cannot serve: %s", name, error)
-            return _model_error(name, region, ACCOUNT, 500, json.dumps({"error": str(error)}))
-        account = deployment.arn.split(":")[4] or ACCOUNT
-        request_type = headers.get("content-type", "application/json")
+            return wire.model_error(name, region, ACCOUNT, 500, json.dumps({"error": str(error)}))
+        return _Served(variant, deployment, deployment.arn.split(":")[4] or ACCOUNT)
+
+    def _predict(
+        self, served: _Served, name: str, region: str, request: tuple[bytes, str], accept, started
+    ) -> tuple[int, bytes, str]:
+        """The container's status, body and content type for one request, with the endpoint's
+        metrics and data capture as on AWS."""
         model_started = time.perf_counter()
         try:
-            payload, content_type = variant.predictor.invoke(
-                body, request_type, headers.get("accept")
-            )
+            payload, content_type = served.variant.predictor.invoke(*request, accept)
             status = 200
-        except InvalidRequest as error:
-            status, answer = (
-                400,
-                _model_error(name, region, account, 400, json.dumps({"error": str(error)})),
-            )
-        except ModelFailure as error:
-            log.warning("endpoint %s: %s", name, error)
-            status, answer = (
-                500,
-                _model_error(name, region, account, 500, json.dumps({"error": str(error)})),
-            )
+        except (InvalidRequest, ModelFailure) as error:
+            status = 400 if isinstance(error, InvalidRequest) else 500
+            if status == 500:
+                log.warning("endpoint %s: %s", name, error)
+            payload, content_type = json.dumps({"error": str(error)}).encode(), "application/json"
         model_seconds = time.perf_counter() - model_started
-        telemetry.record(
+        self.telemetry.record(
             region,
             name,
-            variant.name,
+            served.variant.name,
             status,
             model_seconds,
             time.perf_counter() - started,
-            variant.instances,
+            served.variant.instances,
+        )
+        if status == 200:
+            self.telemetry.capture(
+                region,
+                name,
+                served.variant.name,
+                served.deployment.data_capture,
+                request,
+                (payload, content_type),
+            )
+        return status, payload, content_type
+
+    def _invoke(self, name, region, headers, body: bytes, started, stream=False) -> Answer:
+        served = self._resolve(name, region, headers.get("x-amzn-sagemaker-target-variant"))
+        if isinstance(served, Answer):
+            return served
+        request = (body, headers.get("content-type") or "application/json")
+        accept = headers.get("x-amzn-sagemaker-accept" if stream else "accept")
+        status, payload, content_type = self._predict(
+            served, name, region, request, accept, started
         )
         if status != 200:
-            return answer
-        telemetry.capture(
-            region,
-            name,
-            variant.name,
-            deployment.data_capture,
-            (body, request_type),
-            (payload, content_type),
-        )
-        return Response(
-            payload,
-            media_type=content_type,
-            headers={
-                "x-Amzn-Invoked-Production-Variant": variant.name,
+            return wire.model_error(name, region, served.account, status, payload.decode())
+        answered = {
+            "x-Amzn-Invoked-Production-Variant": served.variant.name,
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        }
+        if stream:
+            return Answer(
+                200,
+                wire.payload_part(payload),
+                {
+                    "Content-Type": "application/vnd.amazon.eventstream",
+                    "X-Amzn-SageMaker-Content-Type": content_type,
+                    **answered,
+                },
+            )
+        return Answer(200, payload, {"Content-Type": content_type, **answered})
+
+    def _invoke_async(self, name: str, region: str, headers) -> Answer:
+        served = self._resolve(name, region, None)
+        if isinstance(served, Answer):
+            return served
+        config = served.deployment.async_inference
+        if not config:
+            return wire.error(
+                400,
+                "ValidationError",
+                f"Endpoint {name} of account {ACCOUNT} is not an asynchronous inference "
+                "endpoint: its endpoint config has no AsyncInferenceConfig.",
+            )
+        source = headers.get("x-amzn-sagemaker-inputlocation")
+        if not (source or "").startswith("s3://"):
+            return wire.error(400, "ValidationError", "InputLocation must be an s3:// URI.")
+        inference_id = headers.get("x-amzn-sagemaker-inference-id") or str(uuid.uuid4())
+        output = config.get("OutputConfig", {})
+        extension = (headers.get("x-amzn-sagemaker-s3outputpathextension") or "").strip("/")
+        base = "/".join(p for p in (output["S3OutputPath"].rstrip("/"), extension) if p)
+        failures = (output.get("S3FailurePath") or base).rstrip("/")
+        target = (f"{base}/{inference_id}.out", f"{failures}/{inference_id}-error.out")
+        request = (source, headers.get("x-amzn-sagemaker-content-type") or "application/json")
+        accept = headers.get("x-amzn-sagemaker-accept")
+        self._async.submit(self._run_async, served, name, region, request, accept, target)
+        return Answer(
+            202,
+            json.dumps({"InferenceId": inference_id}).encode(),
+            {
+                "Content-Type": "application/json",
+                "X-Amzn-SageMaker-OutputLocation": target[0],
+                "X-Amzn-SageMaker-FailureLocation": target[1],
                 "x-amzn-RequestId": str(uuid.uuid4()),
             },
         )
 
-    async def invocations(request: Request) -> Response:
-        started = time.perf_counter()
-        name = request.path_params["name"]
-        body = await request.body()
-        region_name = signed_region(request) or region
+    def _run_async(self, served: _Served, name, region, request, accept, target) -> None:
+        s3 = self.resolver.client("s3", region)
+        source, content_type = request
         try:
-            return await run_in_threadpool(
-                invoke, name, region_name, request.headers, body, started
+            bucket, key = _s3_location(source)
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            status, data, _ = self._predict(
+                served, name, region, (body, content_type), accept, time.perf_counter()
             )
-        except Exception as error:  # the control plane is down, a bug: say so, as AWS would
-            log.exception("InvokeEndpoint %s failed", name)
-            return _error(500, "InternalFailure", f"local SageMaker runtime failed: {error!r}")
+            where = target[0] if status == 200 else target[1]
+        except Exception as error:  # unreadable input: reported where the caller looks
+            log.warning("async invocation of %s: %s", name, error)
+            where, data = target[1], json.dumps({"error": f"{source}: {error}"}).encode()
+        bucket, key = _s3_location(where)
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def _s3_location(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def create_runtime_app(runtime: Runtime) -> Starlette:
+    """The runtime on a port of its own (``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``)."""
+
+    async def operation(request: Request) -> Response:
+        body = await request.body()
+        answer = await run_in_threadpool(
+            runtime.handle, request.method, request.url.path, request.headers, body
+        )
+        return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
     async def ping(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def unsupported(request: Request) -> Response:
-        return _error(
-            404,
-            "UnknownOperationException",
-            f"{request.method} {request.url.path}: the local SageMaker runtime serves "
-            "InvokeEndpoint (POST /endpoints/{EndpointName}/invocations) only",
-        )
-
-    app = Starlette(
+    return Starlette(
         routes=[
-            Route("/endpoints/{name}/invocations", invocations, methods=["POST"]),
             Route("/ping", ping, methods=["GET"]),
-            Route("/{path:path}", unsupported, methods=["GET", "POST", "PUT", "DELETE"]),
+            Route("/{path:path}", operation, methods=["GET", "POST", "PUT", "DELETE"]),
         ]
     )
-    app.state.resolver = resolver
-    app.state.telemetry = telemetry
-    return app

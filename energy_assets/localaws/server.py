@@ -1,10 +1,11 @@
-"""The local AWS: moto in server mode plus the SageMaker runtime, on two localhost ports.
+"""The local AWS: moto in server mode plus the SageMaker runtime, on localhost.
 
-Port ``endpoint_url`` serves DynamoDB, S3, the SageMaker control plane, CloudWatch and
-Application Auto Scaling (one moto server answers every service; botocore routes by the request,
-not the port). Port ``runtime_url`` serves SageMaker InvokeEndpoint with real models
-(``runtime.py``). Clients need only ``env()``: botocore reads ``AWS_ENDPOINT_URL`` for all
-services and ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` for the runtime.
+Port ``endpoint_url`` serves DynamoDB, S3, the SageMaker control plane, CloudWatch, Application
+Auto Scaling (one moto server answers every service; botocore routes by the request, not the
+port) and the SageMaker runtime API with real models (``gateway.py`` routes the runtime's calls
+to ``runtime.py``): ``AWS_ENDPOINT_URL`` alone points every client at it. Port ``runtime_url``
+serves the runtime API alone, for ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (a keep-alive server
+beside moto's, which closes the connection after each call). ``env()`` gives both.
 
 moto keeps its state in process-wide backends: two ``LocalAWS`` in one process share it (use
 distinct resource names), and nothing survives ``stop()`` or a restart.
@@ -18,12 +19,11 @@ import signal
 import sys
 import threading
 
-from moto.server import ThreadedMotoServer
-
-from energy_assets.localaws import moto_patches
-from energy_assets.localaws.asgi_thread import ASGIThread, check_port_free, client_host
+from energy_assets.localaws import moto_patches, notebook_instances
+from energy_assets.localaws.asgi_thread import ASGIThread, client_host
+from energy_assets.localaws.gateway import MotoGateway
 from energy_assets.localaws.resolver import EndpointResolver
-from energy_assets.localaws.runtime import create_runtime_app
+from energy_assets.localaws.runtime import Runtime, create_runtime_app
 
 DEFAULT_REGION = "us-east-1"
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -33,6 +33,7 @@ class LocalAWS:
     """DynamoDB, S3, SageMaker, CloudWatch, Application Auto Scaling and the SageMaker runtime.
 
     ``port``/``runtime_port`` 0 pick free ports; the chosen ones are known after ``start()``.
+    ``fault_injection`` serves the control path of ``faults.py`` on the moto port (tests only).
     """
 
     def __init__(
@@ -42,16 +43,17 @@ class LocalAWS:
         runtime_port: int = 0,
         region: str | None = None,
         telemetry_seconds: float = 10.0,
+        fault_injection: bool = False,
     ):
         self.host = host
         self.port = port
         self.runtime_port = runtime_port
         self.region = region or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        self._moto: ThreadedMotoServer | None = None
-        self._runtime: ASGIThread | None = None
-        self._resolver: EndpointResolver | None = None
-        self._telemetry = None
+        self._moto: MotoGateway | None = None
+        self._runtime: Runtime | None = None
+        self._runtime_thread: ASGIThread | None = None
         self.telemetry_seconds = telemetry_seconds
+        self.fault_injection = fault_injection
 
     @property
     def endpoint_url(self) -> str:
@@ -81,7 +83,7 @@ class LocalAWS:
         """The runtime's endpoint resolver (its caches and AWS clients), for diagnostics."""
         if self._runtime is None:
             raise RuntimeError("LocalAWS is not running")
-        return self._resolver
+        return self._runtime.resolver
 
     @property
     def running(self) -> bool:
@@ -89,51 +91,54 @@ class LocalAWS:
 
     def flush_telemetry(self) -> None:
         """Send the runtime's pending endpoint metrics and data capture now."""
-        if self._telemetry is not None:
-            self._telemetry.flush()
+        if self._runtime is not None:
+            self._runtime.telemetry.flush()
 
     def start(self) -> LocalAWS:
         if self.running:
             return self
         try:
-            check_port_free(self.host, self.port)
-            runtime = ASGIThread(self.host, self.runtime_port)  # binds now: a busy port fails here
+            runtime_thread = ASGIThread(self.host, self.runtime_port)  # both bind: a busy port
+            try:
+                gateway = MotoGateway(  # fails here, not in a thread
+                    self.host, self.port, fault_injection=self.fault_injection
+                )
+            except RuntimeError:
+                runtime_thread.stop()
+                raise
         except RuntimeError as error:
             raise RuntimeError(
                 f"{error} (another local AWS or demo running? choose other ports, e.g. with "
                 "LOCAL_AWS_PORT / LOCAL_AWS_RUNTIME_PORT)"
             ) from None
         moto_patches.apply()
+        notebook_instances.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per AWS call
-        moto = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        moto.start()
-        self._moto = moto
-        self.port = moto.get_host_and_port()[1]
+        self.port = gateway.port
+        runtime = Runtime(gateway.url, self.region, telemetry_seconds=self.telemetry_seconds)
+        self._moto, self._runtime = gateway.start(runtime), runtime.start()
         try:
-            app = create_runtime_app(
-                self.endpoint_url, self.region, telemetry_seconds=self.telemetry_seconds
-            )
-            self._resolver = app.state.resolver
-            self._telemetry = app.state.telemetry.start()
-            self._runtime = runtime.start(app)
+            self._runtime_thread = runtime_thread.start(create_runtime_app(runtime))
         except BaseException:
-            runtime.stop()
+            runtime_thread.stop()
             self.stop()
             raise
-        self.runtime_port = runtime.port
+        self.runtime_port = runtime_thread.port
+        notebook_instances.configure(self.endpoint_url, self.env())
         return self
 
     def stop(self) -> None:
-        runtime, moto, telemetry = self._runtime, self._moto, self._telemetry
-        self._runtime = self._moto = self._telemetry = None
+        thread, runtime, moto = self._runtime_thread, self._runtime, self._moto
+        self._runtime_thread = self._runtime = self._moto = None
+        if thread:
+            thread.stop()
         if runtime:
-            runtime.stop()
-        if telemetry and moto:
             try:
-                telemetry.stop()  # last metrics and captures, while moto still answers
+                runtime.stop()  # queued async calls, last metrics and captures, while moto answers
             except Exception as error:
                 logging.getLogger(__name__).warning("runtime telemetry: %s", error)
         if moto:
+            notebook_instances.shutdown()
             moto.stop()
 
     def __enter__(self) -> LocalAWS:
@@ -156,8 +161,9 @@ def run_forever(
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("local AWS is serving (DynamoDB, S3, SageMaker, CloudWatch, Application Auto Scaling")
-    print(f"on {aws.endpoint_url}, SageMaker runtime on {aws.runtime_url}); use it with:")
+    print("local AWS is serving DynamoDB, S3, SageMaker (control plane and runtime), CloudWatch")
+    print(f"and Application Auto Scaling on {aws.endpoint_url} (AWS_ENDPOINT_URL is enough),")
+    print(f"and the SageMaker runtime alone on {aws.runtime_url}; use it with:")
     for key, value in aws.env().items():
         print(f"export {key}={value}", flush=True)
     try:

@@ -7,10 +7,11 @@ names SageMaker publishes: ``Invocations``, ``InvocationsPerInstance``, ``Invoca
 aggregated in memory and sent as statistic sets (one PutMetricData per flush, not per call),
 every ``flush_seconds`` and on stop; AWS sends one-minute aggregates.
 
-Data capture: when the endpoint config has ``DataCaptureConfig.EnableCapture``, a sample of
-``InitialSamplingPercentage`` of the invocations is written as JSON Lines in SageMaker's record
-format to ``{DestinationS3Uri}/{EndpointName}/{VariantName}/yyyy/mm/dd/hh/{uuid}.jsonl``
-(one object per flush and hour).
+Data capture: when the endpoint config has a ``DataCaptureConfig`` (``EnableCapture`` defaults to
+true, as on AWS), a sample of ``InitialSamplingPercentage`` of the invocations is written as JSON
+Lines in SageMaker's record format to
+``{DestinationS3Uri}/{EndpointName}/{VariantName}/yyyy/mm/dd/hh/{uuid}.jsonl`` (one object per
+flush and hour).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class Telemetry:
         response: tuple[bytes, str],
     ) -> bool:
         """Keep a data-capture record when the endpoint config asks for this invocation."""
-        if not config or not config.get("EnableCapture"):
+        if not config or not config.get("EnableCapture", True):  # AWS: enabled unless false
             return False
         if random.uniform(0, 100) >= float(config.get("InitialSamplingPercentage", 0)):
             return False

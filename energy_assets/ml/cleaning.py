@@ -28,10 +28,13 @@ REASONS = (
     "negative_usage",
     "missing_covariate",
     "invalid_covariate",
+    "quality_flag",
     "duplicate",
     "outlier",
 )
 KEY_COLUMNS = ("meter_id", "date", "usage")
+# Descriptive attributes meter-file imports write beside usage: kept, never used as numbers.
+METADATA_COLUMNS = ("unit", "quality", "source")
 
 
 @dataclass
@@ -51,17 +54,29 @@ def _number(text: pd.Series) -> pd.Series:
     return value.where(np.isfinite(value))
 
 
+def _flagged(raw: pd.DataFrame, quarantine_quality: str) -> pd.Series:
+    """Rows whose ``quality`` (meter files: the day's quality letters, e.g. ``AS``) holds one of
+    the letters to quarantine; rows without a quality column or value are not flagged."""
+    if not quarantine_quality or "quality" not in raw.columns:
+        return pd.Series(False, index=raw.index)
+    letters = _text(raw["quality"]).fillna("").str.upper()
+    pattern = "[" + "".join(sorted(set(quarantine_quality.upper()))) + "]"
+    return letters.str.contains(pattern, regex=True)
+
+
 def _reasons(
     raw: pd.DataFrame,
     covariates: Sequence[str],
     max_outlier_score: float,
     first_day: pd.Timestamp | None,
     last_day: pd.Timestamp | None,
+    quarantine_quality: str = "",
+    timezone: str = "UTC",
 ) -> tuple[pd.Series, pd.DataFrame, pd.Series]:
     """A reason per rejected row (NA for good rows), the parsed columns, and which accepted
     dates were not written as ``YYYY-MM-DD``."""
     meter = _text(raw["meter_id"])
-    days = parse_days(_text(raw["date"]))
+    days = parse_days(_text(raw["date"]), timezone)
     day = days["day"]
     usage_text = _text(raw["usage"])
     value = _number(usage_text)
@@ -84,6 +99,7 @@ def _reasons(
             ("missing_covariate", text.isna()),
             ("invalid_covariate", parsed[column].isna()),
         ]
+    checks.append(("quality_flag", _flagged(raw, quarantine_quality)))
     reason = pd.Series(pd.NA, index=raw.index, dtype="object")
     for name, bad in checks:
         if bad is not None:
@@ -139,7 +155,8 @@ def _impute(frame: pd.DataFrame, column: str) -> pd.Series:
 
 def _ignored_attributes(raw: pd.DataFrame, covariates: Sequence[str]) -> dict[str, int]:
     """Undeclared columns and how many rows carry a value in each (reported, never used)."""
-    extras = [c for c in raw.columns if c not in KEY_COLUMNS and c not in covariates]
+    known = (*KEY_COLUMNS, *METADATA_COLUMNS, *covariates)
+    extras = [c for c in raw.columns if c not in known]
     counts = {c: int(_text(raw[c]).notna().sum()) for c in extras}
     return {c: n for c, n in sorted(counts.items()) if n}
 
@@ -150,6 +167,8 @@ def clean_usage(
     covariates: Sequence[str] = (),
     first_day: str | pd.Timestamp | None = None,
     last_day: str | pd.Timestamp | None = None,
+    quarantine_quality: str = "",
+    timezone: str = "UTC",
 ) -> CleanResult:
     """Quarantine bad rows with a reason, then impute every missing meter-day and flag it.
 
@@ -157,14 +176,18 @@ def clean_usage(
     finite number in each, or it is quarantined); other columns are ignored and counted.
     Rows dated after ``last_day`` (the last complete day) or before ``first_day`` (the history
     start) are quarantined as ``future_date`` / ``before_history_start``.
+    ``quarantine_quality`` (e.g. ``"SEF"``) also quarantines rows whose quality letters include
+    one of these: substituted or estimated reads from meter files, imputed here like gaps.
+    ``timezone`` is where the meters are: a date with a zone must be midnight there
+    (``energy_assets.ml.days``).
     """
     missing = {"meter_id", "date", "usage"} - set(raw.columns)
     if missing:
         raise ValueError(f"raw usage lacks column(s) {sorted(missing)}")
     covariates = list(dict.fromkeys(covariates))
-    clash = sorted(set(covariates) & set(KEY_COLUMNS))
+    clash = sorted(set(covariates) & {*KEY_COLUMNS, *METADATA_COLUMNS})
     if clash:
-        raise ValueError(f"covariates cannot be key columns: {clash}")
+        raise ValueError(f"covariates cannot be key or metadata columns: {clash}")
     absent = [c for c in covariates if c not in raw.columns or _text(raw[c]).isna().all()]
     if absent and len(raw):
         raise ValueError(
@@ -174,7 +197,9 @@ def clean_usage(
     raw = raw.reset_index(drop=True)
     first = pd.Timestamp(first_day) if first_day is not None else None
     last = pd.Timestamp(last_day) if last_day is not None else None
-    reason, parsed, normalised = _reasons(raw, covariates, max_outlier_score, first, last)
+    reason, parsed, normalised = _reasons(
+        raw, covariates, max_outlier_score, first, last, quarantine_quality, timezone
+    )
     bad = reason.notna()
     quarantine = raw[bad].astype("string").assign(reason=reason[bad].astype(str))
 

@@ -23,19 +23,26 @@ def execute_notebook(
 
     notebook = nbformat.read(str(path), as_version=4)
     if parameters:
-        source = "# Injected parameters\n" + "\n".join(
-            f"{name} = {value!r}" for name, value in parameters.items()
-        )
-        tagged = [
-            i
-            for i, cell in enumerate(notebook.cells)
-            if "parameters" in cell.get("metadata", {}).get("tags", [])
-        ]
-        at = tagged[0] + 1 if tagged else 0
-        cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
-        notebook.cells.insert(at, cell)
+        inject_parameters(notebook, parameters)
     NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}
     ).execute()
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(notebook)
     return notebook, html
+
+
+def inject_parameters(notebook, parameters: dict) -> None:
+    """Add a cell assigning ``parameters`` right after the cell tagged ``parameters``."""
+    import nbformat
+
+    source = "# Injected parameters\n" + "\n".join(
+        f"{name} = {value!r}" for name, value in parameters.items()
+    )
+    tagged = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if "parameters" in cell.get("metadata", {}).get("tags", [])
+    ]
+    at = tagged[0] + 1 if tagged else 0
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(at, cell)

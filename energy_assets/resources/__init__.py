@@ -7,7 +7,14 @@ a real account are the same.
 
 from energy_assets.resources.cloudwatch import CloudWatchResource
 from energy_assets.resources.dynamodb import UsageTableResource
-from energy_assets.resources.s3 import S3Storage
+from energy_assets.resources.s3 import IncompleteObject, MissingObject, S3Storage
 from energy_assets.resources.sagemaker import SageMakerResource
 
-__all__ = ["CloudWatchResource", "S3Storage", "SageMakerResource", "UsageTableResource"]
+__all__ = [
+    "CloudWatchResource",
+    "IncompleteObject",
+    "MissingObject",
+    "S3Storage",
+    "SageMakerResource",
+    "UsageTableResource",
+]

@@ -11,6 +11,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import PrivateAttr
 
+from energy_assets.resources.retries import RetryMode, client_config
+
 
 @dataclass(frozen=True)
 class Datum:
@@ -46,12 +48,18 @@ class CloudWatchResource(dg.ConfigurableResource):
     namespace: str
     region_name: str | None = None
     alert_topic_arn: str | None = None
+    retry_mode: RetryMode = "standard"
+    max_attempts: int = 5
     _client: Any = PrivateAttr(default=None)
 
     def client(self):
         """One client per resource: building a boto3 client costs far more than a request."""
         if self._client is None:
-            self._client = boto3.client("cloudwatch", region_name=self.region_name)
+            self._client = boto3.client(
+                "cloudwatch",
+                region_name=self.region_name,
+                config=client_config(self.retry_mode, self.max_attempts),
+            )
         return self._client
 
     def put_metrics(
@@ -160,7 +168,11 @@ class CloudWatchResource(dg.ConfigurableResource):
         """Publish to the alert topic when one is configured; returns the message id."""
         if not self.alert_topic_arn:
             return None
-        sns = boto3.client("sns", region_name=self.region_name)
+        sns = boto3.client(
+            "sns",
+            region_name=self.region_name,
+            config=client_config(self.retry_mode, self.max_attempts),
+        )
         response = sns.publish(TopicArn=self.alert_topic_arn, Subject=subject[:99], Message=message)
         return response["MessageId"]
 

@@ -7,10 +7,14 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import boto3
 import dagster as dg
 import pandas as pd
+from pydantic import PrivateAttr
+
+from energy_assets.resources.retries import RetryMode, client_config
 
 DATE_INDEX = "date-index"
 
@@ -49,9 +53,20 @@ class UsageTableResource(dg.ConfigurableResource):
     table_name: str
     region_name: str | None = None
     scan_segments: int = 4
+    retry_mode: RetryMode = "adaptive"  # throttling slows the client down, then it retries
+    max_attempts: int = 8  # calls per request in all, the first included
+    _client: Any = PrivateAttr(default=None)
+
+    def config(self):
+        return client_config(self.retry_mode, self.max_attempts)
 
     def client(self):
-        return boto3.client("dynamodb", region_name=self.region_name)
+        """One client per resource (boto3 clients are thread-safe; building one is slow)."""
+        if self._client is None:
+            self._client = boto3.client(
+                "dynamodb", region_name=self.region_name, config=self.config()
+            )
+        return self._client
 
     def key_schema(self) -> dict:
         """``{"hash": name, "range": name | None, "date_index": bool}`` of the table."""
@@ -132,7 +147,9 @@ class UsageTableResource(dg.ConfigurableResource):
         items = list({tuple(item.get(k) for k in keys): item for item in items}.values())
 
         def write(chunk: list[dict]) -> int:
-            table = boto3.resource("dynamodb", region_name=self.region_name).Table(self.table_name)
+            table = boto3.resource(
+                "dynamodb", region_name=self.region_name, config=self.config()
+            ).Table(self.table_name)
             with table.batch_writer() as batch:
                 for item in chunk:
                     batch.put_item(Item=item)

@@ -7,8 +7,10 @@ import time
 from collections.abc import Iterator
 
 import boto3
+import botocore.exceptions
 import dagster as dg
-from botocore.config import Config
+
+from energy_assets.resources.retries import RetryMode, client_config
 
 VARIANT = "AllTraffic"
 
@@ -32,20 +34,32 @@ class SageMakerResource(dg.ConfigurableResource):
     model_package_group: str = ""  # default: the endpoint name
     invoke_timeout_seconds: float = 30.0
     poll_seconds: float = 2.0
+    retry_mode: RetryMode = "standard"
+    max_attempts: int = 5  # control-plane calls per request in all, the first included
+    invoke_max_attempts: int = 2  # an invocation is retried once: a caller is waiting
 
     def client(self):
-        return boto3.client("sagemaker", region_name=self.region_name)
+        return boto3.client(
+            "sagemaker",
+            region_name=self.region_name,
+            config=client_config(self.retry_mode, self.max_attempts),
+        )
 
     def runtime(self):
-        config = Config(
+        config = client_config(
+            self.retry_mode,
+            self.invoke_max_attempts,
             read_timeout=self.invoke_timeout_seconds,
             connect_timeout=5,
-            retries={"max_attempts": 2},
         )
         return boto3.client("sagemaker-runtime", region_name=self.region_name, config=config)
 
     def autoscaling(self):
-        return boto3.client("application-autoscaling", region_name=self.region_name)
+        return boto3.client(
+            "application-autoscaling",
+            region_name=self.region_name,
+            config=client_config(self.retry_mode, self.max_attempts),
+        )
 
     def describe_endpoint(self) -> dict | None:
         client = self.client()
@@ -188,6 +202,34 @@ class SageMakerResource(dg.ConfigurableResource):
         )
         return json.loads(response["Body"].read())
 
+    def probe(self, meter_id: str | None = None) -> dict:
+        """What the endpoint answers now: one real one-day invocation (a forecast costs about a
+        millisecond), not the endpoint's status, which stays InService while its model fails.
+
+        ``answers`` is True when the model answered, also when it refused the probe's request as
+        a client error (which only a loaded model can do); ``model_version`` when it forecast.
+        """
+        described = self.describe_endpoint()
+        status = described["EndpointStatus"] if described else "Missing"
+        found = {"endpoint": self.endpoint_name, "status": status, "answers": False}
+        if status != "InService":
+            return {**found, "model_version": None, "detail": f"endpoint is {status}"}
+        try:
+            answer = self.invoke({"horizon": 1, **({"meter_id": meter_id} if meter_id else {})})
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("OriginalStatusCode") == 400:
+                return {**found, "answers": True, "model_version": None, "detail": "answers"}
+            message = error.response["Error"].get("Message") or str(error)
+            return {**found, "model_version": None, "detail": f"does not answer: {message}"}
+        except botocore.exceptions.BotoCoreError as error:  # timeouts, refused connections
+            return {**found, "model_version": None, "detail": f"does not answer: {error}"}
+        return {
+            **found,
+            "answers": True,
+            "model_version": answer.get("model_version"),
+            "detail": "answers",
+        }
+
     # -- model registry: one model package group, one versioned package per trained model --
 
     @property
@@ -217,7 +259,8 @@ class SageMakerResource(dg.ConfigurableResource):
         tags: dict[str, str],
     ) -> str:
         """A new package version in the group, PendingManualApproval until the deploy gate
-        decides. ``metrics`` go into CustomerMetadataProperties (strings), the full report is
+        decides. ``metrics`` (test metrics and the artifact's SHA-256, as strings) go into
+        CustomerMetadataProperties, the full report is
         referenced as the package's model-quality statistics."""
         self.ensure_package_group()
         response = self.client().create_model_package(

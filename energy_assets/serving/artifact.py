@@ -12,11 +12,17 @@ the container starts, so the files sit at the archive root (no leading folder)::
 ``ForecastBundle.load`` refuses another ``format_version``: a container only serves artifacts of
 the format it was built for. Packing is reproducible (fixed mtimes and owners), so packing the
 same bundle twice gives the same bytes and the same S3 ETag.
+
+An artifact is identified by the SHA-256 of its bytes: recorded in the object's S3 metadata when
+training writes it and in the model package's metadata when it is registered, and checked
+before any deploy or rollback touches the endpoint (``verify_artifact``): a ``model.tar.gz``
+overwritten in S3 after registration is refused, not served.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 import tempfile
@@ -24,7 +30,40 @@ from pathlib import Path, PurePosixPath
 
 from energy_assets.ml.bundle import FORMAT_VERSION, ForecastBundle
 
-__all__ = ["FORMAT_VERSION", "load_bundle", "pack_bundle", "unpack"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ArtifactMismatch",
+    "artifact_sha256",
+    "load_bundle",
+    "pack_bundle",
+    "unpack",
+    "verify_artifact",
+]
+
+
+class ArtifactMismatch(ValueError):
+    """The artifact's bytes are not the ones recorded when it was registered."""
+
+
+def artifact_sha256(data: bytes) -> str:
+    """The artifact's identity: the SHA-256 of its bytes, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_artifact(data: bytes, expected: str | None, where: str) -> str:
+    """Return the artifact's SHA-256 when it is the ``expected`` one; raise otherwise.
+
+    ``expected`` None means nothing was recorded: such an artifact cannot be verified and is
+    refused as well (a deploy must know what it serves)."""
+    if not expected:
+        raise ArtifactMismatch(f"{where} has no checksum recorded at registration")
+    actual = artifact_sha256(data)
+    if actual != expected:
+        raise ArtifactMismatch(
+            f"{where} changed since registration (SHA-256 {actual[:12]}…, "
+            f"registered {expected[:12]}…)"
+        )
+    return actual
 
 
 def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:

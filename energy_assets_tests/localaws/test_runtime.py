@@ -2,8 +2,8 @@
 
 import json
 
+import httpx
 import pytest
-from botocore.exceptions import ClientError
 
 from energy_assets_tests.localaws import deploy
 from energy_assets_tests.localaws.conftest import Clients
@@ -204,8 +204,8 @@ def test_the_runtime_serves_the_region_the_caller_signed_for(local_aws, runtime)
         invoke(runtime, name, {"meter_id": "m1", "horizon": 1})  # us-east-1 has no such endpoint
 
 
-def test_other_runtime_operations_are_refused_clearly(runtime, serving):
-    with pytest.raises(ClientError) as caught:
-        runtime.invoke_endpoint_async(EndpointName=serving, InputLocation="s3://b/k")
-    assert caught.value.response["Error"]["Code"] == "UnknownOperationException"
-    assert "InvokeEndpoint" in caught.value.response["Error"]["Message"]
+def test_what_is_not_a_runtime_operation_is_refused_clearly(local_aws):
+    answer = httpx.post(f"{local_aws.runtime_url}/endpoints/e1/explain", content=b"{}")
+    assert answer.status_code == 404
+    assert answer.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert "not an operation of the SageMaker runtime API" in answer.json()["message"]

@@ -7,6 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from energy_assets_tests.localaws import deploy
+from energy_assets_tests.localaws.cli import aws_json
 from energy_assets_tests.serving.helpers import make_bundle
 
 
@@ -87,3 +88,56 @@ def test_invocations_publish_sagemaker_metrics_and_captures(local_aws, clients):
     assert inputs == [1, 2, 3]
     output = records[0]["captureData"]["endpointOutput"]
     assert output["encoding"] == "JSON" and json.loads(output["data"])["model_version"] == "v1"
+
+
+def test_list_metrics_lists_each_metric_once(local_aws, clients, one_url):
+    """Each flush and each day's monitoring put the same metrics again (same dimensions): the
+    AWS CLI's list-metrics shows each once, as CloudWatch does (moto listed one per put)."""
+    name = deploy.endpoint(clients, make_bundle("listed"))
+    runtime = clients("sagemaker-runtime")
+    for _ in range(2):  # two flushes: two PutMetricData of every endpoint metric
+        runtime.invoke_endpoint(
+            EndpointName=name, ContentType="application/json", Body=b'{"meter_id":"m1","horizon":1}'
+        )
+        local_aws.flush_telemetry()
+    namespace = deploy.unique("EnergyAssets")
+    dims = [{"Name": "Endpoint", "Value": name}, {"Name": "ModelVersion", "Value": "listed"}]
+    for day in (1, 2):  # what forecast_monitoring writes for two days
+        clients("cloudwatch").put_metric_data(
+            Namespace=namespace,
+            MetricData=[
+                {
+                    "MetricName": metric,
+                    "Dimensions": dims,
+                    "Value": 1.0,
+                    "Timestamp": datetime.now(UTC) - timedelta(days=day),
+                }
+                for metric in ("DailyMAE", "DailyMASE")
+            ],
+        )
+
+    def listed(*args: str) -> list[tuple]:
+        metrics = aws_json("cloudwatch", "list-metrics", *args)["Metrics"]
+        return sorted(
+            (m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])))
+            for m in metrics
+        )
+
+    endpoint_dims = (("EndpointName", name), ("VariantName", "AllTraffic"))
+    assert listed(
+        "--namespace", "AWS/SageMaker", "--dimensions", f"Name=EndpointName,Value={name}"
+    ) == [
+        (metric, endpoint_dims)
+        for metric in sorted(
+            [
+                "Invocation4XXErrors",
+                "Invocation5XXErrors",
+                "Invocations",
+                "InvocationsPerInstance",
+                "ModelLatency",
+                "OverheadLatency",
+            ]
+        )
+    ]
+    model_dims = (("Endpoint", name), ("ModelVersion", "listed"))
+    assert listed("--namespace", namespace) == [("DailyMAE", model_dims), ("DailyMASE", model_dims)]

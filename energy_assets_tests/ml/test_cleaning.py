@@ -138,19 +138,28 @@ def test_dates_before_the_history_start_are_quarantined_not_dropped():
     assert counted(result.stats)
 
 
-def test_a_date_with_a_time_zone_is_quarantined_as_timezone():
+def test_a_date_with_a_time_zone_must_start_a_day_where_the_meters_are():
     raw = _fleet(meters=1, days=30)
-    raw.loc[4, "date"] = "2026-01-05T00:00:00+10:00"
-    raw.loc[5, "date"] = "2026-01-06T00:00:00Z"
+    raw.loc[4, "date"] = "2026-01-05T00:00:00+10:00"  # 14:00 the day before in UTC
+    raw.loc[5, "date"] = "2026-01-06T00:00:00Z"  # a UTC midnight
     raw.loc[6, "date"] = "2026-01-07T00:00:00"  # no zone: the day it names
-    result = clean_usage(raw)
+    result = clean_usage(raw)  # meters in UTC
     assert result.quarantine.set_index("date")["reason"].to_dict() == {
+        "2026-01-05T00:00:00+10:00": "timezone"
+    }
+    clean = result.clean.set_index("date")
+    assert clean.loc["2026-01-05", "imputed"] and not clean.loc["2026-01-06", "imputed"]
+    assert result.stats["dates_normalised"] == 2 and counted(result.stats)
+    # meters in Sydney (+11:00 in January): the same +10:00 stamp is 01:00 there, the Z one
+    # 11:00; a +11:00 midnight starts the day
+    raw.loc[7, "date"] = "2026-01-08T00:00:00+11:00"
+    sydney = clean_usage(raw, timezone="Australia/Sydney")
+    assert sydney.quarantine.set_index("date")["reason"].to_dict() == {
         "2026-01-05T00:00:00+10:00": "timezone",
         "2026-01-06T00:00:00Z": "timezone",
     }
-    clean = result.clean.set_index("date")
-    assert clean.loc["2026-01-05", "imputed"] and not clean.loc["2026-01-07", "imputed"]
-    assert result.stats["dates_normalised"] == 1 and counted(result.stats)
+    assert not sydney.clean.set_index("date").loc["2026-01-08", "imputed"]
+    assert counted(sydney.stats)
 
 
 def test_an_undeclared_attribute_on_one_item_is_ignored_and_counted():
