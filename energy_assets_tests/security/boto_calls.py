@@ -36,7 +36,10 @@ IAM_ACTION = {
 # A name that is an operation of several services: the one this project calls it on.
 AMBIGUOUS = {"delete_endpoint": "sagemaker", "list_tags": "sagemaker"}
 # Calls that are not AWS operations although a service has one of that name.
-NOT_AWS = {"put_item": "BatchWriter.put_item buffers items into BatchWriteItem calls"}
+NOT_AWS = {
+    "put_item": "BatchWriter.put_item buffers items into BatchWriteItem calls",
+    "search": "re.Pattern.search (the code never calls SageMaker's Search)",
+}
 # boto3 helpers that call operations under other names.
 HELPERS = {
     ("get_waiter", "table_exists"): ("dynamodb", "DescribeTable"),
