@@ -54,6 +54,16 @@ class Settings:
     )
     # Where the meters are: their days end at midnight there (``meter_days``).
     timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))
+    # Numeric attributes used beside usage (e.g. ``temperature``), comma-separated; none by
+    # default: an attribute is a covariate because someone declared it, not because it appeared.
+    covariates: tuple[str, ...] = field(
+        default_factory=lambda: parse_names(_env("ENERGY_ASSETS_COVARIATES", ""))
+    )
 
     def __post_init__(self) -> None:
         zone(self.timezone)  # a clear error now rather than a day boundary that never comes
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"temperature, holiday"`` -> ``("temperature", "holiday")`` (blanks dropped)."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
