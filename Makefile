@@ -1,7 +1,9 @@
 # The two commands of the README: `make demo` and `make test`. Both install first.
 VENV := .venv
 STAMP := $(VENV)/.installed
-export DAGSTER_HOME := $(CURDIR)
+# The checkout is the Dagster home (dagster.yaml keeps the instance in .dagster/) unless the
+# user set DAGSTER_HOME.
+export DAGSTER_HOME ?= $(CURDIR)
 
 .PHONY: install demo demo-ci test lint format lock
 

@@ -112,7 +112,7 @@ def load(path: str | None, meters: int = 20, days: int = 1100) -> tuple[str, pd.
     calendar day (``observed`` marks real rows; gaps are interpolated)."""
     if path is None:
         raw = generate_usage(n_meters=meters, n_days=days, seed=11, bad_rows=False)
-        frame = clean_usage(raw).clean.drop(columns=["imputed"])
+        frame = clean_usage(raw, covariates=["temperature"]).clean.drop(columns=["imputed"])
         frame["observed"] = True
         name = f"generated ({meters} meters)"
     else:
@@ -221,16 +221,42 @@ def run_naive(frame, origins, horizon) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def ensure_peer_env() -> Path:
-    python = PEERS_VENV / "bin" / "python"
+def uv_command() -> list[str]:
+    """How to run uv here: ``scripts/bootstrap.sh`` installs it for the Python it was run with
+    (python3.11 or python3), not into .venv; a uv in this interpreter or on PATH also does."""
+    import importlib.util
+    import shutil
+
+    candidates = [[sys.executable, "-m", "uv"]] if importlib.util.find_spec("uv") else []
+    if shutil.which("uv"):
+        candidates.append([shutil.which("uv")])
+    for python in (os.environ.get("PYTHON"), "python3.11", "python3"):
+        if python and shutil.which(python):
+            candidates.append([shutil.which(python), "-m", "uv"])
+    for command in candidates:
+        found = subprocess.run([*command, "--version"], capture_output=True, text=True)
+        if found.returncode == 0:
+            return command
+    raise SystemExit(
+        "uv not found (needed to create benchmarks/peers/.venv): run `make install`, which "
+        "installs it for python3, or `pip install uv`"
+    )
+
+
+PEER_PACKAGES = ("statsforecast>=2.0", "pandas<3")
+
+
+def ensure_peer_env(venv: Path = PEERS_VENV, packages: tuple[str, ...] = PEER_PACKAGES) -> Path:
+    """The peers' interpreter, creating their environment with uv on first use."""
+    python = venv / "bin" / "python"
     if not python.exists():
-        print("creating the peers' environment (statsforecast, pandas<3) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "uv", "venv", "-q", str(PEERS_VENV)], check=True)
-        subprocess.run(
-            [sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(python),
-             "statsforecast>=2.0", "pandas<3"],
-            check=True,
-        )  # fmt: skip
+        print(f"creating the peers' environment ({', '.join(packages)}) ...", file=sys.stderr)
+        uv = uv_command()
+        subprocess.run([*uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        if packages:
+            subprocess.run(
+                [*uv, "pip", "install", "-q", "--python", str(python), *packages], check=True
+            )
     return python
 
 

@@ -62,21 +62,33 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import read_usage_csv, seed_table
-    from energy_assets.settings import Settings
+    from energy_assets.settings import Settings, parse_names
 
     settings = Settings()
     table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
     if args.nem12 or args.greenbutton:
         return _seed_meter_files(args, settings, table)
     if args.csv:
-        frame = read_usage_csv(args.csv)
+        frame = read_usage_csv(
+            args.csv,
+            date_column=args.date_column,
+            usage_column=args.usage_column,
+            meter_column=args.meter_column,
+            sep=args.sep,
+        )
     else:
         frame = generate_usage(n_meters=args.meters, n_days=args.days, seed=args.seed)
-    summary = seed_table(table, frame, single_series=True if args.single_series else None)
+    covariates = parse_names(args.covariates) if args.covariates is not None else None
+    summary = seed_table(
+        table, frame, single_series=True if args.single_series else None, covariates=covariates
+    )
     print(
         f"seeded {summary.rows} items into {summary.table} "
-        f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date})"
+        f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date}; "
+        f"covariates: {', '.join(summary.covariates) or 'none'})"
     )
+    for note in summary.notes:
+        print(f"note: {note}")
     if summary.first_date < settings.history_start:
         print(
             f"note: the data starts before ENERGY_ASSETS_HISTORY_START={settings.history_start}; "
@@ -195,6 +207,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from energy_assets.demo import run_demo
+    from energy_assets.settings import parse_names
 
     return run_demo(
         root=project_root(),
@@ -206,6 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         app_port=args.app_port,
         aws_port=args.aws_port,
         runtime_port=args.runtime_port,
+        covariates=parse_names(args.covariates) if args.covariates is not None else None,
     )
 
 
@@ -245,6 +259,14 @@ def parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="create and fill the usage table")
     files = seed.add_mutually_exclusive_group()
     files.add_argument("--csv", help="CSV with columns meter_id,date,usage (meter_id optional)")
+    seed.add_argument("--date-column", help="the CSV's date column (default: date, day, ...)")
+    seed.add_argument("--usage-column", help="the CSV's usage column (default: usage, kwh, ...)")
+    seed.add_argument("--meter-column", help="the CSV's meter column (default: meter_id, ...)")
+    seed.add_argument("--sep", help="the CSV's separator (default: found from the header)")
+    seed.add_argument(
+        "--covariates",
+        help="columns written beside usage, comma-separated (default ENERGY_ASSETS_COVARIATES)",
+    )
     seed.add_argument("--meters", type=int, default=12)
     seed.add_argument("--days", type=int, default=730)
     seed.add_argument("--seed", type=int, default=0)
@@ -296,6 +318,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--meters", type=int, default=12)
     demo.add_argument("--days", type=int, default=730)
     demo.add_argument("--csv", help="seed from this CSV instead of generated data")
+    demo.add_argument(
+        "--covariates",
+        help="columns used beside usage, comma-separated (default: temperature for generated "
+        "data, ENERGY_ASSETS_COVARIATES for a CSV)",
+    )
     demo.add_argument("--ui-port", type=int, default=3000)
     demo.add_argument("--app-port", type=int, default=8000)
     demo.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
@@ -324,13 +351,30 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; its expected failures are one line on stderr and a non-zero exit."""
+    from energy_assets.errors import CommandError
+
     args = parser().parse_args(argv)
     try:
         Settings()  # a bad setting is one line here, not a traceback from deep in a command
     except ValueError as error:
         print(f"energy-assets: {error}", file=sys.stderr)
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CommandError as error:
+        print(f"energy-assets {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"energy-assets {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(error, (BotoCoreError, ClientError)):
+            raise
+        print(f"energy-assets {args.command}: AWS: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The end-to-end demo: local AWS, sample data, the whole graph, the endpoint, the UI."""
+"""The end-to-end demo: local AWS, sample data, the whole graph, the endpoint, the UI.
+
+Every failure is one line and a non-zero exit (the whole traceback goes to a file); a failed or
+interrupted job stops the demo there. SIGINT and SIGTERM stop it within seconds, also when it
+was started in the background, where a shell makes it inherit SIGINT as ignored.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,121 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+APP_WAIT_SECONDS = 180.0  # the app's first answer can take a while on a busy machine
+UI_STOP_SECONDS = 5.0  # then the UI's process group is killed
+
+
+class DemoFailed(Exception):
+    """A step of the demo failed; the message says which and why, in one line."""
 
 
 def _say(message: str) -> None:
     print(f"[energy-assets] {message}", flush=True)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def install_stop_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, even where SIGINT was inherited as ignored
+    (a background job of a non-interactive shell). Dagster maps both to its own handler while
+    a run executes and restores these after."""
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def dagster_home(root: Path) -> Path:
+    """The user's ``DAGSTER_HOME`` when set (created if missing), else the checkout, whose
+    ``dagster.yaml`` keeps the instance in ``.dagster/``."""
+    home = Path(os.environ.get("DAGSTER_HOME") or root).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_to_main_thread():
+    """Threads started inside block SIGINT and SIGTERM, so the kernel delivers them to the main
+    thread: Python runs handlers only there, and a main thread blocked in a system call (a
+    socket read, waitpid) wakes only for a signal delivered to it."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class DemoServers:
+    """The demo's servers: the local AWS and the app (threads here), the Dagster UI (a process
+    group). ``stop`` frees every port within seconds."""
+
+    def __init__(self) -> None:
+        self.aws = None
+        self.app = None
+        self.ui: subprocess.Popen | None = None
+
+    def start_aws(self, port: int, runtime_port: int):
+        from energy_assets.localaws import LocalAWS
+
+        with _signals_to_main_thread():
+            self.aws = LocalAWS(port=port, runtime_port=runtime_port).start()
+        os.environ.update(self.aws.env())
+        return self.aws
+
+    def start_app(self, port: int):
+        from energy_assets.app.api import app_from_env
+        from energy_assets.background import BackgroundServer
+
+        with _signals_to_main_thread():
+            self.app = BackgroundServer(app_from_env(), port=port).start()
+        return self.app
+
+    def start_ui(self, command: list[str], cwd: Path) -> subprocess.Popen:
+        # Its own session: stopping the demo stops the webserver, daemon and code server too.
+        self.ui = subprocess.Popen(command, cwd=cwd, env=os.environ.copy(), start_new_session=True)
+        return self.ui
+
+    def stop(self) -> None:
+        """Signal the UI's group first (its webserver lets go of its port at once), stop the
+        app and the local AWS meanwhile; SIGKILL what is left of the UI ``UI_STOP_SECONDS``
+        after the signal (``dagster dev`` takes 12-20 s to exit on its own here)."""
+        ui, app, aws = self.ui, self.app, self.aws
+        self.ui = self.app = self.aws = None
+        deadline = time.monotonic() + UI_STOP_SECONDS
+        if ui is not None:
+            _signal_group(ui, signal.SIGTERM)
+        for server in (app, aws):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop()
+        if ui is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ui.wait(timeout=max(0.1, deadline - time.monotonic()))
+            _signal_group(ui, signal.SIGKILL)  # the daemon's or code server's stragglers
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ui.wait(timeout=5)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def _traceback_file(error: BaseException) -> Path:
+    path = Path(tempfile.gettempdir()) / f"energy-assets-demo-{os.getpid()}.traceback.txt"
+    path.write_text("".join(traceback.format_exception(error)))
+    return path
 
 
 def run_demo(
@@ -28,74 +140,134 @@ def run_demo(
     app_port: int,
     aws_port: int,
     runtime_port: int,
+    covariates: tuple[str, ...] | None = None,
 ) -> int:
-    from energy_assets.localaws import LocalAWS
+    """The demo; 0 when it went through, 1 when a step failed, 130 when interrupted. A CSV is
+    read before anything starts, so that a bad file is one line (``SeedError``) and no wait."""
+    from energy_assets.seed import read_usage_csv
 
+    frame = read_usage_csv(csv) if csv else None
     started = time.monotonic()
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")  # beta notice
-    os.environ.setdefault("DAGSTER_HOME", str(root))
-    aws = LocalAWS(port=aws_port, runtime_port=runtime_port)
-    aws.start()
-    os.environ.update(aws.env())
-    _say(f"local AWS on {aws.endpoint_url}, SageMaker runtime on {aws.runtime_url}")
-    app = None
-    try:
-        summary = _seed_and_materialize(root, meters, days, csv)
-        app = _start_app(app_port, summary["report"]["smoke_meter"])
+    os.chdir(root)  # workspace.yaml and dagster.yaml name paths relative to the checkout
+    home = dagster_home(root)
+    if covariates is None and frame is None:  # generated data carries temperature
+        covariates = ("temperature",)
+    if covariates is not None:  # the UI's runs and the definitions read it from here
+        os.environ["ENERGY_ASSETS_COVARIATES"] = ",".join(covariates)
+
+    def demo(servers: DemoServers) -> int:
+        aws = servers.start_aws(aws_port, runtime_port)
+        _say(f"local AWS on {aws.endpoint_url}, SageMaker runtime on {aws.runtime_url}")
+        if frame is None:
+            from energy_assets.ml.synthetic import generate_usage
+
+            data = generate_usage(n_meters=meters, n_days=days, seed=0)
+        else:
+            data = frame
+        summary = _seed_and_materialize(home, data)
+        app = servers.start_app(app_port)
+        _ask_app(app.url, summary["report"]["smoke_meter"])
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         _print_summary(summary)
         if ui:
             _say(f"the app: open {app.url} (actual beside predicted usage)")
-            return _serve_ui(root, ui_port)
+            return serve_ui(ui_port, servers, ui_command(root, ui_port), cwd=root)
         return 0
+
+    return guarded(demo)
+
+
+def guarded(body) -> int:
+    """Run ``body(servers)`` with the demo's servers, and say any failure in one line:
+    130 when interrupted (SIGINT, SIGTERM), 1 when a step failed. The servers are stopped in
+    every case, within seconds. ``CommandError`` (bad input) goes to the command, which says it
+    and exits 2."""
+    from energy_assets.errors import CommandError
+
+    install_stop_signals()
+    servers = DemoServers()
+    try:
+        return body(servers)
+    except KeyboardInterrupt:
+        _say("interrupted: stopping the servers")
+        return 130
+    except DemoFailed as error:
+        _say(f"demo stopped: {error}")
+        return 1
+    except CommandError:
+        raise
+    except Exception as error:
+        where = _traceback_file(error)
+        first = (str(error).strip().splitlines() or [""])[0]
+        _say(f"demo failed: {type(error).__name__}: {first} (traceback in {where})")
+        return 1
     finally:
-        if app:
-            app.stop()
-        aws.stop()
+        # A second Ctrl-C or SIGTERM must not cut the stopping short (it takes seconds).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        servers.stop()
 
 
-def _start_app(port: int, meter: str):
-    """Serve the app and ask it, over HTTP, for one meter's last four weeks and forecast."""
+def _ask_app(url: str, meter: str) -> None:
+    """Ask the app, over HTTP, for one meter's last four weeks and forecast, as a user would;
+    a slow first answer is waited for (``APP_WAIT_SECONDS``), a failure is one line."""
     import httpx
 
-    from energy_assets.app.api import app_from_env
-    from energy_assets.background import BackgroundServer
+    from energy_assets import meter_days
     from energy_assets.settings import Settings
 
-    app = BackgroundServer(app_from_env(), port=port).start()
-    end = datetime.now(UTC).date() - timedelta(days=1)
+    end = meter_days.last_complete_day(Settings().timezone)
     start = end - timedelta(days=27)
+    path = f"/api/meters/{meter}/predictions"
+    params = {"start": start.isoformat(), "end": end.isoformat(), "ahead": 7}
     token = Settings().app_token
-    response = httpx.get(
-        f"{app.url}/api/meters/{meter}/predictions",
-        params={"start": start.isoformat(), "end": end.isoformat(), "ahead": 7},
-        headers={"Authorization": f"Bearer {token}"} if token else {},
-        timeout=30,
-    )
-    response.raise_for_status()
-    body = response.json()
-    _say(
-        f"app on {app.url}: {meter} {start}..{end} MAE {body['mae']:.3f} over "
-        f"{body['mae_days']} days, model {body['model']} {body['model_version']}"
-    )
-    return app
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + APP_WAIT_SECONDS
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(
+                url + path,
+                params=params,
+                headers=headers,
+                timeout=max(1.0, deadline - time.monotonic()),
+            )
+        except httpx.HTTPError as error:
+            last = f"{type(error).__name__} {error}".strip()
+            continue
+        if response.status_code in (503, 504):  # the endpoint warming up or busy: ask again
+            last = f"HTTP {response.status_code} {response.text[:200]}"
+            time.sleep(2)
+            continue
+        if response.is_error:
+            raise DemoFailed(f"the app answered {path} with HTTP {response.status_code}: "
+                             f"{response.text[:200]}")  # fmt: skip
+        body = response.json()
+        _say(
+            f"app on {url}: {meter} {start}..{end} MAE {body['mae']:.3f} over "
+            f"{body['mae_days']} days, model {body['model']} {body['model_version']}"
+        )
+        return
+    raise DemoFailed(f"the app did not answer {path} within {APP_WAIT_SECONDS:.0f} s ({last})")
 
 
-def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -> dict:
+def _seed_and_materialize(home: Path, frame) -> dict:
     from energy_assets import meter_days
-    from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
-    from energy_assets.seed import read_usage_csv, seed_table
+    from energy_assets.seed import seed_table
     from energy_assets.settings import Settings
 
     settings = Settings()
     table = UsageTableResource(table_name=settings.table, region_name=settings.region)
-    frame = read_usage_csv(csv) if csv else generate_usage(n_meters=meters, n_days=days, seed=0)
     seeded = seed_table(table, frame)
     _say(
         f"seeded {seeded.rows} items, {seeded.meters} meter(s), "
-        f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table}"
+        f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table} "
+        f"(covariates: {', '.join(seeded.covariates) or 'none'})"
     )
+    for note in seeded.notes:
+        _say(f"note: {note}")
     # The partitions start where the data does; set before the definitions are imported.
     os.environ["ENERGY_ASSETS_HISTORY_START"] = seeded.first_date
     yesterday = meter_days.last_complete_day(settings.timezone).isoformat()  # a partition
@@ -104,18 +276,21 @@ def _seed_and_materialize(root: Path, meters: int, days: int, csv: str | None) -
     import dagster as dg
 
     from energy_assets.definitions import defs
-    from energy_assets.pipeline import failure_summary, materialize_all
+    from energy_assets.pipeline import failure_summary, interrupted, materialize_all
 
     instance = dg.DagsterInstance.get()
-    _say(f"materializing every asset (Dagster instance in {root / '.dagster'})")
-    runs = materialize_all(defs, instance, seeded.first_date, last_day, explore=True)
-    for name, result in (
-        ("ingestion_job", runs.ingestion),
-        ("training_job", runs.training),
-        ("exploration_job", runs.exploration),
-    ):
-        if not result.success:
-            raise SystemExit(f"{name} failed: {failure_summary(result)}")
+    _say(f"materializing every asset (Dagster instance in {home})")
+    runs = materialize_all(
+        defs, instance, seeded.first_date, last_day, explore=True, say=_say, one_line_logs=True
+    )
+    failed = runs.failed()
+    if failed:
+        name, run = failed
+        if interrupted(run):
+            raise KeyboardInterrupt
+        raise DemoFailed(
+            f"{name} failed: {failure_summary(run)} (run {run.run_id}; nothing after it ran)"
+        )
 
     storage = defs.resources["storage"]
     sagemaker = defs.resources["sagemaker"]
@@ -169,34 +344,23 @@ def _print_summary(s: dict) -> None:
     print(json.dumps({"demo_wall_seconds": s["wall_seconds"]}), flush=True)
 
 
-def _serve_ui(root: Path, port: int) -> int:
-    _say(f"Dagster UI: open http://127.0.0.1:{port} (Ctrl-C stops the UI and the local AWS)")
+def ui_command(root: Path, port: int) -> list[str]:
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml")]
-    command += ["-h", "127.0.0.1", "-p", str(port)]
-    # Its own process group, so that stopping the demo stops the webserver and daemon too.
-    ui = subprocess.Popen(command, cwd=root, env=os.environ.copy(), start_new_session=True)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        return ui.wait()
-    except KeyboardInterrupt:
-        _stop_group(ui)
-        return 0
+    return command + ["-h", "127.0.0.1", "-p", str(port)]
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """Ask politely (SIGINT, as Ctrl-C), then firmly; never leave the UI's children behind."""
-    for signum, grace in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+def serve_ui(port: int, servers: DemoServers, command: list[str], cwd: Path) -> int:
+    """Serve the Dagster UI until it exits or the demo is asked to stop (``guarded`` then stops
+    every server)."""
+    _say(
+        f"Dagster UI: open http://127.0.0.1:{port} (Ctrl-C stops the UI, the app and the local AWS)"
+    )
+    ui = servers.start_ui(command, cwd=cwd)
+    while True:  # in short slices, in case a signal is taken by a thread of a library
         try:
-            os.killpg(process.pid, signum)
-            process.wait(timeout=grace)
+            code = ui.wait(timeout=0.25)
             break
         except subprocess.TimeoutExpired:
             continue
-        except ProcessLookupError:
-            return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    _say(f"the Dagster UI exited ({code})")
+    return 1 if code else 0

@@ -2,20 +2,78 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+# Days per export run. Dagster records an event per partition (planned and materialized) in its
+# instance storage, ~10-90 ms each on a SQLite instance, so a run over decades of days is minutes
+# of bookkeeping (20,000 days: 7 minutes): runs of about three years (~20 s each at 10 ms per
+# event) keep each one short and let the caller show progress.
+EXPORT_CHUNK_DAYS = 1000
+INTERRUPTED = "DagsterExecutionInterruptedError"
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 @dataclass
 class PipelineRuns:
+    """The runs made, in order; a job after a failed one is not run (``None``)."""
+
     ingestion: dg.ExecuteInProcessResult
-    training: dg.ExecuteInProcessResult
+    training: dg.ExecuteInProcessResult | None = None
     exploration: dg.ExecuteInProcessResult | None = None
+    ingestion_runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+
+    def failed(self) -> tuple[str, dg.ExecuteInProcessResult] | None:
+        """The first job that failed, with its run; ``None`` when every job run succeeded."""
+        for name, run in (
+            ("ingestion_job", self.ingestion),
+            ("training_job", self.training),
+            ("exploration_job", self.exploration),
+        ):
+            if run is not None and not run.success:
+                return name, run
+        return None
+
+
+class _OneLine(logging.Formatter):
+    """``HH:MM:SS job step: message``, first line only: errors are summarised by the caller
+    (``failure_summary``) and kept whole in the run's event log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = (meta.get("orig_message") or record.getMessage()).strip().splitlines()
+        where = " ".join(filter(None, [meta.get("job_name"), meta.get("step_key")]))
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        return f"  {stamp} {where}: {message[0] if message else ''}"
+
+
+@dg.logger(
+    config_schema={"log_level": dg.Field(str, is_required=False, default_value="INFO")},
+    description="One line per log record on stdout, no tracebacks (the demo's console).",
+)
+def one_line_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("energy_assets", level=init_context.logger_config["log_level"])
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    return logger
+
+
+def day_chunks(first_day: str, last_day: str, size: int) -> list[tuple[str, str]]:
+    """``[first_day, last_day]`` as consecutive ranges of at most ``size`` days."""
+    days = pd.date_range(first_day, last_day, freq="D").strftime("%Y-%m-%d")
+    return [(days[i], days[min(i + size, len(days)) - 1]) for i in range(0, len(days), size)]
 
 
 def materialize_all(
@@ -24,30 +82,90 @@ def materialize_all(
     first_day: str,
     last_day: str,
     explore: bool = False,
+    say: Callable[[str], None] | None = None,
+    one_line_logs: bool = False,
+    chunk_days: int = EXPORT_CHUNK_DAYS,
 ) -> PipelineRuns:
-    """Run ``ingestion_job`` over ``[first_day, last_day]`` in one run, then ``training_job``,
-    and with ``explore`` the exploration notebook (``exploration_job``).
+    """Run ``ingestion_job`` over ``[first_day, last_day]`` (in runs of ``chunk_days``), then
+    ``training_job``, and with ``explore`` the exploration notebook (``exploration_job``).
 
-    Runs are recorded in ``instance``, so the Dagster UI shows the graph materialized.
+    Each job runs only if everything before it succeeded: a later job on missing data would
+    only fail again, or worse, succeed on stale data. ``say`` hears a line before each run and
+    after each export run (progress of long exports). An interrupt (SIGINT, SIGTERM) during a
+    run fails that run, and nothing runs after it. Runs are recorded in ``instance``, so the
+    Dagster UI shows the graph materialized.
     """
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    ingestion = defs.resolve_job_def("ingestion_job").execute_in_process(
-        run_config=quiet,
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
-        raise_on_error=False,
-    )
-    training = defs.resolve_job_def("training_job").execute_in_process(
-        run_config=quiet, instance=instance, raise_on_error=False
-    )
-    exploration = (
-        defs.resolve_job_def("exploration_job").execute_in_process(
-            run_config=quiet, instance=instance, raise_on_error=False
+    since = time.time()
+    say = say or (lambda _: None)
+
+    def run(name: str, tags: dict | None = None) -> dg.ExecuteInProcessResult:
+        job = defs.resolve_job_def(name)
+        if one_line_logs:
+            job = job.with_logger_defs({"console": one_line_console})
+        return job.execute_in_process(
+            run_config=RUN_CONFIG, instance=instance, tags=tags, raise_on_error=False
         )
-        if explore
-        else None
+
+    try:
+        return _materialize(run, first_day, last_day, explore, say, chunk_days)
+    except KeyboardInterrupt:
+        # Interrupted while Dagster prepared a run: that run was created and never started.
+        _cancel_unfinished(instance, since)
+        raise
+
+
+def _cancel_unfinished(instance: dg.DagsterInstance, since: float) -> None:
+    """Mark runs of this process left not started (or started, never finished) as canceled, so
+    the UI does not show them waiting forever."""
+    unfinished = dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTED],
+        created_after=datetime.fromtimestamp(since, UTC),
     )
-    return PipelineRuns(ingestion=ingestion, training=training, exploration=exploration)
+    for run in instance.get_runs(filters=unfinished):
+        instance.report_run_canceled(run, message="interrupted (SIGINT or SIGTERM)")
+
+
+def _materialize(run, first_day, last_day, explore, say, chunk_days) -> PipelineRuns:
+    chunks = day_chunks(first_day, last_day, chunk_days)
+    total = sum(len(pd.date_range(a, b)) for a, b in chunks)
+    say(
+        f"ingestion_job: exporting {total} days"
+        + (f" in {len(chunks)} runs of up to {chunk_days} days" if len(chunks) > 1 else "")
+    )
+    started = time.monotonic()
+    done = 0
+    ingestion_runs = []
+    for number, (start, end) in enumerate(chunks, start=1):
+        tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
+        result = run("ingestion_job", tags)
+        ingestion_runs.append(result)
+        if not result.success:
+            return PipelineRuns(ingestion=result, ingestion_runs=ingestion_runs)
+        done += len(pd.date_range(start, end))
+        if len(chunks) > 1:
+            elapsed = time.monotonic() - started
+            left = elapsed / done * (total - done)
+            say(
+                f"ingestion_job: run {number}/{len(chunks)} exported {start} .. {end} "
+                f"({done}/{total} days, {elapsed:.0f} s; about {left:.0f} s left)"
+            )
+    runs = PipelineRuns(ingestion=ingestion_runs[-1], ingestion_runs=ingestion_runs)
+    say("training_job: clean, features, split, train, evaluate, register, deploy")
+    runs.training = run("training_job")
+    if explore and runs.training.success:
+        say("exploration_job: the exploration notebook against the training set")
+        runs.exploration = run("exploration_job")
+    return runs
+
+
+def interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the run failed because the process was asked to stop (SIGINT or SIGTERM)."""
+    return any(
+        event.is_step_failure
+        and event.step_failure_data.error is not None
+        and event.step_failure_data.error.cls_name == INTERRUPTED
+        for event in result.all_events
+    )
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:

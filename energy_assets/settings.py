@@ -57,6 +57,11 @@ class Settings:
     # ...and whose public holidays they keep (codes of the holidays library: AU, VIC; US, CA)
     country: str = field(default_factory=lambda: _env("ENERGY_ASSETS_COUNTRY", ""))
     subdiv: str = field(default_factory=lambda: _env("ENERGY_ASSETS_SUBDIV", ""))
+    # Numeric attributes used beside usage (e.g. ``temperature``), comma-separated; none by
+    # default: an attribute is a covariate because someone declared it, not because it appeared.
+    covariates: tuple[str, ...] = field(
+        default_factory=lambda: parse_names(_env("ENERGY_ASSETS_COVARIATES", ""))
+    )
 
     def __post_init__(self) -> None:
         zone(self.timezone)  # a clear error now rather than a day boundary that never comes
@@ -105,3 +110,8 @@ def data_place(country: str | None, subdiv: str | None, tagged: dict | None = No
     if tagged and tagged.get("country"):
         return DataPlace(tagged["country"], tagged.get("subdiv") or None, "the table's tags")
     return DataPlace(None, None, "none")
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"temperature, holiday"`` -> ``("temperature", "holiday")`` (blanks dropped)."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))

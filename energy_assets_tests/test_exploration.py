@@ -24,7 +24,8 @@ def storage(local_aws):
     # a bucket of its own: the session's pipeline fixture keeps its split in the shared one
     storage = S3Storage(bucket="test-exploration", s3=S3Resource(region_name="us-east-1"))
     storage.ensure_bucket()
-    frame = add_calendar_features(clean_usage(generate_usage(n_meters=4, n_days=420)).clean)
+    raw = generate_usage(n_meters=4, n_days=420)
+    frame = add_calendar_features(clean_usage(raw, covariates=["temperature"]).clean)
     train, _ = time_split(frame, test_days=28)
     storage.put_csv(layout.TRAIN, train.assign(date=train["date"].dt.strftime("%Y-%m-%d")))
     return storage

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from energy_assets import layout
+from energy_assets.ml.cleaning import counted
 from energy_assets_tests.conftest import DEPLOYED_METERS as METERS
 from energy_assets_tests.conftest import TODAY
 
@@ -52,14 +53,17 @@ def test_export_writes_one_object_per_day(pipeline):
     assert len(day_keys) == (last - first).days + 1
     meta = _metadata(pipeline["runs"].ingestion, "raw_usage_export")
     assert meta["table_items"] == pipeline["seeded"].rows
-    # every item is either in a day object or in the undated object: nothing is lost
-    assert meta["rows"] + meta["undated_rows"] == meta["table_items"]
+    # every item is in a day object of this run or another, waits for today, or is undated
+    accounted = ("rows", "rows_other_days", "pending_rows", "undated_rows")
+    assert sum(meta[k] for k in accounted) == meta["table_items"]
+    assert meta["rows"] + meta["undated_rows"] == meta["table_items"]  # all days in this run
 
 
 def test_cleaning_quarantines_bad_rows_with_reasons(pipeline):
     storage = pipeline["defs"].resources["storage"]
     stats = storage.get_json(layout.CLEAN_STATS)
     assert stats["rows_in"] == pipeline["seeded"].rows
+    assert counted(stats)
     assert stats["rows_clean"] + stats["rows_quarantined"] == stats["rows_in"]
     key = storage.key_of(stats["quarantine_uri"])
     quarantine = storage.read_csv(key, dtype=str, keep_default_na=False)

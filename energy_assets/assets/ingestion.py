@@ -1,12 +1,17 @@
 """From the DynamoDB usage table to one raw CSV object per day in S3."""
 
+import time
+from dataclasses import dataclass
+
 import dagster as dg
 import pandas as pd
 
-from energy_assets import layout
+from energy_assets import layout, meter_days
+from energy_assets.ml.days import day_keys, parse_days
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.retry_policy import AWS_RETRY_POLICY
+from energy_assets.settings import Settings
 
 usage_table = dg.AssetSpec(
     "usage_table",
@@ -16,14 +21,47 @@ usage_table = dg.AssetSpec(
     kinds={"dynamodb"},
 )
 
+PROGRESS_EVERY = 1000  # objects written between progress lines
 
-def split_by_day(raw: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Group raw rows by the day their date names; rows without a readable day come back apart."""
-    day = raw["date"].astype(str).str.strip().str[:10]
-    parsed = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
-    dated = raw[parsed.notna()]
-    by_day = {d: g for d, g in dated.groupby(day[parsed.notna()], sort=True)}
-    return by_day, raw[parsed.isna()]
+
+@dataclass
+class Routed:
+    """Where each scanned item goes: a day object, the undated object, or later (today)."""
+
+    by_day: dict[str, pd.DataFrame]
+    undated: pd.DataFrame
+    undated_why: pd.Series
+    pending: int
+    normalised: int
+
+
+def route_items(
+    raw: pd.DataFrame, first_day: str, last_day: str, today: str, timezone: str = "UTC"
+) -> Routed:
+    """Sort items by the day their date names (``energy_assets.ml.days``).
+
+    Days in ``[first_day, last_day]`` (the partitions) go to their day's object; items of
+    ``today``, a day not yet over, wait for its partition; everything else (no readable day, a
+    time zone, after today, before the history start) goes to the undated object, for cleaning
+    to quarantine with its reason. Nothing read is left out. Days are the meters' days in
+    ``timezone``.
+    """
+    days = parse_days(raw["date"].astype("string").str.strip(), timezone)
+    key = day_keys(days["day"])
+    why = days["problem"].copy()
+    why = why.mask(why.isna() & (key > today).fillna(False), "future_date")
+    why = why.mask(why.isna() & (key < first_day).fillna(False), "before_history_start")
+    pending = why.isna() & (key > last_day).fillna(False)
+    dated = why.isna() & ~pending
+    by_day = {str(d): g for d, g in raw[dated].groupby(key[dated], sort=True)}
+    undated = why.notna()
+    return Routed(
+        by_day=by_day,
+        undated=raw[undated],
+        undated_why=why[undated],
+        pending=int(pending.sum()),
+        normalised=int((days["normalised"] & dated).sum()),
+    )
 
 
 @dg.asset(
@@ -33,7 +71,7 @@ def split_by_day(raw: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd.DataFra
     group_name="ingestion",
     kinds={"dynamodb", "s3"},
     retry_policy=AWS_RETRY_POLICY,
-    code_version="1",
+    code_version="2",
 )
 def raw_usage_export(
     context: dg.AssetExecutionContext, usage_table: UsageTableResource, storage: S3Storage
@@ -41,34 +79,58 @@ def raw_usage_export(
     """Export the usage table into daily objects ``raw/usage/date=YYYY-MM-DD/usage.csv``.
 
     One parallel Scan serves the whole partition range of a run, so a backfill of years is one
-    pass over the table. Values stay as the text they were; rows whose date names no day are kept
-    in ``raw/usage/undated/`` for cleaning to quarantine.
+    pass over the table. Values stay as the text they were; items whose date names no day of
+    the partitions are kept in ``raw/usage/undated/`` for cleaning to quarantine, so every item
+    read is accounted for: ``table_items == rows + rows_other_days + pending_rows +
+    undated_rows``.
     """
     days = context.partition_keys
     created = storage.ensure_bucket()
+    started = time.monotonic()
     raw = usage_table.scan()
-    by_day, undated = split_by_day(raw)
+    context.log.info(f"scanned {len(raw)} items in {time.monotonic() - started:.1f} s")
+    timezone = Settings().timezone
+    routed = route_items(
+        raw,
+        first_day=daily_partitions.get_first_partition_key(),
+        last_day=daily_partitions.get_last_partition_key() or days[-1],
+        today=meter_days.today(timezone).isoformat(),
+        timezone=timezone,
+    )
     columns = list(raw.columns)
     objects = {
-        layout.raw_day(day): by_day.get(day, pd.DataFrame(columns=columns))
+        layout.raw_day(day): routed.by_day.get(day, pd.DataFrame(columns=columns))
         .to_csv(index=False)
         .encode()
         for day in days
     }
-    objects[layout.RAW_UNDATED] = undated.to_csv(index=False).encode()
-    storage.put_many(objects)
-    exported = sum(len(by_day.get(day, ())) for day in days)
-    empty = [day for day in days if day not in by_day]
+    objects[layout.RAW_UNDATED] = routed.undated.to_csv(index=False).encode()
+    keys = list(objects)
+    for start in range(0, len(keys), PROGRESS_EVERY):
+        storage.put_many({k: objects[k] for k in keys[start : start + PROGRESS_EVERY]})
+        if len(keys) > PROGRESS_EVERY:
+            done = min(start + PROGRESS_EVERY, len(keys))
+            context.log.info(f"wrote {done} of {len(keys)} objects")
+    in_run = set(days)
+    exported = sum(len(g) for d, g in routed.by_day.items() if d in in_run)
+    other_days = sum(len(g) for d, g in routed.by_day.items() if d not in in_run)
+    empty = [day for day in days if day not in routed.by_day]
+    undated_by = routed.undated_why.value_counts()
     context.log.info(
         f"exported {exported} rows over {len(days)} days ({len(empty)} without rows); "
-        f"{len(undated)} rows name no day"
+        f"{len(routed.undated)} items name no exportable day, {routed.pending} wait for today "
+        f"to end, {other_days} belong to days outside this run"
     )
     return dg.MaterializeResult(
         metadata={
             "rows": exported,
             "days": len(days),
             "days_without_rows": len(empty),
-            "undated_rows": len(undated),
+            "undated_rows": len(routed.undated),
+            **{f"undated_{r}": int(undated_by.get(r, 0)) for r in _UNDATED_REASONS},
+            "pending_rows": routed.pending,
+            "rows_other_days": other_days,
+            "dates_normalised": routed.normalised,
             "table_items": len(raw),
             "first_day": days[0],
             "last_day": days[-1],
@@ -76,3 +138,6 @@ def raw_usage_export(
             "prefix": dg.MetadataValue.url(storage.uri(layout.RAW_PREFIX)),
         }
     )
+
+
+_UNDATED_REASONS = ("invalid_date", "timezone", "future_date", "before_history_start")

@@ -6,16 +6,24 @@ import pydantic
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import raw_usage_export
-from energy_assets.ml.cleaning import clean_usage
+from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import time_split
+from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage
 from energy_assets.resources.s3 import json_bytes, parquet_bytes
 from energy_assets.retry_policy import AWS_RETRY_POLICY
+from energy_assets.settings import Settings
 
 
 class CleaningConfig(dg.Config):
+    covariates: list[str] = pydantic.Field(
+        default=list(Settings().covariates),
+        description="Numeric attributes kept beside usage (default ENERGY_ASSETS_COVARIATES); "
+        "each row must carry a number in each. Other attributes are ignored and counted.",
+    )
+    max_outlier_score: float = 12.0
     quarantine_quality: str = pydantic.Field(
         default="",
         description="Quality letters to quarantine (meter files: A actual, E estimated, "
@@ -50,11 +58,30 @@ def cleaned_usage(
     context: dg.AssetExecutionContext, config: CleaningConfig, storage: S3Storage
 ) -> dg.MaterializeResult:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
-    missing days imputed and flagged."""
+    missing days imputed and flagged.
+
+    Counted in, counted out: ``rows_in == rows_clean + rows_quarantined``. Only the declared
+    ``covariates`` (default ``ENERGY_ASSETS_COVARIATES``) are kept beside usage; other
+    attributes are ignored and counted (``ignored_attributes``). Rows dated after the last
+    complete day or before the history start are quarantined.
+    """
     raw = storage.read_csv_prefix(layout.RAW_PREFIX, dtype=str, keep_default_na=False)
     if raw.empty:
         raise dg.Failure("no raw usage in S3: materialize raw_usage_export first")
-    result = clean_usage(raw, quarantine_quality=config.quarantine_quality)
+    try:
+        result = clean_usage(
+            raw,
+            max_outlier_score=config.max_outlier_score,
+            covariates=config.covariates,
+            first_day=daily_partitions.get_first_partition_key(),
+            last_day=daily_partitions.get_last_partition_key(),
+            quarantine_quality=config.quarantine_quality,
+            timezone=Settings().timezone,
+        )
+    except ValueError as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
+    if not counted(result.stats):
+        raise dg.Failure(f"cleaning lost rows: {result.stats}", allow_retries=False)
     quarantine_key = layout.quarantine(context.run_id)
     storage.put_csv(quarantine_key, result.quarantine)
     stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}

@@ -75,8 +75,10 @@ def import_meter_files(
     quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
     repeated = int(daily.duplicated(["meter_id", "date"]).sum())
     rows = 0
-    if len(daily):
-        rows = seed_table(table, daily, single_series=False).rows
+    kept = daily.drop_duplicates(["meter_id", "date"], keep="last")  # a later file revises
+    if len(kept):
+        # meter files carry no covariates; seed_table refuses conflicting keys within one frame
+        rows = seed_table(table, kept, single_series=False, covariates=()).rows
     uri = None
     if len(quarantine):
         if storage is None:
@@ -84,7 +86,6 @@ def import_meter_files(
         storage.ensure_bucket()
         stamp = label or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         uri = storage.put_csv(quarantine_key(stamp), quarantine)
-    kept = daily.drop_duplicates(["meter_id", "date"], keep="last")
     return ImportSummary(
         table=table.table_name,
         files=len(results),

@@ -106,10 +106,21 @@ def _inject_bad_rows(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
     frame.loc[picks[1], "usage"] = "n/a"
     frame.loc[picks[2], "usage"] = -frame.loc[picks[2], "usage"].astype(float)
     frame.loc[picks[3], "usage"] = np.round(frame.loc[picks[3], "usage"].astype(float) * 50, 3)
-    bad_dates = np.array(["2024-02-30", "not-a-date", "31/12/2024"])
-    frame.loc[picks[4], "date"] = bad_dates[np.arange(per_kind) % len(bad_dates)]
+    frame.loc[picks[4], "date"] = [_bad_date(k) for k in range(per_kind)]
     valid = np.setdiff1d(np.arange(len(frame)), picks.ravel())
     dup_rows = frame.loc[rng.choice(valid, size=per_kind, replace=False)].copy()
     dup_rows["date"] = dup_rows["date"] + "T00:00:00"
     dup_rows["usage"] = np.round(dup_rows["usage"].astype(float) * 1.02, 3)
     return pd.concat([frame, dup_rows], ignore_index=True)
+
+
+def _bad_date(k: int) -> str:
+    """The k-th unreadable date, each one different: two items of one meter with the same bad
+    date would be one key, and the table would keep only one of them."""
+    n = k // 3
+    kind = k % 3
+    if kind == 0:
+        return f"{2024 - n}-02-30"  # no such day
+    if kind == 1:
+        return "not-a-date" if n == 0 else f"not-a-date-{n}"
+    return f"{31 - n % 28:02d}/12/{2024 - n // 28}"  # day first: not this format
