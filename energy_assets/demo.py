@@ -141,6 +141,8 @@ def run_demo(
     aws_port: int,
     runtime_port: int,
     covariates: tuple[str, ...] | None = None,
+    country: str | None = None,
+    subdiv: str | None = None,
 ) -> int:
     """The demo; 0 when it went through, 1 when a step failed, 130 when interrupted. A CSV is
     read before anything starts, so that a bad file is one line (``SeedError``) and no wait."""
@@ -153,6 +155,8 @@ def run_demo(
     home = dagster_home(root)
     if covariates is None and frame is None:  # generated data carries temperature
         covariates = ("temperature",)
+    if country is None and frame is None:  # generated data keeps US-style holidays
+        country = "US"
     if covariates is not None:  # the UI's runs and the definitions read it from here
         os.environ["ENERGY_ASSETS_COVARIATES"] = ",".join(covariates)
 
@@ -165,7 +169,7 @@ def run_demo(
             data = generate_usage(n_meters=meters, n_days=days, seed=0)
         else:
             data = frame
-        summary = _seed_and_materialize(home, data)
+        summary = _seed_and_materialize(home, data, country, subdiv)
         app = servers.start_app(app_port)
         _ask_app(app.url, summary["report"]["smoke_meter"])
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
@@ -252,7 +256,7 @@ def _ask_app(url: str, meter: str) -> None:
     raise DemoFailed(f"the app did not answer {path} within {APP_WAIT_SECONDS:.0f} s ({last})")
 
 
-def _seed_and_materialize(home: Path, frame) -> dict:
+def _seed_and_materialize(home: Path, frame, country=None, subdiv=None) -> dict:
     from energy_assets import meter_days
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import seed_table
@@ -260,11 +264,12 @@ def _seed_and_materialize(home: Path, frame) -> dict:
 
     settings = Settings()
     table = UsageTableResource(table_name=settings.table, region_name=settings.region)
-    seeded = seed_table(table, frame)
+    seeded = seed_table(table, frame, country=country, subdiv=subdiv)
     _say(
         f"seeded {seeded.rows} items, {seeded.meters} meter(s), "
         f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table} "
-        f"(covariates: {', '.join(seeded.covariates) or 'none'})"
+        f"(covariates: {', '.join(seeded.covariates) or 'none'}; "
+        f"public holidays: {seeded.place or 'none'})"
     )
     for note in seeded.notes:
         _say(f"note: {note}")

@@ -99,16 +99,18 @@ class DataPlace:
         return f"{where} ({self.source})"
 
 
-def data_place(country: str | None, subdiv: str | None, tagged: dict | None = None) -> DataPlace:
+def data_place(country: str | None, subdiv: str | None, tagged=None) -> DataPlace:
     """Run config first, then ``ENERGY_ASSETS_COUNTRY``/``_SUBDIV``, then what the table was
-    seeded with (``tagged``: its ``country``/``subdiv`` tags); else no public holidays."""
+    seeded with (``tagged()``: its ``country``/``subdiv`` tags, read only when needed); else no
+    public holidays."""
     if country:
         return DataPlace(country, subdiv or None, "run config")
     settings = Settings()
     if settings.country:
         return DataPlace(settings.country, settings.subdiv or None, "ENERGY_ASSETS_COUNTRY")
-    if tagged and tagged.get("country"):
-        return DataPlace(tagged["country"], tagged.get("subdiv") or None, "the table's tags")
+    tags = tagged() if callable(tagged) else tagged
+    if tags and tags.get("country"):
+        return DataPlace(tags["country"], tags.get("subdiv") or None, "the table's tags")
     return DataPlace(None, None, "none")
 
 

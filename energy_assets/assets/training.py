@@ -16,7 +16,7 @@ from energy_assets.ml.training import (
     train_forecasters,
 )
 from energy_assets.ml.validation import ValidationPlan
-from energy_assets.resources import S3Storage, SageMakerResource
+from energy_assets.resources import S3Storage, SageMakerResource, UsageTableResource
 from energy_assets.serving.artifact import pack_bundle
 from energy_assets.settings import data_place
 
@@ -67,6 +67,7 @@ def trained_forecaster(
     config: TrainingConfig,
     storage: S3Storage,
     sagemaker: SageMakerResource,
+    usage_table: UsageTableResource,
 ) -> dg.MaterializeResult:
     """Validate the candidates per meter from weekly origins over up to ``validation_days`` of
     training (refitted per block of origins); serve each meter the mean of the default local
@@ -88,7 +89,7 @@ def trained_forecaster(
         return launch_deepar(context, config, storage, sagemaker, train, test, version)
     if config.trainer != "local":
         raise dg.Failure(f"unknown trainer {config.trainer!r}: use 'local' or 'sagemaker_deepar'")
-    place = data_place(config.country, config.subdiv)
+    place = data_place(config.country, config.subdiv, usage_table.place)
     context.log.info(f"public holidays: {place.describe()}")
     bundle = train_forecasters(
         train,

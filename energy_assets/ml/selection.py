@@ -79,10 +79,11 @@ def blend_weight(
     weights: Iterable[float] = BLEND_WEIGHTS,
     margin: float = GLOBAL_MARGIN,
 ) -> tuple[float, dict[float, float]]:
-    """One weight of the global model for the fleet: the one with the lowest geometric-mean
-    MAE ratio to seasonal naive over the meters with all three error arrays (aligned on the same
-    origins), if it beats the local models alone by ``margin``; else 0. Also the score of every
-    weight tried (0 included)."""
+    """One weight of the global model for the fleet: of ``weights``, the one with the lowest
+    geometric-mean MAE ratio to seasonal naive over the meters with all three error arrays
+    (aligned on the same origins), if it beats the local models alone by ``margin`` (a negative
+    margin keeps the blend even when it validates worse); else 0. Also the score of every weight
+    tried (0: the local models alone)."""
     meters = [m for m in local if m in global_ and m in baseline]
     naive = {m: mae(baseline[m]) for m in meters}
 
@@ -92,13 +93,12 @@ def blend_weight(
         )
 
     scores = {0.0: score(0.0), **{w: score(w) for w in weights}}
-    finite = {w: v for w, v in scores.items() if np.isfinite(v)}
-    if not finite:
+    blends = {w: v for w, v in scores.items() if w > 0 and np.isfinite(v)}
+    if not blends:
         return 0.0, scores
-    best = min(finite, key=finite.get)
-    if best > 0 and not finite[best] < (1 - margin) * finite.get(0.0, np.inf):
-        best = 0.0
-    return best, scores
+    best = min(blends, key=blends.get)
+    local_only = scores[0.0] if np.isfinite(scores[0.0]) else np.inf
+    return (best if blends[best] < (1 - margin) * local_only else 0.0), scores
 
 
 def beats_baseline(errors: np.ndarray | None, baseline: np.ndarray | None, margin: float = 0.0):
