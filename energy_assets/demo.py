@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 APP_WAIT_SECONDS = 180.0  # the app's first answer can take a while on a busy machine
@@ -171,7 +171,7 @@ def run_demo(
             data = frame
         summary = _seed_and_materialize(home, data, country, subdiv)
         app = servers.start_app(app_port)
-        _ask_app(app.url, summary["report"]["smoke_meter"])
+        _ask_app(app.url, summary["report"]["smoke_meter"], summary.get("last_day"))
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         _print_summary(summary)
         if ui:
@@ -213,7 +213,7 @@ def guarded(body) -> int:
         servers.stop()
 
 
-def _ask_app(url: str, meter: str) -> None:
+def _ask_app(url: str, meter: str, last_day: str | None = None) -> None:
     """Ask the app, over HTTP, for one meter's last four weeks and forecast, as a user would;
     a slow first answer is waited for (``APP_WAIT_SECONDS``), a failure is one line."""
     import httpx
@@ -222,6 +222,8 @@ def _ask_app(url: str, meter: str) -> None:
     from energy_assets.settings import Settings
 
     end = meter_days.last_complete_day(Settings().timezone)
+    if last_day:  # data of past years: its own last four weeks
+        end = min(end, date.fromisoformat(last_day))
     start = end - timedelta(days=27)
     path = f"/api/meters/{meter}/predictions"
     params = {"start": start.isoformat(), "end": end.isoformat(), "ahead": 7}
@@ -313,7 +315,22 @@ def _seed_and_materialize(home: Path, frame, country=None, subdiv=None) -> dict:
         "package": sagemaker.find_package(deployment["model_version"]) or {},
         "exploration": storage.get_json("exploration/latest.json")["report_uri"],
         "answer": answer,
+        "last_day": last_day,
     }
+
+
+def _verdict(report: dict) -> str:
+    """The gate's word in a line: what serves against the baseline, and why."""
+    from energy_assets.assets.evaluation import report_warning
+
+    verdict = report["baseline_verdict"]
+    said = report_warning(report)
+    if said:
+        return said
+    return (
+        f"beats it a week ahead from every test day (relative MAE "
+        f"{verdict['relative_mae']:.3f} over {verdict['days']} days)"
+    )
 
 
 def _print_summary(s: dict) -> None:
@@ -332,6 +349,7 @@ def _print_summary(s: dict) -> None:
         f"  relative MAE         {overall['relative_mae']:.3f} (geometric mean over meters of "
         f"MAE / seasonal naive MAE; {s['report']['meters_beating_baseline']} of "
         f"{s['report']['meters']} meters beat it)",
+        f"  vs seasonal naive    {_verdict(s['report'])}",
         f"  endpoint             {endpoint['EndpointName']} {endpoint['EndpointStatus']} "
         f"({dep['instance_type']} x{dep['initial_instance_count']}, "
         f"autoscaling {dep['autoscaling']['min']}-{dep['autoscaling']['max']})",

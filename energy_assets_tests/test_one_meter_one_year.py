@@ -142,3 +142,58 @@ def test_a_series_nothing_beats_deploys_the_baseline_named_as_such(wandering, lo
     week = _one_year("wandering")["usage"].to_numpy()[-7:]
     assert answer["forecast"] == pytest.approx(list(week))
     assert date.fromisoformat(answer["start"]) == TODAY
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from energy_assets_tests.app.test_page import CHROMIUM, FLAGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _page_of(run: dict, browser):
+    """The app of this deployment served over HTTP, its page loaded in Chromium."""
+    from energy_assets.app.api import create_app
+    from energy_assets.app.service import UsageService
+    from energy_assets.background import BackgroundServer
+    from energy_assets_tests.app.test_page import _offline
+
+    resources = run["defs"].resources
+    service = UsageService(table=resources["usage_table"], sagemaker=resources["sagemaker"])
+    server = BackgroundServer(create_app(service)).start()
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    elsewhere = _offline(page)
+    page.goto(server.url)
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    return server, page, elsewhere
+
+
+def test_the_page_draws_the_one_meter(household, browser):
+    server, page, elsewhere = _page_of(household, browser)
+    try:
+        traces = page.evaluate(
+            "() => Object.fromEntries(document.getElementById('chart').data"
+            ".map(t => [t.name, t.x.length]))"
+        )
+        assert traces["actual"] == 56 and traces["forecast a day before"] == 56
+        assert traces["forecast, coming days"] == 14
+        assert page.inner_text("#model") == "mean(ses_log,ets)"
+        assert page.is_hidden("#model-note")
+        assert elsewhere == []
+    finally:
+        server.stop()
+
+
+def test_the_page_says_the_baseline_serves(wandering, browser):
+    server, page, _ = _page_of(wandering, browser)
+    try:
+        assert page.inner_text("#model") == "seasonal_naive"
+        assert page.is_visible("#model-note")
+        assert "no model beat seasonal naive" in page.inner_text("#model-note")
+    finally:
+        server.stop()
