@@ -5,6 +5,14 @@ backtest origins.
     .venv/bin/python benchmarks/accuracy.py     # generated data + ../shared/data/*.csv
     .venv/bin/python benchmarks/accuracy.py --data FILE.csv [FILE.csv ...] [--no-peers]
     .venv/bin/python benchmarks/accuracy.py --reuse-peers   # peers of an earlier run (dev only)
+    .venv/bin/python benchmarks/accuracy.py --no-small      # the full datasets only
+
+Scenarios: each dataset whole, and (unless ``--no-small``) the small-data cases users start
+with: each dataset cut to its last 365 days; the households one at a time (every household its
+own one-meter fleet); households three at a time with their last 365 days (16 fleets of
+three); Victoria's last 365 days as a single ``date,usage`` series with no other column. Each
+dataset is trained with the public holidays of where it was measured (``PLACES``), as a user
+configures them (``ENERGY_ASSETS_COUNTRY``/``_SUBDIV``).
 
 A CSV is ``meter_id,date,usage`` with optional covariates used when present: ``temperature_max``
 (or ``temperature``) and ``holiday`` (0/1). Missing days are interpolated for every model alike;
@@ -30,6 +38,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,7 +57,54 @@ SHARED = HERE.parent.parent / "shared" / "data"
 PEERS_VENV = HERE / "peers" / ".venv"
 PEER_NAMES = ("AutoETS", "AutoTheta", "MSTL")
 MIN_DAYS = 120
-TRAINING_OPTIONS: dict = {}  # overrides of train_forecasters' defaults (--validation-days)
+TRAINING_OPTIONS: dict = {}  # overrides of train_forecasters' defaults
+# where each dataset was measured (../shared/data/README.md): its public holidays
+PLACES = {
+    "vic_elec_daily.csv": ("AU", "VIC"),
+    "households_daily.csv": ("AU", "NSW"),
+    "generated": ("US", None),
+}
+
+
+@dataclass
+class Scenario:
+    name: str
+    frame: pd.DataFrame  # gap-filled long frame with an ``observed`` column
+    place: tuple[str | None, str | None]
+    fleets: list[list[str]] | None = None  # meters trained together; None: all at once
+
+    def parts(self) -> list[pd.DataFrame]:
+        if self.fleets is None:
+            return [self.frame]
+        return [self.frame[self.frame["meter_id"].isin(f)] for f in self.fleets]
+
+
+def last_days(frame: pd.DataFrame, days: int) -> pd.DataFrame:
+    return frame[frame["date"] > frame["date"].max() - pd.Timedelta(days=days)]
+
+
+def scenarios_of(path: str | None, small: bool) -> list[Scenario]:
+    """The dataset whole and, with ``small``, its small-data cases."""
+    name, frame = load(path)
+    place = PLACES.get(Path(path).name if path else "generated", (None, None))
+    out = [Scenario(name, frame, place)]
+    if not small:
+        return out
+    year = last_days(frame, 365)
+    out.append(Scenario(f"{name}, last 365 days", year, place))
+    meters = sorted(frame["meter_id"].unique())
+    if len(meters) > 1 and path is not None:
+        out.append(Scenario(f"{name}, each meter alone", frame, place, [[m] for m in meters]))
+        triples = [meters[i : i + 3] for i in range(0, len(meters) - 2, 3)]
+        out.append(
+            Scenario(
+                f"{name}, 3 meters with 365 days ({len(triples)} fleets)", year, place, triples
+            )
+        )
+    if len(meters) == 1:
+        plain = year[["meter_id", "date", "usage", "observed"]]
+        out.append(Scenario(f"{name}, last 365 days, date and usage only", plain, place))
+    return out
 
 
 def load(path: str | None, meters: int = 20, days: int = 1100) -> tuple[str, pd.DataFrame]:
@@ -81,8 +137,26 @@ def origins_of(frame: pd.DataFrame, count: int, horizon: int) -> list[pd.Timesta
     return [last - pd.Timedelta(days=horizon + 7 * k) for k in reversed(range(count))]
 
 
-def run_ours(frame, origins, horizon, country, oracle: bool) -> tuple[pd.DataFrame, dict]:
-    """Our default pipeline refit at each origin (tuning and per-meter choice included)."""
+def run_ours(scenario: Scenario, origins, horizon, oracle: bool) -> tuple[pd.DataFrame, dict]:
+    """Our default pipeline refit at each origin (tuning and per-meter choice included), each
+    fleet of the scenario on its own."""
+    rows, cpu, fit_cpu, meters_fitted = [], 0.0, 0.0, 0
+    country, subdiv = scenario.place
+    for frame in scenario.parts():
+        found, (fleet_cpu, fleet_fit_cpu, fleet_meters) = _run_fleet(
+            frame, origins, horizon, oracle, country, subdiv
+        )
+        rows.extend(found)
+        cpu, fit_cpu, meters_fitted = (
+            cpu + fleet_cpu,
+            fit_cpu + fleet_fit_cpu,
+            meters_fitted + fleet_meters,
+        )
+    per_series = {"cpu": cpu / meters_fitted, "cpu_final": fit_cpu / meters_fitted}
+    return pd.concat(rows, ignore_index=True), per_series
+
+
+def _run_fleet(frame, origins, horizon, oracle, country, subdiv):
     has_temp = "temperature" in frame
     rows, cpu, fit_cpu, meters_fitted = [], 0.0, 0.0, 0
     covariates = {m: g.set_index("date") for m, g in frame.groupby("meter_id")}
@@ -90,9 +164,12 @@ def run_ours(frame, origins, horizon, country, oracle: bool) -> tuple[pd.DataFra
         train = frame[frame["date"] <= origin]
         counts = train.groupby("meter_id").size()
         train = train[train["meter_id"].isin(counts[counts >= MIN_DAYS].index)]
+        if train.empty:
+            continue
         started = time.process_time()
         bundle = train_forecasters(
-            train, version="bench", n_jobs=1, country=country, **TRAINING_OPTIONS,
+            train.drop(columns="observed"), version="bench", n_jobs=1, country=country,
+            subdiv=subdiv, **TRAINING_OPTIONS,
             temperature="observed" if oracle else ("climatology" if has_temp else "none"),
         )  # fmt: skip
         forecast_started = time.process_time()
@@ -121,8 +198,7 @@ def run_ours(frame, origins, horizon, country, oracle: bool) -> tuple[pd.DataFra
         cpu += time.process_time() - started
         fit_cpu += bundle.extra["refit_cpu_seconds"] + time.process_time() - forecast_started
         meters_fitted += len(bundle.models)
-    per_series = {"cpu": cpu / meters_fitted, "cpu_final": fit_cpu / meters_fitted}
-    return pd.concat(rows, ignore_index=True), per_series
+    return rows, (cpu, fit_cpu, meters_fitted)
 
 
 def run_naive(frame, origins, horizon) -> pd.DataFrame:
@@ -243,8 +319,8 @@ def scores(frame, naive, predicted, origins) -> dict:
     return out
 
 
-def benchmark(path, args) -> list[dict]:
-    name, frame = load(path)
+def benchmark(scenario: Scenario, args) -> list[dict]:
+    name, frame = scenario.name, scenario.frame
     origins = origins_of(frame, args.origins, args.horizon)
     meters = frame["meter_id"].nunique()
     print(
@@ -269,7 +345,7 @@ def benchmark(path, args) -> list[dict]:
     if "temperature" in frame:
         settings.append(("ours, observed future temperature (oracle)", True))
     for label, oracle in settings:
-        predicted, cpu = run_ours(frame, origins, args.horizon, args.country, oracle)
+        predicted, cpu = run_ours(scenario, origins, args.horizon, oracle)
         chosen = predicted.drop_duplicates(["meter_id", "origin"])["chosen"].value_counts(
             normalize=True
         )
@@ -311,19 +387,20 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--origins", type=int, default=12)
     parser.add_argument("--horizon", type=int, default=14)
-    parser.add_argument("--country", default="AU", help="public holidays (holidays library)")
+    parser.add_argument("--no-small", action="store_true", help="only the whole datasets")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument(
         "--reuse-peers", action="store_true", help="read the peers' forecasts of an earlier run"
     )
     parser.add_argument("--out", default=str(RESULTS / "accuracy.md"))
-    parser.add_argument("--validation-days", type=int, help="train_forecasters' (default 56)")
+    parser.add_argument("--only", help="run only the scenarios whose name contains this")
     args = parser.parse_args(argv)
-    if args.validation_days:
-        TRAINING_OPTIONS["validation_days"] = args.validation_days
     paths = args.data or ["generated", *sorted(str(p) for p in SHARED.glob("*.csv"))]
     paths = [None if p == "generated" else p for p in paths]
-    rows = [row for path in paths for row in benchmark(path, args)]
+    scenarios = [s for p in paths for s in scenarios_of(p, small=not args.no_small)]
+    if args.only:
+        scenarios = [s for s in scenarios if args.only in s.name]
+    rows = [row for scenario in scenarios for row in benchmark(scenario, args)]
     table = pd.DataFrame(rows)
     text = render(table, args)
     print(text)
@@ -348,7 +425,8 @@ def render(table: pd.DataFrame, args) -> str:
     header = (
         f"# Forecast accuracy: rolling-origin backtest\n\n"
         f"One run of `benchmarks/accuracy.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{args.origins} weekly origins, horizon {args.horizon} days, holidays {args.country}; "
+        f"{args.origins} weekly origins, horizon {args.horizon} days, holidays of each "
+        f"dataset's place ({', '.join(f'{k} {c}/{d}' for k, (c, d) in PLACES.items())}); "
         f"Python {platform.python_version()}, pandas {pd.__version__}, scikit-learn "
         f"{sklearn.__version__}, statsmodels {statsmodels.__version__}; peers: statsforecast "
         f"in benchmarks/peers/.venv, "

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.evaluation import evaluation_report, report_problems
+from energy_assets.assets.evaluation import evaluation_report, report_problems, report_warning
 from energy_assets.assets.preparation import cleaned_usage
 from energy_assets.resources import S3Storage
 
@@ -37,18 +37,27 @@ def cleaned_usage_is_complete(storage: S3Storage) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=evaluation_report, blocking=True)
 def model_beats_seasonal_naive(storage: S3Storage) -> dg.AssetCheckResult:
-    """Deploy only a model whose test metrics are finite and that beats seasonal naive on the
-    typical meter (geometric-mean relative MAE below 1)."""
+    """Deploy only what does not lose to seasonal naive: a model that beats it on the test
+    window (a week ahead from every test day), or is not significantly worse (a warning). A
+    model significantly worse is replaced by the baseline itself (a warning: the baseline
+    deploys if nothing better serves). A model with non-finite metrics never deploys."""
     report = storage.get_json(layout.EVALUATION_LATEST)
     problems = report_problems(report)
-    overall = report["overall"]
+    warning = report_warning(report)
+    overall, verdict = report["overall"], report["baseline_verdict"]
     return dg.AssetCheckResult(
-        passed=not problems,
+        passed=not problems and not warning,
+        severity=dg.AssetCheckSeverity.ERROR if problems else dg.AssetCheckSeverity.WARN,
+        description="; ".join(problems) or warning or "beats seasonal naive on the test window",
         metadata={
             "version": report["version"],
             "relative_mae": float(overall["relative_mae"]),
+            "rolling_relative_mae": float(verdict["relative_mae"]),
+            "verdict": verdict["verdict"],
+            "p_value": float(verdict["p_value"]),
+            "serves_baseline": bool(report.get("baseline")),
             "mae": float(overall["mae"]),
             "baseline_mae": float(overall["baseline_mae"]),
-            "problems": "; ".join(problems) or "none",
+            "problems": "; ".join(problems) or warning or "none",
         },
     )

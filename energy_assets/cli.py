@@ -80,12 +80,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
         frame = generate_usage(n_meters=args.meters, n_days=args.days, seed=args.seed)
     covariates = parse_names(args.covariates) if args.covariates is not None else None
     summary = seed_table(
-        table, frame, single_series=True if args.single_series else None, covariates=covariates
+        table,
+        frame,
+        single_series=True if args.single_series else None,
+        covariates=covariates,
+        country=args.country,
+        subdiv=args.subdiv,
     )
     print(
         f"seeded {summary.rows} items into {summary.table} "
         f"({summary.meters} meter(s), {summary.first_date} .. {summary.last_date}; "
-        f"covariates: {', '.join(summary.covariates) or 'none'})"
+        f"covariates: {', '.join(summary.covariates) or 'none'}; "
+        f"public holidays: {summary.place or 'none (--country)'})"
     )
     for note in summary.notes:
         print(f"note: {note}")
@@ -220,6 +226,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         runtime_port=args.runtime_port,
         covariates=parse_names(args.covariates) if args.covariates is not None else None,
+        country=args.country,
+        subdiv=args.subdiv,
     )
 
 
@@ -267,6 +275,12 @@ def parser() -> argparse.ArgumentParser:
         "--covariates",
         help="columns written beside usage, comma-separated (default ENERGY_ASSETS_COVARIATES)",
     )
+    seed.add_argument(
+        "--country",
+        help="where the meters are, for public holidays (holidays library code: AU, US, GB, "
+        "MA, ...); tagged on the table, training reads it",
+    )
+    seed.add_argument("--subdiv", help="the state or region within --country (e.g. VIC, CA)")
     seed.add_argument("--meters", type=int, default=12)
     seed.add_argument("--days", type=int, default=730)
     seed.add_argument("--seed", type=int, default=0)
@@ -323,6 +337,12 @@ def parser() -> argparse.ArgumentParser:
         help="columns used beside usage, comma-separated (default: temperature for generated "
         "data, ENERGY_ASSETS_COVARIATES for a CSV)",
     )
+    demo.add_argument(
+        "--country",
+        help="where the meters are, for public holidays (default: US for generated data; "
+        "none for a CSV unless ENERGY_ASSETS_COUNTRY is set)",
+    )
+    demo.add_argument("--subdiv", help="the state or region within --country (e.g. VIC)")
     demo.add_argument("--ui-port", type=int, default=3000)
     demo.add_argument("--app-port", type=int, default=8000)
     demo.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))

@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 APP_WAIT_SECONDS = 180.0  # the app's first answer can take a while on a busy machine
@@ -141,6 +141,8 @@ def run_demo(
     aws_port: int,
     runtime_port: int,
     covariates: tuple[str, ...] | None = None,
+    country: str | None = None,
+    subdiv: str | None = None,
 ) -> int:
     """The demo; 0 when it went through, 1 when a step failed, 130 when interrupted. A CSV is
     read before anything starts, so that a bad file is one line (``SeedError``) and no wait."""
@@ -153,6 +155,8 @@ def run_demo(
     home = dagster_home(root)
     if covariates is None and frame is None:  # generated data carries temperature
         covariates = ("temperature",)
+    if country is None and frame is None:  # generated data keeps US-style holidays
+        country = "US"
     if covariates is not None:  # the UI's runs and the definitions read it from here
         os.environ["ENERGY_ASSETS_COVARIATES"] = ",".join(covariates)
 
@@ -165,9 +169,9 @@ def run_demo(
             data = generate_usage(n_meters=meters, n_days=days, seed=0)
         else:
             data = frame
-        summary = _seed_and_materialize(home, data)
+        summary = _seed_and_materialize(home, data, country, subdiv)
         app = servers.start_app(app_port)
-        _ask_app(app.url, summary["report"]["smoke_meter"])
+        _ask_app(app.url, summary["report"]["smoke_meter"], summary.get("last_day"))
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         _print_summary(summary)
         if ui:
@@ -209,7 +213,7 @@ def guarded(body) -> int:
         servers.stop()
 
 
-def _ask_app(url: str, meter: str) -> None:
+def _ask_app(url: str, meter: str, last_day: str | None = None) -> None:
     """Ask the app, over HTTP, for one meter's last four weeks and forecast, as a user would;
     a slow first answer is waited for (``APP_WAIT_SECONDS``), a failure is one line."""
     import httpx
@@ -218,6 +222,8 @@ def _ask_app(url: str, meter: str) -> None:
     from energy_assets.settings import Settings
 
     end = meter_days.last_complete_day(Settings().timezone)
+    if last_day:  # data of past years: its own last four weeks
+        end = min(end, date.fromisoformat(last_day))
     start = end - timedelta(days=27)
     path = f"/api/meters/{meter}/predictions"
     params = {"start": start.isoformat(), "end": end.isoformat(), "ahead": 7}
@@ -252,7 +258,7 @@ def _ask_app(url: str, meter: str) -> None:
     raise DemoFailed(f"the app did not answer {path} within {APP_WAIT_SECONDS:.0f} s ({last})")
 
 
-def _seed_and_materialize(home: Path, frame) -> dict:
+def _seed_and_materialize(home: Path, frame, country=None, subdiv=None) -> dict:
     from energy_assets import meter_days
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import seed_table
@@ -260,11 +266,12 @@ def _seed_and_materialize(home: Path, frame) -> dict:
 
     settings = Settings()
     table = UsageTableResource(table_name=settings.table, region_name=settings.region)
-    seeded = seed_table(table, frame)
+    seeded = seed_table(table, frame, country=country, subdiv=subdiv)
     _say(
         f"seeded {seeded.rows} items, {seeded.meters} meter(s), "
         f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table} "
-        f"(covariates: {', '.join(seeded.covariates) or 'none'})"
+        f"(covariates: {', '.join(seeded.covariates) or 'none'}; "
+        f"public holidays: {seeded.place or 'none'})"
     )
     for note in seeded.notes:
         _say(f"note: {note}")
@@ -308,7 +315,22 @@ def _seed_and_materialize(home: Path, frame) -> dict:
         "package": sagemaker.find_package(deployment["model_version"]) or {},
         "exploration": storage.get_json("exploration/latest.json")["report_uri"],
         "answer": answer,
+        "last_day": last_day,
     }
+
+
+def _verdict(report: dict) -> str:
+    """The gate's word in a line: what serves against the baseline, and why."""
+    from energy_assets.assets.evaluation import report_warning
+
+    verdict = report["baseline_verdict"]
+    said = report_warning(report)
+    if said:
+        return said
+    return (
+        f"beats it a week ahead from every test day (relative MAE "
+        f"{verdict['relative_mae']:.3f} over {verdict['days']} days)"
+    )
 
 
 def _print_summary(s: dict) -> None:
@@ -327,6 +349,7 @@ def _print_summary(s: dict) -> None:
         f"  relative MAE         {overall['relative_mae']:.3f} (geometric mean over meters of "
         f"MAE / seasonal naive MAE; {s['report']['meters_beating_baseline']} of "
         f"{s['report']['meters']} meters beat it)",
+        f"  vs seasonal naive    {_verdict(s['report'])}",
         f"  endpoint             {endpoint['EndpointName']} {endpoint['EndpointStatus']} "
         f"({dep['instance_type']} x{dep['initial_instance_count']}, "
         f"autoscaling {dep['autoscaling']['min']}-{dep['autoscaling']['max']})",

@@ -21,7 +21,7 @@ from energy_assets.errors import CommandError
 from energy_assets.ml.cleaning import METADATA_COLUMNS
 from energy_assets.ml.days import day_keys, parse_days
 from energy_assets.resources import UsageTableResource
-from energy_assets.settings import Settings
+from energy_assets.settings import Settings, holiday_calendar
 
 KEYS = ("meter_id", "date", "usage")
 # Header spellings taken as each key column (after lower-casing, non-alphanumerics -> "_").
@@ -51,6 +51,7 @@ class SeedSummary:
     repeated_rows: int = 0  # rows repeating another row exactly (one item written)
     unreadable_dates: int = 0  # items written as they are; cleaning quarantines them
     future_dates: int = 0
+    place: str = ""  # whose public holidays the meters keep, as tagged on the table
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,6 +180,8 @@ def seed_table(
     frame: pd.DataFrame,
     single_series: bool | None = None,
     covariates: Sequence[str] | None = None,
+    country: str | None = None,
+    subdiv: str | None = None,
 ) -> SeedSummary:
     """Create the table when absent (one series when the frame has no ``meter_id``) and write
     the key columns, the declared ``covariates`` (default ``ENERGY_ASSETS_COVARIATES``) and the
@@ -213,10 +216,17 @@ def seed_table(
             f"{frame.attrs.get('source', 'input')}: no row names a readable past day "
             "(YYYY-MM-DD); nothing seeded"
         )
+    if country:  # an unknown place is an error before anything is written
+        try:
+            holiday_calendar(country, subdiv)
+        except ValueError as error:
+            raise SeedError(str(error)) from None
     created = not table.exists()
     if created:
         table.create(single_series=single)
     rows = table.put_usage(frame)
+    if country:
+        table.set_place(country, subdiv)
     summary = SeedSummary(
         table=table.table_name,
         rows=rows,
@@ -230,6 +240,7 @@ def seed_table(
         repeated_rows=repeated,
         unreadable_dates=int(days.isna().sum()),
         future_dates=int(future.sum()),
+        place=(country + (f"/{subdiv}" if subdiv else "")) if country else "",
     )
     summary.notes = _notes(summary)
     return summary

@@ -54,6 +54,9 @@ class Settings:
     )
     # Where the meters are: their days end at midnight there (``meter_days``).
     timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))
+    # ...and whose public holidays they keep (codes of the holidays library: AU, VIC; US, CA)
+    country: str = field(default_factory=lambda: _env("ENERGY_ASSETS_COUNTRY", ""))
+    subdiv: str = field(default_factory=lambda: _env("ENERGY_ASSETS_SUBDIV", ""))
     # Numeric attributes used beside usage (e.g. ``temperature``), comma-separated; none by
     # default: an attribute is a covariate because someone declared it, not because it appeared.
     covariates: tuple[str, ...] = field(
@@ -62,6 +65,53 @@ class Settings:
 
     def __post_init__(self) -> None:
         zone(self.timezone)  # a clear error now rather than a day boundary that never comes
+        if self.country:
+            holiday_calendar(self.country, self.subdiv or None)
+
+
+def holiday_calendar(country: str, subdiv: str | None):
+    """The holidays library's calendar, or a one-line error naming what it knows."""
+    import holidays
+
+    try:
+        return holidays.country_holidays(country, subdiv=subdiv)
+    except NotImplementedError:
+        raise ValueError(
+            f"unknown country {country!r} for public holidays: use a code of the holidays "
+            "library (e.g. AU, US, GB, MA)"
+        ) from None
+    except Exception as error:  # an unknown subdivision
+        raise ValueError(f"public holidays of {country}/{subdiv}: {error}") from None
+
+
+@dataclass(frozen=True)
+class DataPlace:
+    """Whose public holidays the meters keep, and who said so."""
+
+    country: str | None
+    subdiv: str | None
+    source: str
+
+    def describe(self) -> str:
+        if not self.country:
+            return "none (set ENERGY_ASSETS_COUNTRY, or seed with --country)"
+        where = self.country + (f"/{self.subdiv}" if self.subdiv else "")
+        return f"{where} ({self.source})"
+
+
+def data_place(country: str | None, subdiv: str | None, tagged=None) -> DataPlace:
+    """Run config first, then ``ENERGY_ASSETS_COUNTRY``/``_SUBDIV``, then what the table was
+    seeded with (``tagged()``: its ``country``/``subdiv`` tags, read only when needed); else no
+    public holidays."""
+    if country:
+        return DataPlace(country, subdiv or None, "run config")
+    settings = Settings()
+    if settings.country:
+        return DataPlace(settings.country, settings.subdiv or None, "ENERGY_ASSETS_COUNTRY")
+    tags = tagged() if callable(tagged) else tagged
+    if tags and tags.get("country"):
+        return DataPlace(tags["country"], tags.get("subdiv") or None, "the table's tags")
+    return DataPlace(None, None, "none")
 
 
 def parse_names(text: str) -> tuple[str, ...]:

@@ -123,7 +123,7 @@ def test_only_declared_covariates_are_written(local_aws, tmp_path, capsys):
     code, out, _ = _seed_cli(
         capsys, "--csv", str(path), "--table", "cov-usage", "--covariates", "temperature"
     )
-    assert code == 0 and "covariates: temperature)" in out
+    assert code == 0 and "covariates: temperature;" in out
     assert "note: column(s) humidity not written: not declared covariates" in out
     items = UsageTableResource(table_name="cov-usage").scan()
     assert set(items.columns) == {"meter_id", "date", "usage", "temperature"}

@@ -98,11 +98,12 @@ def create_app(service: UsageService, token: str = "", max_in_flight: int = 64) 
     @app.get("/api/meters")
     async def meters() -> dict:
         listed = service.fresh_meters()  # the list of the last minute: no thread needed
-        return {
-            "meters": listed if listed is not None else await run_in_threadpool(service.meters),
-            "latest_day": _yesterday().isoformat(),
-            "unit": service.unit,
-        }
+        listed = listed if listed is not None else await run_in_threadpool(service.meters)
+        # the page's default range ends at the model's latest actual (a table of past years
+        # shows its own last weeks, not empty ones), at most yesterday
+        known = (await run_in_threadpool(service.health)).get("latest_day")
+        latest = min(_yesterday(), date.fromisoformat(known)) if known else _yesterday()
+        return {"meters": listed, "latest_day": latest.isoformat(), "unit": service.unit}
 
     @app.get("/api/meters/{meter_id:path}/usage")
     def usage(meter_id: str, start: date, end: date) -> dict:

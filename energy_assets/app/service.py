@@ -151,6 +151,8 @@ class UsageService:
             "unit": self.unit,
             "model": in_range["model"],
             "model_version": in_range["model_version"],
+            # why this model serves, when it is not the obvious answer (the baseline serving)
+            "model_note": in_range.get("model_note", ""),
             # the long-range forecast's MAE, as before the per-lead views existed
             "mae": long_range["mae"],
             "mae_days": long_range["mae_days"],

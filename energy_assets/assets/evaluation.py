@@ -8,13 +8,18 @@ import dagster as dg
 from energy_assets import layout
 from energy_assets.assets.preparation import markdown_table, train_test_split
 from energy_assets.assets.training import read_split, trained_forecaster
-from energy_assets.ml.metrics import forecast_test, score
+from energy_assets.ml.metrics import (
+    baseline_verdict,
+    forecast_test,
+    rolling_test_forecasts,
+    score,
+)
 from energy_assets.ml.plots import plot_predicted_vs_actual
 from energy_assets.resources import CloudWatchResource, S3Storage
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.serving.artifact import load_bundle
+from energy_assets.serving.artifact import load_bundle, pack_bundle
+from energy_assets.settings import Settings
 
-MAX_RELATIVE_MAE = 1.0
 CLOUDWATCH_METRICS = {
     "mae": "TestMAE",
     "mse": "TestMSE",
@@ -26,11 +31,58 @@ CLOUDWATCH_METRICS = {
 }
 
 
+def evaluate_bundle(storage: S3Storage, bundle, model_uri: str, train, test, run_id: str):
+    """Score ``bundle`` on the test window, write its report, predictions and plot under its
+    version, and return (report, per-meter frame, PNG)."""
+    frame = forecast_test(bundle, train, test)
+    per_meter, overall = score(frame)
+    verdict = baseline_verdict(rolling_test_forecasts(bundle, train, test))
+    overall["rolling_relative_mae"] = verdict["relative_mae"]
+    title = f"Test window, model {bundle.version}" + (
+        " (seasonal-naive baseline)" if bundle.is_baseline else ""
+    )
+    png = plot_predicted_vs_actual(frame, title=title, unit=Settings().unit)
+    prefix = layout.evaluation_dir(bundle.version)
+    plot_uri = storage.put_bytes(prefix + "predicted_vs_actual.png", png, "image/png")
+    storage.put_csv(prefix + "per_meter.csv", per_meter)
+    storage.put_csv(prefix + "predictions.csv", frame)
+    report = {
+        "version": bundle.version,
+        "model_uri": model_uri,
+        "overall": overall,
+        "baseline_verdict": verdict,
+        "meters": len(per_meter),
+        "meters_beating_baseline": int((per_meter["mae_ratio"] < 1).sum()),
+        "meters_5pct_worse_than_baseline": int((per_meter["mae_ratio"] > 1.05).sum()),
+        "plot_uri": plot_uri,
+        "smoke_meter": str(per_meter["meter_id"].iloc[0]),
+        "run_id": run_id,
+    }
+    if bundle.is_baseline:
+        report["baseline"] = {"note": bundle.note, "instead_of": bundle.extra.get("instead_of")}
+    storage.put_json(prefix + "report.json", report)
+    return report, per_meter, png
+
+
+def baseline_reason(report: dict, bundle) -> str | None:
+    """Why the seasonal-naive baseline serves instead of ``bundle`` (None: it need not)."""
+    verdict = report["baseline_verdict"]
+    if bundle.is_baseline:
+        return bundle.note or "every meter is served seasonal naive"
+    if verdict["verdict"] == "worse":
+        return (
+            f"model {bundle.version} is worse than seasonal naive on the test window "
+            f"(relative MAE {verdict['relative_mae']:.3f}, p = {verdict['p_value']:.3f} over "
+            f"{verdict['days']} days)"
+        )
+    return None
+
+
 @dg.asset(
     deps=[trained_forecaster, train_test_split],
     group_name="evaluation",
     kinds={"pandas", "s3", "cloudwatch"},
-    code_version="2",
+    code_version="3",
     retry_policy=AWS_RETRY_POLICY,
 )
 def evaluation_report(
@@ -38,64 +90,86 @@ def evaluation_report(
 ) -> dg.MaterializeResult:
     """MAE, MSE, RMSE, MAPE, MASE and 80%/95% interval coverage per meter and overall on the
     test window beside seasonal naive, with a predicted-vs-actual small multiple (interval band
-    per meter); the model forecasts multi-step from the end of training, like seasonal naive."""
+    per meter); the model forecasts multi-step from the end of training, like seasonal naive.
+
+    The verdict against the baseline is the endpoint's use: forecasts a week ahead from every
+    test day (``baseline_verdict``). A model significantly worse than seasonal naive is not
+    what this evaluation passes on: the seasonal-naive baseline of the same meters is, named
+    as such (``<version>-baseline``) with the reason; it deploys if nothing better serves."""
     latest = storage.get_json(layout.MODEL_LATEST)
     bundle = load_bundle(storage.get_bytes(storage.key_of(latest["model_uri"])))
     train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
-    frame = forecast_test(bundle, train, test)
-    per_meter, overall = score(frame)
-    png = plot_predicted_vs_actual(frame, title=f"Test window, model {bundle.version}")
-    prefix = layout.evaluation_dir(bundle.version)
-    plot_uri = storage.put_bytes(prefix + "predicted_vs_actual.png", png, "image/png")
-    storage.put_csv(prefix + "per_meter.csv", per_meter)
-    storage.put_csv(prefix + "predictions.csv", frame)
-    report = {
-        "version": bundle.version,
-        "model_uri": latest["model_uri"],
-        "overall": overall,
-        "meters": len(per_meter),
-        "meters_beating_baseline": int((per_meter["mae_ratio"] < 1).sum()),
-        "meters_5pct_worse_than_baseline": int((per_meter["mae_ratio"] > 1.05).sum()),
-        "plot_uri": plot_uri,
-        "smoke_meter": str(per_meter["meter_id"].iloc[0]),
-        "run_id": context.run_id,
-    }
-    storage.put_json(prefix + "report.json", report)
+    report, per_meter, png = evaluate_bundle(
+        storage, bundle, latest["model_uri"], train, test, context.run_id
+    )
+    reason = baseline_reason(report, bundle)
+    if reason and not bundle.is_baseline:
+        context.log.warning(f"{reason}: the seasonal-naive baseline is evaluated in its place")
+        baseline = bundle.as_baseline(f"{bundle.version}-baseline", reason)
+        uri = storage.put_bytes(
+            layout.model_dir(baseline.version) + "model.tar.gz",
+            pack_bundle(baseline),
+            "application/gzip",
+        )
+        model_report = report
+        report, per_meter, png = evaluate_bundle(
+            storage, baseline, uri, train, test, context.run_id
+        )
+        report["baseline"]["model_report"] = {
+            k: model_report[k] for k in ("version", "model_uri", "overall", "baseline_verdict")
+        }
+    elif reason:
+        context.log.warning(f"{reason}: the model is the seasonal-naive baseline")
     storage.put_json(layout.EVALUATION_LATEST, report)
+    overall = report["overall"]
     cloudwatch.put_metrics(
         {
             name: overall[key]
             for key, name in CLOUDWATCH_METRICS.items()
             if math.isfinite(overall.get(key, math.nan))
         },
-        dimensions={"ModelVersion": bundle.version},
+        dimensions={"ModelVersion": report["version"]},
     )
     image = base64.b64encode(png).decode()
+    verdict = report["baseline_verdict"]
     return dg.MaterializeResult(
         metadata={
-            "version": bundle.version,
+            "version": report["version"],
             **{k: float(v) for k, v in overall.items() if isinstance(v, (int, float))},
+            "baseline_verdict": verdict["verdict"],
+            "baseline_p_value": float(verdict["p_value"]),
+            "serves_baseline": bool(report.get("baseline")),
+            "baseline_reason": reason or "",
             "meters_beating_baseline": report["meters_beating_baseline"],
             "meters_5pct_worse_than_baseline": report["meters_5pct_worse_than_baseline"],
             "meters": len(per_meter),
             "per_meter": markdown_table(per_meter.drop(columns=["n"]).round(3), 50),
             "plot": dg.MetadataValue.md(f"![predicted vs actual](data:image/png;base64,{image})"),
-            "plot_uri": dg.MetadataValue.url(plot_uri),
+            "plot_uri": dg.MetadataValue.url(report["plot_uri"]),
         }
     )
 
 
 def report_problems(report: dict) -> list[str]:
-    """Why an evaluation must not be deployed; empty when it may."""
+    """Why an evaluation must not be deployed at all (a broken model); empty when it may."""
     overall = report["overall"]
-    problems = [
+    return [
         f"{k} is not finite"
         for k in ("mae", "mse", "rmse", "baseline_mae", "relative_mae")
         if not math.isfinite(float(overall.get(k, math.nan)))
     ]
-    if not problems and overall["relative_mae"] >= MAX_RELATIVE_MAE:
-        problems.append(
-            f"relative MAE {overall['relative_mae']:.3f} (geometric mean over meters of model "
-            f"MAE / seasonal naive MAE) is not below {MAX_RELATIVE_MAE} on the test window"
+
+
+def report_warning(report: dict) -> str | None:
+    """What a deployable evaluation must still say: the baseline serves, or the model does not
+    beat it on the test window but the difference is within noise."""
+    if report.get("baseline"):
+        return f"serving the seasonal-naive baseline: {report['baseline']['note']}"
+    verdict = report["baseline_verdict"]
+    if verdict["verdict"] == "noise":
+        return (
+            f"does not beat seasonal naive on the test window (relative MAE "
+            f"{verdict['relative_mae']:.3f}) but the difference is within noise "
+            f"(p = {verdict['p_value']:.2f} over {verdict['days']} days): the model deploys"
         )
-    return problems
+    return None

@@ -8,19 +8,35 @@ import pandas as pd
 from energy_assets import layout
 from energy_assets.assets.preparation import markdown_table, train_test_split
 from energy_assets.ml.deepar import deepar_channels, deepar_image_uri, training_job_request
-from energy_assets.ml.training import train_forecasters
-from energy_assets.resources import S3Storage, SageMakerResource
+from energy_assets.ml.training import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_COMBINATION,
+    GLOBAL_MIN_DAYS,
+    GLOBAL_MIN_METERS,
+    train_forecasters,
+)
+from energy_assets.ml.validation import ValidationPlan
+from energy_assets.resources import S3Storage, SageMakerResource, UsageTableResource
 from energy_assets.serving.artifact import pack_bundle
+from energy_assets.settings import data_place
 
 
 class TrainingConfig(dg.Config):
-    validation_days: int = 56
-    candidates: list[str] = ["seasonal_naive", "gbm"]
-    # a local model blended with the global one (weight tuned on validation), served as
-    # "gbm_<partner>_blend" where it beats the others; None: no blend
-    blend_partner: str | None = "ses"
+    # models scored on validation: seasonal naive, local models by name (ses, ses_log, theta,
+    # ets, ets_log; sarima, sarimax, holt_winters, prophet cost more) and "gbm", the global model
+    candidates: list[str] = list(DEFAULT_CANDIDATES)
+    # the local models served by default, as their mean; a single one replaces it where it
+    # validates 10% better
+    combination: list[str] = list(DEFAULT_COMBINATION)
+    validation_days: int = 182  # validation origins are weekly over up to this many last days
+    refits: int = 2  # blocks of origins, each with its own fit (the way a model serves)
+    # the global model for fleets of at least this many meters, or histories this long
+    global_min_meters: int = GLOBAL_MIN_METERS
+    global_min_days: int = GLOBAL_MIN_DAYS
     n_jobs: int = -1
-    country: str | None = "US"
+    # public holidays of where the meters are (codes of the holidays library, e.g. AU and VIC);
+    # unset: ENERGY_ASSETS_COUNTRY / ENERGY_ASSETS_SUBDIV, then what the table was seeded with
+    country: str | None = None
     subdiv: str | None = None
     temperature: str = "auto"
     # "local": fit and choose here (the default). "sagemaker_deepar": write the DeepAR channels
@@ -44,17 +60,21 @@ def model_version(run_id: str) -> str:
     deps=[train_test_split],
     group_name="training",
     kinds={"scikitlearn", "statsmodels", "s3"},
-    code_version="2",
+    code_version="3",
 )
 def trained_forecaster(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
     storage: S3Storage,
     sagemaker: SageMakerResource,
+    usage_table: UsageTableResource,
 ) -> dg.MaterializeResult:
-    """Tune the global gradient-boosting model and score every candidate per meter on the last
-    ``validation_days`` of training; keep each meter's lowest-MAE model (seasonal naive on ties,
-    failures and when nothing beats it), refit on the whole training window, store the artifact.
+    """Validate the candidates per meter from weekly origins over up to ``validation_days`` of
+    training (refitted per block of origins); serve each meter the mean of the default local
+    models (or a single one clearly better), blended with the global model for fleets where the
+    fleet's validation says so, and seasonal naive where that does not beat it; refit on the
+    whole training window and store the artifact. Local models see the public holidays of
+    where the meters are.
 
     Parameters come from the training window only; the test days join the artifact's history so
     that the endpoint forecasts the days after the latest actual."""
@@ -69,18 +89,22 @@ def trained_forecaster(
         return launch_deepar(context, config, storage, sagemaker, train, test, version)
     if config.trainer != "local":
         raise dg.Failure(f"unknown trainer {config.trainer!r}: use 'local' or 'sagemaker_deepar'")
+    place = data_place(config.country, config.subdiv, usage_table.place)
+    context.log.info(f"public holidays: {place.describe()}")
     bundle = train_forecasters(
         train,
         recent=test,
-        validation_days=config.validation_days,
-        candidates=tuple(config.candidates),
-        blend_partner=config.blend_partner,
-        n_jobs=config.n_jobs,
-        country=config.country,
-        subdiv=config.subdiv,
-        temperature=config.temperature,
         version=version,
         log=context.log.info,
+        candidates=tuple(config.candidates),
+        combination=tuple(config.combination),
+        plan=ValidationPlan(days=config.validation_days, refits=config.refits),
+        global_min_meters=config.global_min_meters,
+        global_min_days=config.global_min_days,
+        n_jobs=config.n_jobs,
+        country=place.country,
+        subdiv=place.subdiv,
+        temperature=config.temperature,
     )
     artifact = pack_bundle(bundle)
     prefix = layout.model_dir(version)
@@ -109,6 +133,12 @@ def trained_forecaster(
                 pd.DataFrame(bundle.extra.get("tuning", [])).to_markdown(index=False)
             ),
             "temperature": bundle.extra.get("temperature", "none"),
+            "holidays": place.describe(),
+            "validation_origins_median": float(selection["origins"].median())
+            if "origins" in selection
+            else 0.0,
+            "global_model_used": bool(bundle.extra["validation"]["global_model"]),
+            "global_model_weight": float(bundle.extra["blend"]["global_weight"]),
             "model_uri": dg.MetadataValue.url(model_uri),
         }
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.validation import profile_at
 
 FORMAT_VERSION = 1
@@ -67,6 +68,9 @@ class ForecastBundle:
     # how a meter's errors vary over the year (366 factors by day of year, mean 1): widths are
     # multiplied by the factor of each forecast day
     interval_season: dict[str, np.ndarray] = field(default_factory=dict)
+    # seasonal naive's own widths per meter, calibrated the same way: what the baseline would
+    # serve in this bundle's place (``as_baseline``)
+    baseline_intervals: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def meters(self) -> list[str]:
@@ -157,6 +161,33 @@ class ForecastBundle:
             return model.forecast(history, horizon, covariates)
         return model.forecast(history, horizon)
 
+    @property
+    def is_baseline(self) -> bool:
+        """Every meter served by seasonal naive."""
+        return bool(self.models) and all(m.name == SeasonalNaive.name for m in self.models.values())
+
+    def as_baseline(self, version: str, reason: str) -> ForecastBundle:
+        """The same meters and history served by seasonal naive with its own interval widths:
+        what deploys when no model beats the baseline. ``reason`` says why, in one line, to
+        whoever reads the forecasts (it travels in ``extra["note"]``)."""
+        return ForecastBundle(
+            version=version,
+            models={m: SeasonalNaive() for m in self.models},
+            history=self.history,
+            selection=self.selection.assign(served="seasonal_naive")
+            if len(self.selection)
+            else self.selection,
+            intervals=self.baseline_intervals or self.intervals,
+            interval_reference=self.interval_reference,
+            interval_season=self.interval_season,
+            baseline_intervals=self.baseline_intervals,
+            extra={**self.extra, "baseline": True, "note": reason, "instead_of": self.version},
+        )
+
+    @property
+    def note(self) -> str:
+        return str(self.extra.get("note", ""))
+
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -176,6 +207,7 @@ class ForecastBundle:
                 "intervals": self.intervals,
                 "interval_reference": self.interval_reference,
                 "interval_season": self.interval_season,
+                "baseline_intervals": self.baseline_intervals,
             }
             pickle.dump(payload, fh, protocol=5)
         frames = [
@@ -224,6 +256,7 @@ class ForecastBundle:
             intervals=payload.get("intervals", {}),
             interval_reference=payload.get("interval_reference", {}),
             interval_season=payload.get("interval_season", {}),
+            baseline_intervals=payload.get("baseline_intervals", {}),
             created_at=manifest["created_at"],
             extra=manifest.get("extra", {}),
             covariates=covariates,

@@ -84,12 +84,14 @@ def rolling_test_forecasts(
 ) -> pd.DataFrame:
     """Forecasts over the test window the way the endpoint is used day to day: from every
     test-window origin (the end of training, then each test day), the next ``horizon`` days
-    given the actuals up to the origin. Columns ``meter_id, origin, date, actual, forecast``.
+    given the actuals up to the origin, beside seasonal naive's from the same origin. Columns
+    ``meter_id, origin, date, actual, forecast, baseline, scale`` (the meter's MASE scale).
 
     This is what monitoring judges (next-day forecasts from the latest actual) plus the week
     ahead, where ``forecast_test`` scores one long forecast from the end of training."""
     known = pd.concat([train, test]).drop_duplicates(["meter_id", "date"], keep="last")
     first_test_day = test.groupby("meter_id")["date"].min()
+    naive = SeasonalNaive()
     frames = []
     for meter, rows in known.sort_values("date").groupby("meter_id", sort=True):
         if meter not in bundle.models or meter not in first_test_day:
@@ -97,8 +99,9 @@ def rolling_test_forecasts(
         series = pd.Series(rows["usage"].to_numpy(float), index=pd.DatetimeIndex(rows["date"]))
         series = series.asfreq("D").interpolate(limit_direction="both")
         first = series.index.get_loc(first_test_day[meter])
-        if first == 0:
-            continue
+        if first < naive.season_length:
+            continue  # no week before the test window: nothing to compare with
+        scale = naive_scale(series.iloc[:first])
         for position in range(first - 1, len(series) - 1):
             context = series.iloc[: position + 1]
             steps = min(horizon, len(series) - 1 - position)
@@ -110,6 +113,8 @@ def rolling_test_forecasts(
                         "date": series.index[position + 1 : position + 1 + steps],
                         "actual": series.iloc[position + 1 : position + 1 + steps].to_numpy(),
                         "forecast": bundle.forecast_from(meter, context, steps),
+                        "baseline": naive.forecast(context, steps),
+                        "scale": scale,
                     }
                 )
             )
@@ -121,13 +126,20 @@ def rolling_test_forecasts(
     return out.merge(observed, on=["meter_id", "date"], how="inner")
 
 
+def _ratio(error: float, baseline_error: float) -> float:
+    """Model over baseline error; a tie when both are exact (a meter that repeats its week)."""
+    if baseline_error > 0:
+        return error / baseline_error
+    return 1.0 if error == 0 else np.nan
+
+
 def _scores(frame: pd.DataFrame) -> dict[str, float]:
     out = {"n": int(len(frame))}
     for prefix, column in (("", "forecast"), ("baseline_", "baseline")):
         out[f"{prefix}mae"] = mae(frame["actual"], frame[column])
         out[f"{prefix}mse"] = mse(frame["actual"], frame[column])
         out[f"{prefix}rmse"] = rmse(frame["actual"], frame[column])
-    out["mae_ratio"] = out["mae"] / out["baseline_mae"] if out["baseline_mae"] > 0 else np.nan
+    out["mae_ratio"] = _ratio(out["mae"], out["baseline_mae"])
     out["mape"] = mape(frame["actual"], frame["forecast"])
     out["baseline_mape"] = mape(frame["actual"], frame["baseline"])
     if "scale" in frame:
@@ -156,3 +168,69 @@ def score(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
     overall["relative_mae"] = float(np.exp(np.log(ratios).mean())) if len(ratios) else np.nan
     return per_meter, overall
+
+
+def baseline_verdict(rolling: pd.DataFrame, alpha: float = 0.05) -> dict:
+    """Whether the model beats seasonal naive over ``rolling_test_forecasts``, and whether a
+    loss is real or noise.
+
+    ``relative_mae`` is the geometric mean over meters of model MAE / baseline MAE. Below 1 the
+    model ``beats`` the baseline. Otherwise a one-sided Diebold-Mariano test (with the
+    Harvey-Leybourne-Newbold small-sample correction) asks whether the loss is real: the daily
+    mean over meters of the difference in absolute error, each meter's scaled by its
+    seasonal naive MAE in training so that every meter counts alike, with a Newey-West variance
+    over the overlap of the week-long forecasts. ``worse`` when p < ``alpha``, else ``noise``:
+    28 days cannot tell the two apart."""
+    from scipy import stats
+
+    per = rolling.assign(
+        error=(rolling["actual"] - rolling["forecast"]).abs(),
+        baseline_error=(rolling["actual"] - rolling["baseline"]).abs(),
+    )
+    by_meter = per.groupby("meter_id")[["error", "baseline_error"]].mean()
+    ratios = pd.Series(
+        [_ratio(e, b) for e, b in zip(by_meter["error"], by_meter["baseline_error"], strict=True)]
+    )
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    relative = float(np.exp(np.log(ratios).mean())) if len(ratios) else np.nan
+    scale = per["scale"].where(per["scale"] > 0)
+    daily = (
+        ((per["error"] - per["baseline_error"]) / scale)
+        .groupby(per["date"])
+        .mean()
+        .dropna()
+        .to_numpy()
+    )
+    horizon = int(per.groupby(["meter_id", "origin"]).size().max()) if len(per) else 1
+    statistic, p_value = np.nan, np.nan
+    if len(daily) >= 3 and np.any(daily != daily[0]):
+        t = len(daily)
+        centred = daily - daily.mean()
+        lags = min(horizon - 1, t - 1)
+        variance = centred @ centred / t
+        for lag in range(1, lags + 1):
+            variance += 2 * (1 - lag / (lags + 1)) * (centred[lag:] @ centred[:-lag]) / t
+        if variance > 0:
+            h = horizon
+            correction = np.sqrt((t + 1 - 2 * h + h * (h - 1) / t) / t) if t > 2 * h else 1.0
+            statistic = float(daily.mean() / np.sqrt(variance / t) * correction)
+            p_value = float(stats.t.sf(statistic, df=t - 1))
+    if not np.isfinite(relative):
+        verdict = "unknown"
+    elif relative < 1:
+        verdict = "beats"
+    elif np.isfinite(p_value) and p_value < alpha:
+        verdict = "worse"
+    elif np.isfinite(p_value) or relative == 1:
+        verdict = "noise"
+    else:
+        verdict = "worse"  # a constant loss on every day: no variance, and no doubt
+    return {
+        "verdict": verdict,
+        "relative_mae": relative,
+        "days": int(len(daily)),
+        "statistic": statistic,
+        "p_value": p_value,
+        "meters": int(len(ratios)),
+        "meters_beating_baseline": int((ratios < 1).sum()),
+    }

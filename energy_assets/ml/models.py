@@ -15,6 +15,8 @@ artifact stays small and loads across library patch versions.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -362,13 +364,31 @@ def prophet_installed() -> bool:
     return importlib.util.find_spec("prophet") is not None
 
 
-CANDIDATES: dict[str, type] = {
+def _local_models() -> dict[str, Callable[[], Forecaster]]:
+    from energy_assets.ml.local import ExpSmoothing, ProfileSES, Theta
+
+    return {
+        "ses": ProfileSES,
+        "ses_log": partial(ProfileSES, log=True),
+        "theta": Theta,
+        "ets": ExpSmoothing,
+        "ets_log": partial(ExpSmoothing, log=True),
+    }
+
+
+# Candidates by name. "ses", "ses_log", "theta" and "ets" are the fast local models of
+# ``energy_assets.ml.local``; the statsmodels ones (SARIMA, SARIMAX, Holt-Winters by likelihood)
+# cost about a second a fit and are candidates by name only. ``WeeklySES`` ("weekly_ses") and
+# ``HoltWinters`` ("holt_winters") were the defaults of earlier versions and stay so that their
+# artifacts load and serve.
+CANDIDATES: dict[str, Callable[[], Forecaster]] = {
     Ensemble.name: Ensemble,
     SeasonalNaive.name: SeasonalNaive,
     Sarima.name: Sarima,
     Sarimax.name: Sarimax,
-    HoltWinters.name: HoltWinters,
-    WeeklySES.name: WeeklySES,
+    "holt_winters": HoltWinters,
+    "weekly_ses": WeeklySES,
+    **_local_models(),
 }
 if prophet_installed():
     CANDIDATES[ProphetModel.name] = ProphetModel

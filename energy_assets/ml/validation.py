@@ -4,6 +4,7 @@ from them the way the endpoint makes them, and interval widths calibrated on tho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,18 +20,49 @@ def origin_positions(n: int, validation_days: int, horizon: int, step: int = 7) 
     return [o for o in range(cutoff, n - 1, step) if o + horizon <= n - 1] or [n - horizon - 1]
 
 
-def _target_positions(n: int, validation_days: int, horizon: int) -> list[range]:
-    """For each validation origin, the positions of the days its forecast is scored on."""
-    return [
-        range(o + 1, min(o + 1 + horizon, n)) for o in origin_positions(n, validation_days, horizon)
-    ]
+@dataclass(frozen=True)
+class ValidationPlan:
+    """Where each meter's training window is cut for validation.
+
+    Origins are weekly over the last ``days`` of the window (less when the history is short:
+    the first origin leaves ``min_fit`` days to fit on), each forecasting ``horizon`` days. The
+    origins fall into ``refits`` consecutive blocks; every candidate is fitted on the days up to
+    its block's first origin and forecasts from each origin of the block given the actuals up to
+    it: the way the endpoint serves a model between two retrains. Positions count from each
+    meter's first day, so meters ending together are cut on the same calendar days.
+    """
+
+    horizon: int = 14
+    days: int = 182
+    refits: int = 2
+    min_fit: int = 42
+    step: int = 7
+
+    def window(self, n: int) -> int:
+        return min(self.days, n - 1 - self.min_fit)
+
+    def origins(self, n: int) -> list[int]:
+        """The meter's origins; empty when its history is too short to validate on."""
+        if self.window(n) < self.horizon:
+            return []
+        return origin_positions(n, self.window(n), self.horizon, self.step)
+
+    def blocks(self, n: int) -> list[list[int]]:
+        """The origins in ``refits`` consecutive groups (the first fit of each group ends at its
+        first origin)."""
+        origins = self.origins(n)
+        groups = np.array_split(np.array(origins, dtype=int), min(self.refits, len(origins)))
+        return [g.tolist() for g in groups if len(g)]
 
 
-def validation_targets(index: pd.DatetimeIndex, validation_days: int, horizon: int):
+def target_positions(origins: Sequence[int], horizon: int, n: int) -> list[range]:
+    """For each origin, the positions of the days its forecast is scored on."""
+    return [range(o + 1, min(o + 1 + horizon, n)) for o in origins]
+
+
+def validation_targets(index: pd.DatetimeIndex, origins: Sequence[int], horizon: int):
     """The forecast day of each of ``validation_residuals``' errors, in the same order."""
-    return index[
-        [p for days in _target_positions(len(index), validation_days, horizon) for p in days]
-    ]
+    return index[[p for days in target_positions(origins, horizon, len(index)) for p in days]]
 
 
 def validation_residuals(
@@ -53,7 +85,7 @@ def validation_residuals(
 def relative_spread(
     y: pd.Series,
     residuals: np.ndarray,
-    validation_days: int,
+    origins: Sequence[int],
     horizon: int,
     profile: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float | None]:
@@ -67,8 +99,8 @@ def relative_spread(
     error is also divided by the profile's factor on its day: widths in units of the season,
     served multiplied by the factor of each forecast day."""
     values = y.to_numpy(float)
-    targets = _target_positions(len(values), validation_days, horizon)
-    seasonal = profile_at(profile, validation_targets(y.index, validation_days, horizon))
+    targets = target_positions(origins, horizon, len(values))
+    seasonal = profile_at(profile, validation_targets(y.index, origins, horizon))
     levels = np.repeat(
         [values[max(0, t[0] - 28) : t[0]].mean() for t in targets], list(map(len, targets))
     )

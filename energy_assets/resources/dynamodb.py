@@ -47,6 +47,9 @@ def _plain(attribute: dict) -> str:
     return str(value)
 
 
+PLACE_TAGS = {"country": "energy-assets:country", "subdiv": "energy-assets:subdiv"}
+
+
 class UsageTableResource(dg.ConfigurableResource):
     """Reads and writes the DynamoDB usage table with batched calls only."""
 
@@ -88,6 +91,24 @@ class UsageTableResource(dg.ConfigurableResource):
         except self.client().exceptions.ResourceNotFoundException:
             return False
         return True
+
+    def place(self) -> dict[str, str]:
+        """Whose public holidays the meters keep, as the table was tagged when seeded
+        (``country``/``subdiv``; empty when it was not)."""
+        client = self.client()
+        arn = client.describe_table(TableName=self.table_name)["Table"]["TableArn"]
+        tags = client.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
+        found = {t["Key"]: t["Value"] for t in tags}
+        return {k: found[PLACE_TAGS[k]] for k in PLACE_TAGS if PLACE_TAGS[k] in found}
+
+    def set_place(self, country: str, subdiv: str | None = None) -> None:
+        """Tag the table with where its meters are: their public holidays follow it."""
+        client = self.client()
+        arn = client.describe_table(TableName=self.table_name)["Table"]["TableArn"]
+        tags = [{"Key": PLACE_TAGS["country"], "Value": country}]
+        if subdiv:
+            tags.append({"Key": PLACE_TAGS["subdiv"], "Value": subdiv})
+        client.tag_resource(ResourceArn=arn, Tags=tags)
 
     def create(self, single_series: bool = False) -> None:
         """Create the table (on-demand billing); a date index lets sensors ask about new days."""

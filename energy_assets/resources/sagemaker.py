@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 
 import boto3
 import botocore.exceptions
@@ -223,10 +224,15 @@ class SageMakerResource(dg.ConfigurableResource):
             return {**found, "model_version": None, "detail": f"does not answer: {message}"}
         except botocore.exceptions.BotoCoreError as error:  # timeouts, refused connections
             return {**found, "model_version": None, "detail": f"does not answer: {error}"}
+        start = answer.get("start")
         return {
             **found,
             "answers": True,
             "model_version": answer.get("model_version"),
+            # the last day the model knows: it forecasts from the day after
+            "latest_day": (date.fromisoformat(start) - timedelta(days=1)).isoformat()
+            if start
+            else None,
             "detail": "answers",
         }
 

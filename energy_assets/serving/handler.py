@@ -10,12 +10,14 @@ or ``text/csv`` lines ``meter_id,horizon[,start]`` (an optional ``meter_id,...``
 ``meter_id`` may be left out when the model serves one series; ``start`` defaults to the day
 after the last actual in the model. Responses are JSON: one prediction, or
 ``{"predictions": [...]}`` for a batch or CSV, each
-``{meter_id, model, model_version, start, dates, forecast, intervals}`` where ``intervals`` maps
-a level ("80", "95") to ``{"lower": [...], "upper": [...]}`` (empty when the model has none).
+``{meter_id, model, model_version, model_note, start, dates, forecast, intervals}`` where
+``intervals`` maps a level ("80", "95") to ``{"lower": [...], "upper": [...]}`` (empty when the
+model has none) and ``model_note`` says why this model serves when it is not obvious (the
+seasonal-naive baseline serving, say), else is empty.
 
 ``starts`` asks for one meter's forecasts from many origins in one call (how a model is judged:
 what it forecast for each day a day or a week before). The answer is
-``{meter_id, model, model_version, horizon, forecasts: [...]}`` with, per start, either
+``{meter_id, model, model_version, model_note, horizon, forecasts: [...]}`` with, per start, either
 ``{start, origin, dates, forecast, intervals}`` (``origin``: the last actual the forecast was
 made from) or ``{start, error}`` when the model's history cannot answer that start (too early):
 the other starts are still answered.
@@ -202,6 +204,7 @@ class Predictor:
             "meter_id": meter,
             "model": self.bundle.model_name(meter),
             "model_version": self.bundle.version,
+            "model_note": self.bundle.note,
             "horizon": steps,
             "forecasts": forecasts,
         }
@@ -227,6 +230,7 @@ class Predictor:
             "meter_id": meter,
             "model": self.bundle.model_name(meter),
             "model_version": self.bundle.version,
+            "model_note": self.bundle.note,
             "start": start.isoformat(),
             "dates": [(start + timedelta(days=i)).isoformat() for i in range(request.horizon)],
             "forecast": _floats(values),

@@ -12,6 +12,7 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "accuracy.py"
 def _accuracy():
     spec = importlib.util.spec_from_file_location("accuracy_benchmark", BENCHMARK)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

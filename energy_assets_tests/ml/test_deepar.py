@@ -59,7 +59,7 @@ def test_training_asset_launches_a_deepar_job(local_aws):
     from dagster_aws.s3 import S3Resource
 
     from energy_assets.definitions import defs
-    from energy_assets.resources import S3Storage
+    from energy_assets.resources import S3Storage, UsageTableResource
 
     # a bucket of its own: the session's pipeline fixture keeps its split in the shared one
     storage = S3Storage(bucket="test-deepar", s3=S3Resource(region_name="us-east-1"))
@@ -71,7 +71,11 @@ def test_training_asset_launches_a_deepar_job(local_aws):
     config = {"trainer": "sagemaker_deepar", "deepar_hyperparameters": {"epochs": "20"}}
     result = dg.materialize(
         [trained_forecaster],
-        resources={"storage": storage, "sagemaker": sagemaker},
+        resources={
+            "storage": storage,
+            "sagemaker": sagemaker,
+            "usage_table": UsageTableResource(table_name="test-deepar-unused"),
+        },
         run_config={"ops": {"trained_forecaster": {"config": config}}},
     )
     meta = {

@@ -50,8 +50,8 @@ def test_a_vacant_season_keeps_bounded_widths():
 
 def test_validation_targets_follow_the_origins():
     index = pd.date_range("2024-01-01", periods=100)
-    targets = validation_targets(index, 28, 14)
-    # origins at positions 71, 78, 85 (see test_tuning): 14 days after each
+    targets = validation_targets(index, [71, 78, 85], 14)
+    # 14 days after each origin
     assert len(targets) == 3 * 14
     assert targets[0] == index[72] and targets[-1] == index[99]
 

@@ -73,9 +73,30 @@ def test_a_candidate_that_fails_falls_back_to_seasonal_naive(monkeypatch):
     assert bundle.selection["mae_broken"].isna().all()
 
 
-def test_too_short_meters_are_named():
-    with pytest.raises(ValueError, match="m0"):
-        train_forecasters(_long(meters=1, days=30), version="v", n_jobs=1)
+def test_a_meter_too_short_to_validate_is_served_seasonal_naive_and_the_rest_train():
+    frame = pd.concat(
+        [
+            _long(meters=2),
+            _long(meters=1, days=30).assign(meter_id="new"),
+            _long(meters=1, days=5).assign(meter_id="stray"),
+        ]
+    )
+    bundle = train_forecasters(frame, version="v", n_jobs=1)
+    selection = bundle.selection.set_index("meter_id")
+    assert (selection.loc[["m0", "m1"], "chosen"] != "seasonal_naive").all()
+    assert selection.loc["new", "chosen"] == "seasonal_naive"
+    assert "30 training days: too few to validate" in selection.loc["new", "reason"]
+    assert bundle.forecast("new", 7)["forecast"].tolist() == pytest.approx(
+        bundle.history["new"].iloc[-7:].tolist()
+    )
+    assert "lower_80" in bundle.forecast("new", 7)  # widths from its own weekly differences
+    assert "stray" not in bundle.models  # five days: nothing to repeat
+    assert "not served (needs 7)" in selection.loc["stray", "reason"]
+
+
+def test_nothing_to_train_on_is_an_error():
+    with pytest.raises(ValueError, match="no training days"):
+        train_forecasters(_long(meters=1).iloc[:0], version="v", n_jobs=1)
 
 
 def test_mape_ignores_zero_days_and_mase_and_coverage_are_scored():

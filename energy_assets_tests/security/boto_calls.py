@@ -34,7 +34,7 @@ IAM_ACTION = {
     ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
 }
 # A name that is an operation of several services: the one this project calls it on.
-AMBIGUOUS = {"delete_endpoint": "sagemaker", "list_tags": "sagemaker"}
+AMBIGUOUS = {"delete_endpoint": "sagemaker", "list_tags": "sagemaker", "tag_resource": "dynamodb"}
 # Calls that are not AWS operations although a service has one of that name.
 NOT_AWS = {
     "put_item": "BatchWriter.put_item buffers items into BatchWriteItem calls",

@@ -24,6 +24,7 @@ def test_single_forecast(container_url):
         "meter_id": "m2",
         "model": "seasonal_naive",
         "model_version": "v1",
+        "model_note": "",  # why this model serves, when that needs saying (none here)
         "start": "2025-03-02",
         "dates": ["2025-03-02", "2025-03-03", "2025-03-04"],
         "forecast": [153.0, 154.0, 155.0],  # the last week of 100 + day number

@@ -76,7 +76,14 @@ def trained(request):
     from energy_assets.ml.training import train_forecasters
 
     frame = clean_usage(generate_usage(3, request.param, seed=1).astype(str)).clean
-    return train_forecasters(frame[["meter_id", "date", "usage"]], version="h", n_jobs=1)
+    # the global model on, whatever its validation says: its year-ago features are under test
+    return train_forecasters(
+        frame[["meter_id", "date", "usage"]],
+        version="h",
+        n_jobs=1,
+        global_min_meters=1,
+        global_margin=-1.0,
+    )
 
 
 def test_every_horizon_the_contract_allows(trained):
@@ -86,7 +93,7 @@ def test_every_horizon_the_contract_allows(trained):
     kinds = {trained.model_name(m): m for m in trained.meters}
     # one meter of each kind; of the global model's (1 ms a day), the blend, which runs it
     chosen = [m for name, m in kinds.items() if not name.startswith("gbm")]
-    chosen.append(kinds.get("gbm_ses_blend") or kinds["gbm"])
+    chosen.append(next(m for name, m in kinds.items() if name.startswith("gbm")))
     for meter in chosen:
         answers = []
         for horizons in (range(1, 250), range(250, MAX_HORIZON + 1)):  # 50,000 days a call
@@ -95,7 +102,7 @@ def test_every_horizon_the_contract_allows(trained):
         lengths = [len(a["forecast"]) for a in answers]
         assert lengths == list(range(1, MAX_HORIZON + 1)), meter
         assert all(v is not None and v >= 0 for a in answers for v in a["forecast"])
-    assert set(kinds) & {"gbm", "gbm_ses_blend"}
+    assert any(name.startswith("gbm") for name in kinds)  # the global model was exercised
 
 
 def test_several_starts_in_one_call_answer_as_single_requests():

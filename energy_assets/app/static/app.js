@@ -100,6 +100,8 @@ async function show(event) {
     $("mae").textContent = mae(p.range);
     $("model").textContent = p.model;
     $("version").textContent = p.model_version;
+    $("model-note").textContent = p.model_note || "";
+    $("model-note").hidden = !p.model_note;
     const gaps = [p.day_before, p.week_before].filter((v) => v.missing_days && v.missing_reason);
     $("note").textContent = gaps.map((v) =>
       `${v.missing_days} day(s) have no forecast made ${v.lead_days} day(s) before: ` +
