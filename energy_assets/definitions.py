@@ -32,6 +32,7 @@ from energy_assets.partitions import daily_partitions
 from energy_assets.resources import (
     CloudWatchResource,
     MeterSettings,
+    RunValueIOManager,
     S3Storage,
     SageMakerResource,
     UsageTableResource,
@@ -43,13 +44,16 @@ from energy_assets.settings import Settings
 
 def build_resources(settings: Settings) -> dict:
     """The resources of the deployment ``settings`` names (also what the CLI commands use)."""
+    storage = S3Storage(
+        bucket=settings.bucket,
+        # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
+        s3=S3Resource(region_name=settings.region, max_attempts=4),
+    )
     return {
         "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
-        "storage": S3Storage(
-            bucket=settings.bucket,
-            # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
-            s3=S3Resource(region_name=settings.region, max_attempts=4),
-        ),
+        "storage": storage,
+        # the values assets hand downstream (the model's version, URI, checksum), per run
+        "io_manager": RunValueIOManager(storage=storage),
         "sagemaker": SageMakerResource(
             endpoint_name=settings.endpoint_name,
             role_arn=settings.role_arn,

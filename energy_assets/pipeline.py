@@ -158,6 +158,15 @@ def _materialize(run, first_day, last_day, explore, say, chunk_days) -> Pipeline
     return runs
 
 
+def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict | None:
+    """The metadata of ``asset``'s materialization in a run (the last one of a range run, which
+    records one per partition), as plain values; None when the run did not materialize it."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path == [asset]]
+    if not events:
+        return None
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
 def interrupted(result: dg.ExecuteInProcessResult) -> bool:
     """Whether the run failed because the process was asked to stop (SIGINT or SIGTERM)."""
     return any(

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import read_split
+from energy_assets.assets.values import Dataset, Registration
 from energy_assets.ml.metrics import rolling_test_forecasts
 from energy_assets.promotion import Decision, compare
 from energy_assets.resources import S3Storage, SageMakerResource
@@ -38,13 +38,20 @@ class DeployConfig(dg.Config):
 
 
 def champion_decision(
-    storage: S3Storage, current: dict, challenger_uri: str, min_improvement: float
+    storage: S3Storage,
+    current: dict,
+    challenger: Registration,
+    split: Dataset,
+    min_improvement: float,
 ) -> Decision:
     """Both models forecast the same test window from the same origins and actuals."""
     champion_version = current["model_version"]
-    train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
-    challenger = load_bundle(storage.get_bytes(storage.key_of(challenger_uri)))
-    ours = rolling_test_forecasts(challenger, train, test)
+    train = read_split(storage, split, layout.TRAIN)
+    test = read_split(storage, split, layout.TEST)
+    # its checksum is verified before anything is deployed (rollout.verify): a changed
+    # artifact is refused there, with the endpoint untouched
+    bundle = load_bundle(storage.get_bytes(storage.key_of(challenger.model_uri)))
+    ours = rolling_test_forecasts(bundle, train, test)
     champion_uri = current.get("model_uri") or storage.uri(
         layout.model_dir(champion_version) + "model.tar.gz"
     )
@@ -69,7 +76,6 @@ def _data_capture(storage: S3Storage, percent: int) -> dict | None:
 
 
 @dg.asset(
-    deps=[registered_model],
     group_name="deployment",
     kinds={"sagemaker"},
     code_version="3",
@@ -80,6 +86,8 @@ def forecast_endpoint(
     config: DeployConfig,
     storage: S3Storage,
     sagemaker: SageMakerResource,
+    registered_model: Registration,
+    train_test_split: Dataset,
 ) -> dg.MaterializeResult:
     """Serve the registered model if it beats the serving champion on the same test window.
 
@@ -90,8 +98,7 @@ def forecast_endpoint(
     endpoint is created or updated in place (UpdateEndpoint: the old fleet serves until the new
     one is InService), smoke-tested, restored to a config known to serve if the smoke test
     fails (the run then fails), and scaled by target tracking on invocations per instance."""
-    report = storage.get_json(layout.EVALUATION_LATEST)
-    version = report["version"]
+    version = registered_model.version
     package = sagemaker.find_package(version)
     current = (
         storage.get_json_or_none(layout.DEPLOYMENT_CURRENT)
@@ -105,7 +112,9 @@ def forecast_endpoint(
     elif config.force:
         decision = Decision(True, f"forced over champion {current['model_version']}")
     else:
-        decision = champion_decision(storage, current, report["model_uri"], config.min_improvement)
+        decision = champion_decision(
+            storage, current, registered_model, train_test_split, config.min_improvement
+        )
     context.log.info(
         f"{version}: {'deploy' if decision.promote else 'keep champion'}: {decision.reason}"
     )
@@ -115,6 +124,7 @@ def forecast_endpoint(
             "version": version,
             "champion": (current or {}).get("model_version"),
             "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "run_id": context.run_id,
             **decision.as_dict(),
         },
     )
@@ -130,6 +140,7 @@ def forecast_endpoint(
         if package:
             sagemaker.set_approval(package, "Rejected", decision.reason, serving="false")
         return dg.MaterializeResult(
+            data_version=dg.DataVersion(current["model_version"]),  # what serves
             metadata={
                 "deployed": False,
                 "reason": decision.reason,
@@ -137,17 +148,17 @@ def forecast_endpoint(
                 "serving_version": current["model_version"],
                 "endpoint": sagemaker.endpoint_name,
                 **figures,
-            }
+            },
         )
 
     name = f"{sagemaker.endpoint_name}-{version}"[:63].rstrip("-")
     tags = {"energy-assets:model-version": version, "energy-assets:run-id": context.run_id}
     capture = _data_capture(storage, config.data_capture_percent)
-    meter = report["smoke_meter"]
+    meter = registered_model.smoke_meter
     target = Target(
         config_name=name,
         version=version,
-        model_uri=report["model_uri"],
+        model_uri=registered_model.model_uri,
         artifact_sha256=(package or {})
         .get("CustomerMetadataProperties", {})
         .get("artifact_sha256"),
@@ -156,7 +167,7 @@ def forecast_endpoint(
     try:
         verify(storage, target)  # nothing is created, the endpoint untouched, if it changed
         if not sagemaker.endpoint_config_exists(name):
-            sagemaker.create_model(name, report["model_uri"], tags)
+            sagemaker.create_model(name, registered_model.model_uri, tags)
             sagemaker.create_endpoint_config(
                 name, name, config.instance_type, config.initial_instance_count, tags, capture
             )
@@ -197,7 +208,7 @@ def forecast_endpoint(
         "endpoint": sagemaker.endpoint_name,
         "endpoint_config": name,
         "model_version": version,
-        "model_uri": report["model_uri"],
+        "model_uri": registered_model.model_uri,
         "artifact_sha256": target.artifact_sha256,
         "model_package_arn": (package or {}).get("ModelPackageArn"),
         "previous_endpoint_config": previous,
@@ -214,6 +225,7 @@ def forecast_endpoint(
     storage.put_json(layout.deployment(version), record)
     storage.put_json(layout.DEPLOYMENT_CURRENT, record)
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
         metadata={
             "deployed": True,
             "reason": decision.reason,
@@ -231,7 +243,7 @@ def forecast_endpoint(
             f"{config.target_invocations_per_instance:g} invocations/instance/min",
             "smoke_test": dg.MetadataValue.json(answer),
             **figures,
-        }
+        },
     )
 
 

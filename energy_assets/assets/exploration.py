@@ -3,7 +3,7 @@
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.preparation import train_test_split
+from energy_assets.assets.values import Dataset
 from energy_assets.ml.notebook import EXPLORATION, execute_notebook
 from energy_assets.resources import S3Storage
 
@@ -17,17 +17,20 @@ class ExplorationConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[train_test_split],
     group_name="exploration",
     kinds={"jupyter", "s3"},
     code_version="1",
 )
 def exploration_report(
-    context: dg.AssetExecutionContext, config: ExplorationConfig, storage: S3Storage
+    context: dg.AssetExecutionContext,
+    config: ExplorationConfig,
+    storage: S3Storage,
+    train_test_split: Dataset,
 ) -> dg.MaterializeResult:
     """Trends, weekly and yearly patterns, the missing-data map and the engineered features of
     ``train.csv``: notebooks/exploration.ipynb run in a fresh kernel that reads S3 with boto3
     (the same environment variables point it at the local AWS or a real account)."""
+    storage.check(layout.TRAIN, train_test_split.sha256(layout.TRAIN))  # the kernel reads it
     notebook, html = execute_notebook(
         config.notebook_path,
         parameters={

@@ -6,12 +6,13 @@ import pydantic
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
+from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import time_split
 from energy_assets.resources import MeterSettings, S3Storage
-from energy_assets.resources.s3 import json_bytes, parquet_bytes
+from energy_assets.resources.s3 import json_bytes, parquet_bytes, sha256_hex
 from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 
@@ -42,8 +43,9 @@ def markdown_table(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
-def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
-    return storage.read_parquet(key)
+def read_frame(storage: S3Storage, dataset: Dataset, key: str) -> pd.DataFrame:
+    """``key`` of ``dataset``: the bytes its asset wrote, or a clear error."""
+    return storage.read_parquet(key, expect=dataset.sha256(key))
 
 
 @dg.asset(
@@ -58,7 +60,7 @@ def cleaned_usage(
     config: CleaningConfig,
     storage: S3Storage,
     meters: MeterSettings,
-) -> dg.MaterializeResult:
+) -> dg.Output[Dataset]:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
     missing days imputed and flagged.
 
@@ -88,7 +90,7 @@ def cleaned_usage(
     storage.put_csv(quarantine_key, result.quarantine)
     stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}
     # the frame and its counts are one output: a manifest written last vouches for both
-    storage.put_set(
+    written = storage.put_set(
         layout.CLEAN_MANIFEST,
         {
             layout.CLEAN: (parquet_bytes(result.clean), "application/vnd.apache.parquet"),
@@ -100,48 +102,54 @@ def cleaned_usage(
         if len(result.quarantine)
         else pd.DataFrame({"reason": [], "rows": []})
     )
-    return dg.MaterializeResult(
+    return handed_on(
+        Dataset(written),
         metadata={
             **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))},
             "quarantined_by_reason": markdown_table(reasons, 20),
             "quarantine": dg.MetadataValue.url(storage.uri(quarantine_key)),
             "uri": dg.MetadataValue.url(storage.uri(layout.CLEAN)),
-        }
+        },
     )
 
 
 @dg.asset(
-    deps=[cleaned_usage],
     group_name="preparation",
     kinds={"pandas", "s3"},
     code_version="1",
     retry_policy=AWS_RETRY_POLICY,
 )
-def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeResult:
+def usage_features(
+    config: FeatureConfig, storage: S3Storage, cleaned_usage: Dataset
+) -> dg.Output[Dataset]:
     """Calendar and history features: day of week, month, season, lags and rolling means."""
-    frame = add_calendar_features(read_frame(storage, layout.CLEAN), hemisphere=config.hemisphere)
-    storage.put_parquet(layout.FEATURES, frame)
-    return dg.MaterializeResult(
+    clean = read_frame(storage, cleaned_usage, layout.CLEAN)
+    frame = add_calendar_features(clean, hemisphere=config.hemisphere)
+    body = parquet_bytes(frame)
+    storage.put_bytes(layout.FEATURES, body)
+    return handed_on(
+        Dataset({layout.FEATURES: sha256_hex(body)}),
         metadata={
             "rows": len(frame),
             "columns": ", ".join(frame.columns),
             "hemisphere": config.hemisphere,
             "preview": markdown_table(frame.tail(7)),
             "uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
-        }
+        },
     )
 
 
 @dg.asset(
-    deps=[usage_features],
     group_name="preparation",
     kinds={"pandas", "s3"},
     code_version="2",
     retry_policy=AWS_RETRY_POLICY,
 )
-def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeResult:
+def train_test_split(
+    config: SplitConfig, storage: S3Storage, usage_features: Dataset
+) -> dg.Output[Dataset]:
     """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3."""
-    frame = read_frame(storage, layout.FEATURES)
+    frame = read_frame(storage, usage_features, layout.FEATURES)
     train, test = time_split(frame, test_days=config.test_days)
     objects = {
         key: (
@@ -154,8 +162,9 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
     for name, body in deepar_channels(train, test).items():
         objects[layout.deepar_channel(name)] = (body.encode(), "application/jsonlines")
     # one output of four objects: the manifest, written last, vouches for all of them
-    storage.put_set(layout.SPLIT_MANIFEST, objects)
-    return dg.MaterializeResult(
+    written = storage.put_set(layout.SPLIT_MANIFEST, objects)
+    return handed_on(
+        Dataset(written),
         metadata={
             "train_rows": len(train),
             "test_rows": len(test),
@@ -166,5 +175,5 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
             "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
             "test_uri": dg.MetadataValue.url(storage.uri(layout.TEST)),
             "deepar_channels": dg.MetadataValue.url(storage.uri(layout.DEEPAR_PREFIX)),
-        }
+        },
     )
