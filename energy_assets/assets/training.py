@@ -163,7 +163,7 @@ def launch_deepar(context, config, storage, sagemaker, train, test, version):
         if not storage.exists(layout.deepar_channel(name)):  # train_test_split writes them
             storage.put_bytes(layout.deepar_channel(name), body.encode(), "application/jsonlines")
         channels[name] = storage.uri(f"{layout.DEEPAR_PREFIX}{name}/")
-    region = sagemaker.region_name or sagemaker.client().meta.region_name
+    region = sagemaker.region()
     request = training_job_request(
         job_name=f"energy-deepar-{version}"[:63],
         image_uri=config.deepar_image_uri or deepar_image_uri(region),
@@ -175,7 +175,7 @@ def launch_deepar(context, config, storage, sagemaker, train, test, version):
         cardinality=int(train["meter_id"].nunique()),
         with_temperature="temperature" in train,
     )
-    arn = sagemaker.client().create_training_job(**request)["TrainingJobArn"]
+    arn = sagemaker.create_training_job(request)
     context.log.info(f"started DeepAR training job {request['TrainingJobName']}")
     output = request["OutputDataConfig"]["S3OutputPath"]
     return handed_on(
