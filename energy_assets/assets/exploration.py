@@ -4,7 +4,8 @@ import dagster as dg
 
 from energy_assets import layout
 from energy_assets.assets.values import Dataset
-from energy_assets.ml.notebook import EXPLORATION, execute_notebook
+from energy_assets.ml.notebook import execute_notebook
+from energy_assets.notebooks import EXPLORATION
 from energy_assets.resources import S3Storage
 
 REPORT_PREFIX = "exploration/"

@@ -25,7 +25,8 @@ from pathlib import Path
 import nbformat
 from botocore.exceptions import ClientError
 
-from energy_assets.ml.notebook import EXPLORATION, inject_parameters
+from energy_assets.ml.notebook import inject_parameters
+from energy_assets.notebooks import EXPLORATION
 
 HOME = "/home/ec2-user/SageMaker"
 ASSETS_PREFIX = "notebook-instance/"
