@@ -11,7 +11,7 @@ RAW_PREFIX = "raw/usage/"
 RAW_UNDATED = "raw/usage/undated/usage.csv"
 CLEAN = "clean/usage.parquet"
 CLEAN_STATS = "clean/stats.json"
-FEATURES = "features/usage_features.parquet"
+FEATURES = "exploration/features.csv"  # an exploration table: no model reads it
 TRAIN = "datasets/train/train.csv"
 TEST = "datasets/test/test.csv"
 DEEPAR_PREFIX = "datasets/deepar/"
@@ -85,9 +85,9 @@ PRODUCERS = (
     (RAW_PREFIX, "raw_usage_export"),
     ("clean/", "cleaned_usage"),
     ("quarantine/", "cleaned_usage"),
-    ("features/", "usage_features"),
     (DEEPAR_PREFIX, "train_test_split"),
     ("datasets/", "train_test_split"),
+    (FEATURES, "exploration_features"),
     ("exploration/", "exploration_report"),
     ("models/", "trained_forecaster"),
     ("evaluation/", "evaluation_report"),

@@ -19,14 +19,14 @@ from dagster._core.storage.tags import (
 )
 
 from energy_assets import layout
-from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
+from energy_assets.assets.preparation import cleaned_usage, train_test_split
 from energy_assets.definitions import build_defs
 from energy_assets.localaws.faults import FaultClient
 from energy_assets.resources import IncompleteObject
 from energy_assets_tests.conftest import deployment
 
 TABLE, BUCKET = "reliability-usage", "reliability-bucket"
-PREPARATION = [cleaned_usage, usage_features, train_test_split]
+PREPARATION = [cleaned_usage, train_test_split]
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,10 @@ def prepare(env, resources=None, **split) -> dg.ExecuteInProcessResult:
     )
 
 
-def features_alone(env, resources=None) -> dg.ExecuteInProcessResult:
-    """usage_features on its own: it reads the cleaned_usage the last preparation handed on."""
+def split_alone(env, resources=None) -> dg.ExecuteInProcessResult:
+    """train_test_split on its own: it reads the cleaned_usage the last preparation handed on."""
     return dg.materialize(
-        [cleaned_usage.to_source_asset(), usage_features],
+        [cleaned_usage.to_source_asset(), train_test_split],
         resources=resources or env["resources"],
         instance=env["instance"],
         raise_on_error=False,
@@ -188,7 +188,7 @@ def test_s3_slowdown_is_retried_by_botocore(env):
 
 
 def test_a_step_that_still_fails_after_botocore_is_retried_by_dagster(env):
-    """Three 500s in a row on the only read of usage_features exhaust a client allowed three
+    """Three 500s in a row on the only read of train_test_split exhaust a client allowed three
     attempts (dagster-aws's ``max_attempts`` counts retries); the asset's RetryPolicy runs the
     step again and it succeeds."""
     from dagster_aws.s3 import S3Resource
@@ -209,11 +209,11 @@ def test_a_step_that_still_fails_after_botocore_is_retried_by_dagster(env):
         status=500,
         code="InternalError",
     )
-    result = features_alone(env, resources)
+    result = split_alone(env, resources)
     (rule,) = faults.clear()
     assert result.success
     assert rule["injected"] == 3 and rule["matched"] == 4
-    assert retries_of(result, "usage_features") == 1
+    assert retries_of(result, "train_test_split") == 1
 
 
 def test_a_missing_input_names_the_object_and_the_asset_to_materialize(env):
@@ -222,11 +222,11 @@ def test_a_missing_input_names_the_object_and_the_asset_to_materialize(env):
     storage = env["resources"]["storage"]
     assert prepare(env).success
     storage.delete(layout.CLEAN)
-    result = features_alone(env)
+    result = split_alone(env)
     assert not result.success
-    assert retries_of(result, "usage_features") == 0  # missing stays missing: no retry
+    assert retries_of(result, "train_test_split") == 0  # missing stays missing: no retry
     assert failure_summary(result) == (
-        f"usage_features: s3://{BUCKET}/clean/usage.parquet does not exist: "
+        f"train_test_split: s3://{BUCKET}/clean/usage.parquet does not exist: "
         "materialize cleaned_usage first (it writes this object)"
     )
     assert prepare(env).success  # materializing the named asset is the cure
@@ -234,7 +234,7 @@ def test_a_missing_input_names_the_object_and_the_asset_to_materialize(env):
 
 def test_data_another_run_replaced_is_refused_by_the_step_that_reads_it(env):
     """A complete cleaning output of another run (its own manifest) lands between cleaned_usage
-    and usage_features: the step reads what its upstream handed on, or stops, naming both."""
+    and train_test_split: the step reads what its upstream handed on, or stops, naming both."""
     from energy_assets.pipeline import failure_summary
     from energy_assets.resources.s3 import json_bytes, parquet_bytes
 
@@ -248,12 +248,12 @@ def test_data_another_run_replaced_is_refused_by_the_step_that_reads_it(env):
             layout.CLEAN_STATS: (json_bytes({"rows_in": len(other)}), "application/json"),
         },
     )
-    result = features_alone(env)
+    result = split_alone(env)
     assert not result.success
-    assert retries_of(result, "usage_features") == 0  # another run's data stays another's
+    assert retries_of(result, "train_test_split") == 0  # another run's data stays another's
     summary = failure_summary(result)
     assert summary.startswith(
-        f"usage_features: s3://{BUCKET}/clean/usage.parquet is not the object cleaned_usage "
+        f"train_test_split: s3://{BUCKET}/clean/usage.parquet is not the object cleaned_usage "
         "handed on (SHA-256 "
     )
     assert summary.endswith("another run replaced it since; materialize cleaned_usage again")
@@ -279,7 +279,6 @@ def test_materializing_twice_changes_nothing_and_duplicates_nothing(env):
     handed_on = {k for k in new if k.startswith("runs/")}  # each run's values, kept per run
     assert {k.rsplit("/", 1)[1] for k in handed_on} == {
         "cleaned_usage.json",
-        "usage_features.json",
         "train_test_split.json",
     }
     new -= handed_on
@@ -306,11 +305,11 @@ def test_a_run_killed_half_way_leaves_no_object_that_looks_complete(env, local_a
     script = (
         "import dagster as dg\n"
         "from energy_assets.assets.preparation import (\n"
-        "    cleaned_usage, train_test_split, usage_features)\n"
+        "    cleaned_usage, train_test_split)\n"
         "from energy_assets.definitions import build_resources\n"
         "from energy_assets.settings import Settings\n"
         f"settings = Settings(table={TABLE!r}, bucket={BUCKET!r})\n"
-        "dg.materialize([cleaned_usage, usage_features, train_test_split],\n"
+        "dg.materialize([cleaned_usage, train_test_split],\n"
         "    resources=build_resources(settings),\n"
         "    run_config={'ops': {'train_test_split': {'config': {'test_days': 14}}}})\n"
     )

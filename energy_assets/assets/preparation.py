@@ -1,4 +1,4 @@
-"""Cleaning, features and the train/test split, each written to S3."""
+"""Cleaning and the train/test split, each written to S3 (what training reads)."""
 
 import dagster as dg
 import pandas as pd
@@ -9,10 +9,9 @@ from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
-from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import MIN_TRAIN_DAYS, short_meters, time_split
 from energy_assets.resources import MeterSettings, S3Storage
-from energy_assets.resources.s3 import json_bytes, parquet_bytes, sha256_hex
+from energy_assets.resources.s3 import json_bytes, parquet_bytes
 from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 
@@ -29,10 +28,6 @@ class CleaningConfig(dg.Config):
         description="Quality letters to quarantine (meter files: A actual, E estimated, "
         "S substituted, F final substituted, N null, V variable, Q questionable), e.g. SEF",
     )
-
-
-class FeatureConfig(dg.Config):
-    hemisphere: str = "north"
 
 
 class SplitConfig(dg.Config):
@@ -116,42 +111,17 @@ def cleaned_usage(
 @dg.asset(
     group_name="preparation",
     kinds={"pandas", "s3"},
-    code_version="1",
-    retry_policy=AWS_RETRY_POLICY,
-)
-def usage_features(
-    config: FeatureConfig, storage: S3Storage, cleaned_usage: Dataset
-) -> dg.Output[Dataset]:
-    """Calendar and history features: day of week, month, season, lags and rolling means."""
-    clean = read_frame(storage, cleaned_usage, layout.CLEAN)
-    frame = add_calendar_features(clean, hemisphere=config.hemisphere)
-    body = parquet_bytes(frame)
-    storage.put_bytes(layout.FEATURES, body)
-    return handed_on(
-        Dataset({layout.FEATURES: sha256_hex(body)}),
-        metadata={
-            "rows": len(frame),
-            "columns": ", ".join(frame.columns),
-            "hemisphere": config.hemisphere,
-            "preview": markdown_table(frame.tail(7)),
-            "uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
-        },
-    )
-
-
-@dg.asset(
-    group_name="preparation",
-    kinds={"pandas", "s3"},
-    code_version="2",
+    code_version="3",
     retry_policy=AWS_RETRY_POLICY,
 )
 def train_test_split(
-    config: SplitConfig, storage: S3Storage, usage_features: Dataset
+    config: SplitConfig, storage: S3Storage, cleaned_usage: Dataset
 ) -> dg.Output[Dataset]:
-    """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3. A meter with
-    too few training days stays in (training serves it seasonal naive once it has a week) and
-    is named in the metadata: one new meter must not stop the fleet."""
-    frame = read_frame(storage, usage_features, layout.FEATURES)
+    """Time-ordered split of the cleaned frame: the last ``test_days`` days are the test set;
+    CSVs in S3 with the columns training reads (usage, the imputed flag, covariates). A meter
+    with too few training days stays in (training serves it seasonal naive once it has a week)
+    and is named in the metadata: one new meter must not stop the fleet."""
+    frame = read_frame(storage, cleaned_usage, layout.CLEAN).sort_values(["meter_id", "date"])
     train, test = time_split(frame, test_days=config.test_days)
     short = short_meters(train, frame["meter_id"].unique())
     objects = {
