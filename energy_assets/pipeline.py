@@ -150,10 +150,10 @@ def _materialize(run, first_day, last_day, explore, say, chunk_days) -> Pipeline
                 f"({done}/{total} days, {elapsed:.0f} s; about {left:.0f} s left)"
             )
     runs = PipelineRuns(ingestion=ingestion_runs[-1], ingestion_runs=ingestion_runs)
-    say("training_job: clean, features, split, train, evaluate, register, deploy")
+    say("training_job: clean, split, train, evaluate, register, deploy")
     runs.training = run("training_job")
     if explore and runs.training.success:
-        say("exploration_job: the exploration notebook against the training set")
+        say("exploration_job: the exploration table and notebook of the training set")
         runs.exploration = run("exploration_job")
     return runs
 

@@ -164,6 +164,12 @@ def test_first_model_is_registered_and_deployed(env):
     assert meta["deployed"] is True and meta["reason"] == "no model is serving"
     assert serving(env) == "v1-naive"
     assert status(env, "v1-naive") == "Approved"
+    # the UI says which model the registration and the deployment are about
+    versions = {
+        e.asset_key.path[-1]: e.materialization.tags["dagster/data_version"]
+        for e in result.get_asset_materialization_events()
+    }
+    assert versions == {"registered_model": "v1-naive", "forecast_endpoint": "v1-naive"}
 
 
 def test_deploying_the_serving_version_again_changes_nothing(env):
@@ -235,6 +241,9 @@ def test_rollback_to_a_named_version(env):
     current = env["resources"]["storage"].get_json(layout.DEPLOYMENT_CURRENT)
     assert current["model_version"] == "v1-naive" and current["rolled_back_from"] == "v2-weekly"
     assert status(env, "v2-weekly") == "Rejected" and status(env, "v1-naive") == "Approved"
+    # the UI's data version of forecast_endpoint names the model it serves again
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.tags["dagster/data_version"] == "v1-naive"
 
 
 def test_rollback_to_a_version_that_never_served_fails_clearly(env):

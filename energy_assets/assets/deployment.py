@@ -5,6 +5,7 @@ with restore, data capture, autoscaling) is ``promotion.promote``; the asset han
 registered model and the split it was evaluated on, and reports what it did."""
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from energy_assets import layout
 from energy_assets.assets.training import read_split
@@ -128,6 +129,7 @@ def rollback_endpoint(
         dg.AssetMaterialization(
             asset_key=forecast_endpoint.key,
             description=f"rolled back to {config.version}",
+            tags={DATA_VERSION_TAG: config.version},  # the model the endpoint serves now
             metadata={
                 "deployed": True,
                 "reason": f"rollback from {record.get('rolled_back_from')}",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -40,7 +41,9 @@ class Value:
 
 def handed_on(value: Value, metadata: dict[str, Any]) -> dg.Output:
     """An asset's output: ``value`` for the assets downstream, its identity as the data version."""
-    return dg.Output(value, metadata=metadata, data_version=dg.DataVersion(value.data_version))
+    with warnings.catch_warnings():  # Output's data_version is marked beta: said once, here
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Output(value, metadata=metadata, data_version=dg.DataVersion(value.data_version))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
-"""The inference image installs the ``serving`` dependency group only: a model the pipeline
-trained loads and answers in an environment with nothing else (no Dagster, moto, nbconvert)."""
+"""The inference image installs the ``serving`` dependency group only, then the project without
+its dependencies: a model the pipeline trained loads and answers in an environment built that way
+(no Dagster, moto, nbconvert), and the installed package carries its package data (the
+exploration notebook, which the exploration asset runs from an installed package)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -18,13 +21,16 @@ LOCK = ROOT / "energy_assets" / "serving" / "requirements.lock"
 
 SCRIPT = """
 import importlib.util, json, sys
+import energy_assets
+from energy_assets.notebooks import EXPLORATION
 from energy_assets.serving import server
 from energy_assets.serving.handler import Predictor
 absent = [m for m in ("dagster", "moto", "nbconvert", "sklearn", "boto3")
           if importlib.util.find_spec(m)]
 predictor = Predictor.from_model_dir(sys.argv[1])
 body, _ = predictor.invoke(json.dumps({"meter_id": sys.argv[2], "horizon": 7}).encode())
-print(json.dumps({"installed": absent, "answer": json.loads(body), "app": callable(server.main)}))
+print(json.dumps({"installed": absent, "answer": json.loads(body), "app": callable(server.main),
+                  "package": energy_assets.__file__, "notebook": EXPLORATION.is_file()}))
 """
 
 
@@ -64,17 +70,28 @@ def test_a_trained_model_serves_from_the_serving_group_alone(deployed, tmp_path)
         [*uv, "pip", "install", "-q", "--offline", "--python", python, "-r", str(LOCK)],
         check=True,
     )
-    # the project's code from the checkout, its dependencies only from the group
+    # then the project as the Dockerfile installs it: its build context, no dependencies
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, context / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "energy_assets", context / "energy_assets", ignore=ignore)
+    subprocess.run(
+        [*uv, "pip", "install", "-q", "--offline", "--python", python, "--no-deps", str(context)],
+        check=True,
+    )
     done = subprocess.run(
         [python, "-c", SCRIPT, str(model_dir), meter],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.splitlines()[-1])
     assert out["installed"] == [] and out["app"]
+    assert out["package"].startswith(str(venv)) and out["notebook"]  # installed, with its data
     expected, _ = Predictor.from_model_dir(model_dir).invoke(
         json.dumps({"meter_id": meter, "horizon": 7}).encode()
     )
