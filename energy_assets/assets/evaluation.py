@@ -59,7 +59,7 @@ def evaluate_bundle(storage: S3Storage, bundle, model_uri: str, train, test, run
         "run_id": run_id,
     }
     if bundle.is_baseline:
-        report["baseline"] = {"note": bundle.note, "instead_of": bundle.extra.get("instead_of")}
+        report["baseline"] = {"note": bundle.note, "instead_of": bundle.instead_of}
     storage.put_json(prefix + "report.json", report)
     return report, per_meter, png
 

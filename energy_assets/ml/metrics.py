@@ -59,8 +59,8 @@ def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFram
         start = past.index[-1] + pd.Timedelta(days=1)
         horizon = (actual["date"].max() - start).days + 1
         dates = pd.date_range(start, periods=horizon, freq="D")
-        model = bundle.forecast_from(meter, past, horizon)
-        baseline = naive.forecast(past, horizon)
+        model = bundle.forward(meter, past, horizon)
+        baseline = naive.forward(past, horizon)
         predicted = pd.DataFrame({"date": dates, "forecast": model, "baseline": baseline})
         widths = bundle.halfwidths(meter, past, dates)
         for level in ("80", "95"):
@@ -112,8 +112,8 @@ def rolling_test_forecasts(
                         "origin": series.index[position],
                         "date": series.index[position + 1 : position + 1 + steps],
                         "actual": series.iloc[position + 1 : position + 1 + steps].to_numpy(),
-                        "forecast": bundle.forecast_from(meter, context, steps),
-                        "baseline": naive.forecast(context, steps),
+                        "forecast": bundle.forward(meter, context, steps),
+                        "baseline": naive.forward(context, steps),
                         "scale": scale,
                     }
                 )

@@ -16,17 +16,27 @@ naive for a meter whose served model does not beat it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 BASELINE = "seasonal_naive"
 GLOBAL = "gbm"
+LOCAL, BLEND = "local", "blend"  # the other kinds of choice
 # a single local model replaces the default combination only when it validates this much better
 LOCAL_MARGIN = 0.10
 # weights of the global model in its blend with each meter's local model, one for the fleet
 BLEND_WEIGHTS = (1 / 3, 1 / 2, 2 / 3, 1.0)
 # the blend replaces the local models when it validates at least this much better over the fleet
 GLOBAL_MARGIN = 0.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One meter's choice as a recipe: what to refit on the whole window."""
+
+    kind: str  # BASELINE, LOCAL, GLOBAL or BLEND
+    members: tuple[str, ...] = ()  # the local models (their mean) served alone or blended
 
 
 def mae(errors: np.ndarray | None) -> float:
