@@ -60,7 +60,7 @@ def test_every_model_answers_the_same_calls(name, model):
     past, later = y.iloc[:-60], y.iloc[:-10]
     assert model.fit(past) is model
     state = pickle.dumps(model)  # the learnt parameters (the fitted series is not pickled)
-    ahead = model.predict(14)
+    ahead = model.predict(14, level=())["forecast"].to_numpy()
     assert ahead.shape == (14,) and np.isfinite(ahead).all()
     np.testing.assert_array_equal(ahead, model.forward(past, 14))  # predict: after the fit
     moved = model.forward(later, 14)  # a later history, the same parameters
@@ -69,6 +69,47 @@ def test_every_model_answers_the_same_calls(name, model):
     # exogenous frames are by date; a model that uses none ignores them
     exog = pd.DataFrame({"temperature": np.linspace(-5, 30, len(y))}, index=y.index)
     np.testing.assert_array_equal(model.forward(later, 14, exog, exog.iloc[-10:]), moved)
+
+
+@pytest.mark.parametrize("name", ["seasonal_naive", "ses_log", "ets"])
+def test_predict_gives_the_forecast_with_intervals_by_level(name):
+    """``predict`` answers what a user of the bundle sees: dates after the fitted series, the
+    forecast and, per level, bounds that widen with the level and hold on later days."""
+    y = _series(days=500, seed=4)
+    model = make_model(name).fit(y.iloc[:-70])
+    frame = model.predict(14)
+    assert list(frame.columns) == [
+        "date",
+        "forecast",
+        "lower_80",
+        "upper_80",
+        "lower_95",
+        "upper_95",
+    ]
+    assert frame["date"].iloc[0] == y.index[-70]  # the day after the fitted series
+    assert (frame["lower_95"] <= frame["lower_80"]).all()
+    assert (frame["lower_80"] <= frame["forecast"]).all()
+    assert (frame["forecast"] <= frame["upper_80"]).all()
+    assert (frame["upper_80"] < frame["upper_95"]).all()
+    # the 95% bounds hold on most of the days the model never saw (from 5 origins)
+    inside = []
+    for cut in range(70, 0, -14):
+        fitted = make_model(name).fit(y.iloc[:-cut])
+        ahead = fitted.predict(14, level=(95,))
+        actual = y.iloc[len(y) - cut : len(y) - cut + 14].to_numpy()
+        inside.append((ahead["lower_95"] <= actual) & (actual <= ahead["upper_95"]))
+    assert np.mean(np.concatenate(inside)) >= 0.8
+    assert list(model.predict(3, level=(50,)).columns) == [
+        "date",
+        "forecast",
+        "lower_50",
+        "upper_50",
+    ]
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        model.predict(3, level=(80, 120))
+    with pytest.raises(ValueError, match="need 42 days of fitted history, got 30"):
+        make_model("seasonal_naive").fit(y.iloc[:30]).predict(14)
+    assert len(make_model("seasonal_naive").fit(y.iloc[:30]).predict(14, level=())) == 14
 
 
 def test_hyperparameters_are_stored_as_given_and_a_clone_is_unfitted():
@@ -99,12 +140,13 @@ def test_a_global_model_fits_many_series_through_the_same_call():
     ahead = model.predict(7)  # one forecast per fitted series
     assert sorted(ahead) == sorted(series)
     for meter, y in series.items():
-        np.testing.assert_array_equal(ahead[meter], model.forward(y, 7, exog[meter]))
+        np.testing.assert_array_equal(ahead[meter]["forecast"], model.forward(y, 7, exog[meter]))
+        assert (ahead[meter]["upper_95"] >= ahead[meter]["upper_80"]).all()
     many = model.forward({m: y.iloc[:-30] for m, y in series.items()}, 7, exog)
     np.testing.assert_array_equal(many["m1"], model.forward(series["m1"].iloc[:-30], 7, exog["m1"]))
     # one series alone is a fleet of one, through the same call
     alone = GlobalBoosting(max_iter=30).fit(series["m0"])
-    assert alone.predict(7).shape == (7,)
+    assert len(alone.predict(7, level=())) == 7
     with pytest.raises(TypeError, match="local model: fit it on one series"):
         make_model("ses").fit(series)
 
@@ -130,7 +172,8 @@ def test_a_blend_takes_its_parts_fitted():
     blend = LocalBlend(shared, local, 0.5).fit(series["m0"])
     assert blend.name == "gbm_ses_blend"
     np.testing.assert_allclose(
-        blend.predict(7), 0.5 * shared.forward(series["m0"], 7) + 0.5 * local.predict(7)
+        blend.predict(7, level=())["forecast"],
+        0.5 * shared.forward(series["m0"], 7) + 0.5 * local.predict(7, level=())["forecast"],
     )
 
 
@@ -139,7 +182,7 @@ def test_an_artifact_keeps_the_parameters_not_the_fitted_series():
     model = make_model("ets").fit(y)
     loaded = pickle.loads(pickle.dumps(model))
     assert "y_" not in vars(loaded)
-    np.testing.assert_array_equal(loaded.forward(y, 14), model.predict(14))
+    np.testing.assert_array_equal(loaded.forward(y, 14), model.predict(14)["forecast"])
     with pytest.raises(NotFittedError, match="use forward"):
         loaded.predict(14)
     with pytest.raises(NotFittedError, match="not fitted"):

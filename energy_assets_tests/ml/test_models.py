@@ -141,5 +141,5 @@ def test_prophet_is_a_candidate_exactly_when_installed():
             make_model("prophet")
         return
     y = _seasonal(400)
-    forecast = make_model("prophet").fit(y.iloc[:-14]).predict(14)
+    forecast = make_model("prophet").fit(y.iloc[:-14]).predict(14, level=())["forecast"]
     assert forecast.shape == (14,) and np.isfinite(forecast).all()
