@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from energy_assets.ml.cleaning import clean_usage  # noqa: E402
+from energy_assets.ml.selection import geometric_mean  # noqa: E402
 from energy_assets.ml.synthetic import generate_usage  # noqa: E402
 from energy_assets.ml.training import train_forecasters  # noqa: E402
 
@@ -305,7 +306,7 @@ def scores(frame, naive, predicted, origins) -> dict:
         "MAE": float(err.mean()),
         "RMSE": float(np.sqrt(((both["usage"] - both["forecast"]) ** 2).mean())),
         "MASE": float(mase.mean()),
-        "rel MAE (geo)": float(np.exp(np.log(ratio).mean())),
+        "rel MAE (geo)": geometric_mean(ratio),
         "worse than SN": float((ratio > 1).mean()),
         ">5% worse": float((ratio > 1.05).mean()),
         "worst meter": float(ratio.max()),

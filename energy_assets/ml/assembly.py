@@ -4,6 +4,7 @@ the bundle with the facts of the run."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,13 +17,14 @@ from energy_assets.ml.forecaster import Forecaster
 from energy_assets.ml.intervals import IntervalCalibration
 from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.selection import BASELINE, mae
+from energy_assets.ml.series import meter_series
 from energy_assets.ml.training_data import TrainingData, covariate_frames
 from energy_assets.ml.validation import ValidationPlan
 
 Say = Callable[[str], None]
 
 if TYPE_CHECKING:
-    from energy_assets.ml.training import GlobalValidation, LocalValidation, TrainingOptions
+    from energy_assets.ml.training import Fitted, TrainingOptions
 
 MIN_SERVED_DAYS = 7  # seasonal naive needs a week
 NO_MODEL_BEATS_BASELINE = "no model beat seasonal naive in validation on any meter"
@@ -31,36 +33,35 @@ NO_MODEL_BEATS_BASELINE = "no model beat seasonal naive in validation on any met
 def served_history(known: pd.DataFrame, days: int) -> dict[str, pd.Series]:
     """Each meter's last ``days`` of actuals (gaps interpolated): what forecasts start from."""
     return {
-        str(m): pd.Series(
-            g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]), name=str(m)
-        )
-        .asfreq("D")
-        .interpolate(limit_direction="both")
-        .iloc[-days:]
-        for m, g in known.groupby("meter_id", sort=True)
+        m: y.asfreq("D").interpolate(limit_direction="both").iloc[-days:]
+        for m, y in meter_series(known).items()
     }
 
 
-def serve_the_rest(models: dict[str, Forecaster], history: dict[str, pd.Series]) -> None:
-    """Seasonal naive for every meter with a week of history and no model yet: too short to
-    validate, or first seen in the actuals after the training window."""
-    for m in sorted(history):
-        if m not in models and len(history[m]) >= MIN_SERVED_DAYS:
-            models[m] = SeasonalNaive()
+def serve_the_rest(
+    models: dict[str, Forecaster], history: dict[str, pd.Series]
+) -> dict[str, Forecaster]:
+    """``models`` with seasonal naive for every meter with a week of history and no model yet:
+    too short to validate, or first seen in the actuals after the training window."""
+    rest = {
+        m: SeasonalNaive()
+        for m in sorted(history)
+        if m not in models and len(history[m]) >= MIN_SERVED_DAYS
+    }
+    return {**models, **rest}
 
 
 def selection_table(
     data: TrainingData,
-    local: LocalValidation,
-    global_: GlobalValidation,
-    models: dict[str, Forecaster],
-    served_errors: dict[str, np.ndarray],
+    fitted: Fitted,
     history: dict[str, pd.Series],
     intervals: dict[str, dict[str, float]],
     plan: ValidationPlan,
 ) -> pd.DataFrame:
     """One row per meter: what it serves and why, every candidate's validation MAE, the
     holiday effect it learnt, its failures and its interval half-widths."""
+    local, global_, models = fitted.local, fitted.global_, fitted.models
+    served_errors = fitted.served_errors
     rows = []
     for m in sorted(history):
         row = {"meter_id": m, "days": len(data.series[m]) if m in data.series else 0}
@@ -91,27 +92,23 @@ def selection_table(
 def assemble(
     version: str,
     data: TrainingData,
-    local: LocalValidation,
-    global_: GlobalValidation,
-    models: dict[str, Forecaster],
-    served_errors: dict[str, np.ndarray],
+    fitted: Fitted,
     calibration: IntervalCalibration,
     options: TrainingOptions,
-    cpu: tuple[float, float],
     say: Say,
 ) -> ForecastBundle:
-    """The bundle: the served meters' models, history, exogenous frames and interval widths,
-    the selection table and the facts of this training run."""
+    """The bundle: the served meters' models (with seasonal naive for the meters too short to
+    validate), history, exogenous frames and interval widths, the selection table and the
+    facts of this training run."""
     history = served_history(data.known, options.history_days)
-    serve_the_rest(models, history)
+    models = serve_the_rest(fitted.models, history)
+    fitted, global_ = replace(fitted, models=models), fitted.global_
     intervals = {
         m: calibration.widths(m, history[m])
         for m in sorted(history)
         if m in calibration.spreads or m in models
     }
-    selection = selection_table(
-        data, local, global_, models, served_errors, history, intervals, options.plan
-    )
+    selection = selection_table(data, fitted, history, intervals, options.plan)
     known_covariates = {
         m: c.iloc[-options.history_days :]
         for m, c in covariate_frames(data.known, data.temperature).items()
@@ -146,8 +143,8 @@ def assemble(
             blend_weight=global_.weight,
             blend_scores={str(k): v for k, v in global_.scores.items()},
             interval_quantiles={str(k): v for k, v in calibration.quantiles.items()},
-            validation_cpu_seconds=cpu[0],
-            refit_cpu_seconds=cpu[1],
+            validation_cpu_seconds=fitted.validation_cpu_seconds,
+            refit_cpu_seconds=fitted.refit_cpu_seconds,
         ),
         note=note,
     )

@@ -33,6 +33,7 @@ import pandas as pd
 from energy_assets.ml.facts import TrainingFacts
 from energy_assets.ml.forecaster import Forecaster
 from energy_assets.ml.models import SeasonalNaive
+from energy_assets.ml.series import meter_series
 from energy_assets.ml.validation import profile_at
 
 FORMAT_VERSION = 2
@@ -277,10 +278,7 @@ class ForecastBundle:
         with open(directory / MODELS, "rb") as fh:
             payload = pickle.load(fh)
         hist = pd.read_csv(directory / HISTORY, dtype={"meter_id": str}, parse_dates=["date"])
-        history = {
-            m: pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]), name=m)
-            for m, g in hist.groupby("meter_id", sort=False)
-        }
+        history = meter_series(hist)
         covariates = {}
         if (directory / COVARIATES).exists():
             frame = pd.read_csv(

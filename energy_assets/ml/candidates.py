@@ -10,6 +10,7 @@ Every candidate is called the same way (``fit``, then ``forward`` from each orig
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,10 @@ from energy_assets.ml.selection import (
     mae,
 )
 from energy_assets.ml.validation import ValidationPlan, validation_residuals
+
+if TYPE_CHECKING:
+    from energy_assets.ml.training import GlobalValidation
+    from energy_assets.ml.training_data import TrainingData
 
 Say = Callable[[str], None]
 
@@ -126,7 +131,13 @@ def fit_local(meter: str, y: pd.Series, choice: Choice, holidays: np.ndarray):
         return meter, SeasonalNaive().fit(y), f"{'+'.join(choice.members)} refit: {error}"
 
 
-def fit_chosen(series, choices, covariates, holidays, gbm_params, weight, n_jobs, say: Say):
+def fit_chosen(
+    data: TrainingData,
+    choices: dict[str, Choice],
+    global_: GlobalValidation,
+    n_jobs: int,
+    say: Say,
+) -> tuple[dict[str, Forecaster], dict[str, str]]:
     """Refit every meter's choice on all its training days: the global model once, the local
     models per meter (in processes when there are many). A meter whose refit fails is served
     seasonal naive (its choice replaced, the reason in ``failures``)."""
@@ -134,19 +145,19 @@ def fit_chosen(series, choices, covariates, holidays, gbm_params, weight, n_jobs
     failures: dict[str, str] = {}
     shared = None
     if any(c.kind in (GLOBAL, BLEND) for c in choices.values()):
-        say(f"refitting the global model on all training days: {gbm_params}")
-        shared = GlobalBoosting(**gbm_params).fit(series, covariates)
+        say(f"refitting the global model on all training days: {global_.fit_params}")
+        shared = GlobalBoosting(**global_.fit_params).fit(data.series, data.covariates)
     local = {m: c for m, c in choices.items() if c.kind in (LOCAL, BLEND)}
     processes = n_jobs if len(local) >= 8 else 1
     runner = Parallel(n_jobs=processes, return_as="generator", batch_size="auto")
-    work = (delayed(fit_local)(m, series[m], c, holidays) for m, c in local.items())
+    work = (delayed(fit_local)(m, data.series[m], c, data.holidays) for m, c in local.items())
     for meter, model, failed in runner(work):
         if failed:
             failures[meter] = failed
             models[meter] = model
             choices[meter] = Choice(BASELINE)
         elif choices[meter].kind == BLEND:
-            models[meter] = LocalBlend(shared, model, weight)
+            models[meter] = LocalBlend(shared, model, global_.weight)
         else:
             models[meter] = model
     for meter, choice in choices.items():

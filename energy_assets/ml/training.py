@@ -36,6 +36,7 @@ import pandas as pd
 from energy_assets.ml.assembly import MIN_SERVED_DAYS, NO_MODEL_BEATS_BASELINE, assemble
 from energy_assets.ml.bundle import ForecastBundle
 from energy_assets.ml.candidates import fit_chosen, fleet_local_residuals, tune_global
+from energy_assets.ml.forecaster import Forecaster
 from energy_assets.ml.intervals import calibrate
 from energy_assets.ml.selection import (
     BASELINE,
@@ -234,6 +235,18 @@ def choose(
     return choices, served_errors
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What validation showed and what was fitted: the last phase (``assemble``) reads it."""
+
+    local: LocalValidation
+    global_: GlobalValidation
+    models: dict[str, Forecaster]  # the chosen models of the validated meters, fitted
+    served_errors: dict[str, np.ndarray]  # the validation errors of what each meter serves
+    validation_cpu_seconds: float
+    refit_cpu_seconds: float
+
+
 def train_forecasters(
     train: pd.DataFrame,
     version: str,
@@ -261,16 +274,7 @@ def train_forecasters(
     validation_cpu = time.process_time() - started
 
     refit_started = time.process_time()
-    models, failures = fit_chosen(
-        data.series,
-        choices,
-        data.covariates,
-        data.holidays,
-        global_.fit_params,
-        global_.weight,
-        options.n_jobs,
-        say,
-    )
+    models, failures = fit_chosen(data, choices, global_, options.n_jobs, say)
     refit_cpu = time.process_time() - refit_started
     for m, failed in failures.items():
         local.errors[m].append(failed)
@@ -279,7 +283,5 @@ def train_forecasters(
         pd.Series({m: models[m].name for m in models}).value_counts().to_dict()))  # fmt: skip
 
     calibration = calibrate(data.series, served_errors, local.residuals, options.plan, say)
-    cpu = (validation_cpu, refit_cpu)
-    return assemble(
-        version, data, local, global_, models, served_errors, calibration, options, cpu, say
-    )
+    fitted = Fitted(local, global_, models, served_errors, validation_cpu, refit_cpu)
+    return assemble(version, data, fitted, calibration, options, say)

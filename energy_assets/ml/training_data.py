@@ -11,21 +11,10 @@ import pandas as pd
 
 from energy_assets.ml.calendar import holiday_ordinals
 from energy_assets.ml.selection import BASELINE
+from energy_assets.ml.series import meter_series
 
 if TYPE_CHECKING:
     from energy_assets.ml.training import TrainingOptions
-
-
-def _series(values: np.ndarray, start: pd.Timestamp) -> pd.Series:
-    return pd.Series(values, index=pd.date_range(start, periods=len(values), freq="D"))
-
-
-def meter_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """Each meter's usage as a daily series (``frame`` is gap-free per meter)."""
-    return {
-        str(m): _series(g["usage"].to_numpy(float), pd.Timestamp(g["date"].iloc[0]))
-        for m, g in frame.sort_values(["meter_id", "date"]).groupby("meter_id", sort=True)
-    }
 
 
 def holiday_days(frame: pd.DataFrame, country: str | None, subdiv: str | None) -> np.ndarray:

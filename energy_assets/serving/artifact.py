@@ -31,6 +31,7 @@ import io
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from energy_assets.ml.bundle import FORMAT_VERSION, ForecastBundle
 
@@ -124,3 +125,18 @@ def load_bundle(artifact: bytes | str | Path) -> ForecastBundle:
     """The ``ForecastBundle`` inside ``model.tar.gz`` bytes (or a file path)."""
     with tempfile.TemporaryDirectory() as tmp:
         return ForecastBundle.load(unpack(artifact, tmp))
+
+
+class ArtifactStore(Protocol):
+    """Where artifacts are kept, by ``s3://`` URI (``energy_assets.resources.S3Storage``)."""
+
+    def key_of(self, uri: str) -> str: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+
+def bundle_at(storage: ArtifactStore, uri: str) -> ForecastBundle:
+    """The ``ForecastBundle`` of the artifact at ``uri`` (checked against its set's manifest by
+    ``get_bytes``): what evaluation judges, the champion and challenger compared at deployment
+    and the model monitoring scores."""
+    return load_bundle(storage.get_bytes(storage.key_of(uri)))
