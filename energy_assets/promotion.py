@@ -28,7 +28,7 @@ from energy_assets.rollout import (
     switch_endpoint,
     verify,
 )
-from energy_assets.serving.artifact import load_bundle
+from energy_assets.serving.artifact import bundle_at
 
 
 @dataclass(frozen=True)
@@ -165,13 +165,13 @@ def champion_decision(
     train, test = split()
     # its checksum is verified before anything is deployed (rollout.verify): a changed
     # artifact is refused there, with the endpoint untouched
-    bundle = load_bundle(storage.get_bytes(storage.key_of(challenger.model_uri)))
+    bundle = bundle_at(storage, challenger.model_uri)
     ours = rolling_test_forecasts(bundle, train, test)
     champion_uri = current.get("model_uri") or storage.uri(
         layout.model_dir(champion_version) + "model.tar.gz"
     )
     try:
-        champion = load_bundle(storage.get_bytes(storage.key_of(champion_uri)))
+        champion = bundle_at(storage, champion_uri)
         theirs = rolling_test_forecasts(champion, train, test)
     except Exception as error:  # an unreadable champion cannot be compared: say so, deploy
         return Decision(True, f"champion {champion_version} cannot be evaluated: {error}")

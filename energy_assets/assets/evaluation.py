@@ -61,7 +61,7 @@ def evaluate_bundle(
         "run_id": run_id,
     }
     if bundle.is_baseline:
-        report["baseline"] = {"note": bundle.note, "instead_of": bundle.extra.get("instead_of")}
+        report["baseline"] = {"note": bundle.note, "instead_of": bundle.instead_of}
     storage.put_json(layout.report(bundle.version), report)
     return report, per_meter, png
 
