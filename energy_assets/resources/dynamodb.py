@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,6 +18,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import PrivateAttr
 
+from energy_assets.resources import table_load
+from energy_assets.resources.meter_registry import MeterRegistry, day_ranges
 from energy_assets.resources.retries import RetryMode, client_config
 from energy_assets.resources.table_exports import (
     ExportFailed,
@@ -56,6 +61,20 @@ def _plain(attribute: dict) -> str:
 
 
 PLACE_TAGS = {"country": "energy-assets:country", "subdiv": "energy-assets:subdiv"}
+# ImportTable's source objects: lines per gzipped object (AWS takes up to 50,000 objects)
+IMPORT_LINES_PER_OBJECT = 250_000
+
+
+class LoadFailed(RuntimeError):
+    """A bulk load (ImportTable) did not complete: its failure, in one line."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    items: int  # items in the table from this frame (one per key)
+    method: str  # "import" (ImportTable from S3) or "batch" (parallel BatchWriteItem)
+    created_table: bool
+    seconds: float
 
 
 class UsageTableResource(dg.ConfigurableResource):
@@ -66,7 +85,15 @@ class UsageTableResource(dg.ConfigurableResource):
     scan_segments: int = 4
     retry_mode: RetryMode = "adaptive"  # throttling slows the client down, then it retries
     max_attempts: int = 8  # calls per request in all, the first included
+    # The meter registry's table (default ``<table_name>-meters``; see meter_registry.py).
+    registry_table: str = ""
+    # Seeding a new table with at least this many items goes through ImportTable from S3 (when a
+    # staging bucket is given), smaller frames through parallel BatchWriteItem: the measured
+    # crossover, benchmarks/results/seeding.md. 0: always BatchWriteItem.
+    bulk_load_min_items: int = 20_000
+    write_threads: int = 8  # parallel BatchWriteItem calls of write_usage
     _client: Any = PrivateAttr(default=None)
+    _registry_ready: bool = PrivateAttr(default=False)
 
     def config(self):
         return client_config(self.retry_mode, self.max_attempts)
@@ -166,10 +193,10 @@ class UsageTableResource(dg.ConfigurableResource):
         items = [
             {k: a for k, v in rec.items() if (a := _to_attribute(v)) is not None} for rec in records
         ]
-        for item in items:
+        for item, record in zip(items, records, strict=True):
             for key in ("meter_id", "date"):
                 if key in item:
-                    item[key] = str(item[key])
+                    item[key] = str(record[key])  # keys keep their text: "0012" stays "0012"
         # One item per key, the last one winning, as successive writes would leave the table
         # (BatchWriteItem refuses a batch that names a key twice).
         keys = ("meter_id", "date") if "meter_id" in frame.columns else ("date",)
@@ -186,7 +213,9 @@ class UsageTableResource(dg.ConfigurableResource):
 
         size = max(25, math.ceil(len(items) / threads))
         with ThreadPoolExecutor(threads) as pool:
-            return sum(pool.map(write, _chunks(items, size)))
+            written = sum(pool.map(write, _chunks(items, size)))
+        self.register(frame)
+        return written
 
     def scan(self) -> pd.DataFrame:
         """Every item as text columns, read by a parallel Scan (one pass over the table)."""
@@ -255,9 +284,13 @@ class UsageTableResource(dg.ConfigurableResource):
         return valid.dt.strftime("%Y-%m-%d").tolist()
 
     def meters(self) -> list[str]:
-        """Meter ids in the table (a Scan of the key attribute only); one series: the table."""
+        """Meter ids in the table, from the meter registry (one item per meter, whatever the
+        history's length); for a table without a registry, a Scan of the key attribute. One
+        series: the table."""
         if self.is_single_series():
             return [self.table_name]
+        if self.registry_in_use():
+            return [entry.meter_id for entry in self.registry().meters()]
         found: set[str] = set()
         paginator = self.client().get_paginator("scan")
         for page in paginator.paginate(TableName=self.table_name, ProjectionExpression="meter_id"):
@@ -394,3 +427,240 @@ class UsageTableResource(dg.ConfigurableResource):
             series_name=self.table_name if single else None,
             threads=threads,
         )
+
+    # -- the meter registry (meter_registry.py): meters and the latest day without a Scan --
+
+    @property
+    def registry_name(self) -> str:
+        return self.registry_table or f"{self.table_name}-meters"
+
+    def registry(self) -> MeterRegistry:
+        return MeterRegistry(self.client(), self.registry_name)
+
+    def registry_in_use(self) -> bool:
+        """Whether the table has a complete meter registry (remembered once found)."""
+        if not self._registry_ready:
+            self._registry_ready = self.registry().summary() is not None
+        return self._registry_ready
+
+    def _series_name(self, frame: pd.DataFrame) -> str | None:
+        return None if "meter_id" in frame.columns else self.table_name
+
+    def register(self, frame: pd.DataFrame, complete: bool = False) -> int:
+        """Record the meters and days of rows written to the table in the registry; returns the
+        meters new to it. ``complete``: the rows are the whole table (a new table, a rebuild),
+        so the registry is created when absent; otherwise only an existing one is kept."""
+        if "date" not in frame.columns or (frame.empty and not complete):
+            return 0
+        if not complete and not self.registry_in_use():
+            return 0
+        registry = self.registry()
+        if complete:
+            registry.create()
+        added = registry.record(day_ranges(frame, self._series_name(frame)), complete=complete)
+        self._registry_ready = True
+        return added
+
+    def build_registry(self) -> int:
+        """Build the registry of a table written before it existed, from one Scan of the keys
+        (and unit); returns the meters registered."""
+        client = self.client()
+        keys = self.key_schema()
+        names = {"#d": "date"}
+        projection = "#d"
+        if keys["hash"] != "date":
+            names["#m"] = "meter_id"
+            projection += ", #m"
+        names["#u"] = "unit"
+        projection += ", #u"
+
+        def segment(n: int) -> list[dict]:
+            rows: list[dict] = []
+            for page in client.get_paginator("scan").paginate(
+                TableName=self.table_name,
+                ProjectionExpression=projection,
+                ExpressionAttributeNames=names,
+                Segment=n,
+                TotalSegments=self.scan_segments,
+            ):
+                rows.extend({k: _plain(v) for k, v in item.items()} for item in page["Items"])
+            return rows
+
+        with ThreadPoolExecutor(self.scan_segments) as pool:
+            rows = [r for part in pool.map(segment, range(self.scan_segments)) for r in part]
+        frame = pd.DataFrame(rows, columns=None if rows else ["date"])
+        registry = self.registry()
+        registry.create()
+        ranges = day_ranges(frame, self._series_name(frame))
+        added = registry.record(ranges, complete=True)
+        self._registry_ready = True
+        return added
+
+    def latest_day(self) -> str | None:
+        """The latest day (``YYYY-MM-DD``) any meter has in the table: one GetItem of the
+        registry's summary; for a table without a registry, a Scan of the date attribute."""
+        if self.registry_in_use():
+            return (self.registry().summary() or {}).get("last_day")
+        days: set[str] = set()
+        paginator = self.client().get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            ProjectionExpression="#d",
+            ExpressionAttributeNames={"#d": "date"},
+        ):
+            days.update(item["date"]["S"][:10] for item in page["Items"] if "date" in item)
+        readable = pd.to_datetime(pd.Series(sorted(days)), format="%Y-%m-%d", errors="coerce")
+        readable = readable.dropna()
+        return readable.max().strftime("%Y-%m-%d") if not readable.empty else None
+
+    # -- bulk loading: parallel BatchWriteItem, or ImportTable from S3 for a new table --
+
+    def _keys_of(self, frame: pd.DataFrame, single_series: bool | None = None) -> list[str]:
+        single = ("meter_id" not in frame.columns) if single_series is None else single_series
+        return ["date"] if single else ["meter_id", "date"]
+
+    def write_usage(self, frame: pd.DataFrame, threads: int | None = None) -> int:
+        """Write rows as put_usage does (same items, the last row of a key winning), with
+        ``threads`` parallel BatchWriteItem calls of 25 items built column by column; unprocessed
+        items are sent again (the client's retry mode backs off). Returns items written."""
+        keys = self._keys_of(frame)
+        frame = table_load.unique_items(frame, keys)
+        client = boto3.client(
+            "dynamodb",
+            region_name=self.region_name,
+            config=client_config(
+                self.retry_mode,
+                self.max_attempts,
+                max_pool_connections=max(10, threads or self.write_threads),
+            ),
+        )
+
+        def write(batch: list[dict]) -> int:
+            request = {self.table_name: batch}
+            while request:
+                answer = client.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or None
+            return len(batch)
+
+        with ThreadPoolExecutor(threads or self.write_threads) as pool:
+            written = sum(pool.map(write, table_load.batches(frame, keys)))
+        self.register(frame)
+        return written
+
+    def import_usage(
+        self,
+        frame: pd.DataFrame,
+        bucket: str,
+        single_series: bool = False,
+        prefix: str = "imports/usage",
+        timeout_seconds: float = 3600.0,
+    ) -> int:
+        """Create the table from ``frame`` with ImportTable: the rows as gzipped DynamoDB JSON
+        under ``s3://bucket/prefix/<run>/``, the table created by the import with the usual
+        keys and date index, then the registry. The staged objects are removed afterwards.
+        Returns the items imported; raises ``LoadFailed`` when the import fails."""
+        keys = ["date"] if single_series else ["meter_id", "date"]
+        frame = table_load.unique_items(frame, keys)
+        lines = table_load.json_lines(frame, keys)
+        s3 = boto3.client("s3", region_name=self.region_name, config=client_config("standard", 5))
+        folder = f"{prefix.strip('/')}/{uuid.uuid4().hex}"
+        parts = list(table_load.chunked(lines, IMPORT_LINES_PER_OBJECT))
+
+        def upload(numbered: tuple[int, str]) -> str:
+            number, text = numbered
+            key = f"{folder}/part-{number:05d}.json.gz"
+            s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode(), 1))
+            return key
+
+        with ThreadPoolExecutor(4) as pool:
+            staged = list(pool.map(upload, enumerate(parts)))
+        client = self.client()
+        parameters: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeySchema": [{"AttributeName": keys[0], "KeyType": "HASH"}]
+            + ([{"AttributeName": "date", "KeyType": "RANGE"}] if len(keys) > 1 else []),
+            "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if not single_series:
+            parameters["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": DATE_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "date", "KeyType": "HASH"},
+                        {"AttributeName": "meter_id", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ]
+        try:
+            started = client.import_table(
+                S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": folder + "/"},
+                InputFormat="DYNAMODB_JSON",
+                InputCompressionType="GZIP",
+                TableCreationParameters=parameters,
+            )
+            described = self._imported(
+                started["ImportTableDescription"]["ImportArn"], timeout_seconds
+            )
+        finally:
+            for start in range(0, len(staged), 1000):
+                s3.delete_objects(
+                    Bucket=bucket,
+                    Delete={"Objects": [{"Key": k} for k in staged[start : start + 1000]]},
+                )
+        client.get_waiter("table_exists").wait(
+            TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        self.register(frame, complete=True)
+        return int(described.get("ImportedItemCount", len(frame)))
+
+    def _imported(self, import_arn: str, timeout_seconds: float) -> dict:
+        client = self.client()
+        deadline, pause = time.monotonic() + timeout_seconds, 0.05
+        while True:
+            described = client.describe_import(ImportArn=import_arn)["ImportTableDescription"]
+            status = described["ImportStatus"]
+            if status == "COMPLETED":
+                return described
+            if status in ("FAILED", "CANCELLED"):
+                raise LoadFailed(
+                    f"ImportTable into {self.table_name} {status}: "
+                    f"{described.get('FailureCode', '')} {described.get('FailureMessage', '')} "
+                    f"({described.get('ErrorCount', 0)} item(s) refused)".replace("  ", " ")
+                )
+            if time.monotonic() > deadline:
+                raise LoadFailed(f"ImportTable into {self.table_name} still {status}")
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
+
+    def load_usage(
+        self,
+        frame: pd.DataFrame,
+        single_series: bool | None = None,
+        staging_bucket: str | None = None,
+    ) -> LoadResult:
+        """Seed: put ``frame`` in the table the fastest way measured. A table that does not
+        exist yet and a frame of at least ``bulk_load_min_items`` rows, with a staging bucket:
+        ImportTable from S3; otherwise the table is created when absent and written with
+        parallel BatchWriteItem. Either way the meter registry is kept (and built, for an
+        existing table written before it existed)."""
+        started = time.perf_counter()
+        single = ("meter_id" not in frame.columns) if single_series is None else single_series
+        created = not self.exists()
+        keys = ["date"] if single else ["meter_id", "date"]
+        rows = len(table_load.unique_items(frame, keys))
+        bulk = 0 < self.bulk_load_min_items <= rows
+        if created and bulk and staging_bucket:
+            items = self.import_usage(frame, staging_bucket, single_series=single)
+            method = "import"
+        else:
+            if created:
+                self.create(single_series=single)
+            elif not self.registry_in_use():
+                self.build_registry()
+            items = self.write_usage(frame)
+            if created:
+                self.register(frame, complete=True)
+            method = "batch"
+        return LoadResult(items, method, created, time.perf_counter() - started)
