@@ -604,11 +604,8 @@ class UsageTableResource(dg.ConfigurableResource):
                 started["ImportTableDescription"]["ImportArn"], timeout_seconds
             )
         finally:
-            for start in range(0, len(staged), 1000):
-                s3.delete_objects(
-                    Bucket=bucket,
-                    Delete={"Objects": [{"Key": k} for k in staged[start : start + 1000]]},
-                )
+            for key in staged:  # a few objects: one per IMPORT_LINES_PER_OBJECT items
+                s3.delete_object(Bucket=bucket, Key=key)
         client.get_waiter("table_exists").wait(
             TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
