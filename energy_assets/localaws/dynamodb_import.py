@@ -24,6 +24,7 @@ refused with a ValidationException (the local AWS reads only those); DescribeImp
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 from datetime import UTC, datetime
@@ -131,6 +132,21 @@ def _process(self: TableImport, s3_backend, bucket) -> None:
         bucket, prefix=self.s3_source.get("S3KeyPrefix"), delimiter=None, marker=None, max_keys=None
     )
     ranged = table.range_key_attr is not None
+    collecting = gc.isenabled()
+    gc.disable()  # millions of new objects: each collection would walk every one of them
+    try:
+        _load(self, table, keys, ranged)
+    finally:
+        if collecting:
+            gc.enable()
+        gc.freeze()  # the table's items live on: later collections need not walk them again
+    if self.error_count:
+        self.failure_code = "ItemValidationError"
+    self.status = "COMPLETED" if self.error_count == 0 else "FAILED"
+    self.end_time = datetime.now(UTC)
+
+
+def _load(self: TableImport, table, keys, ranged: bool) -> None:
     for key in keys:
         data = key.value
         if self.compression_type == "GZIP":
@@ -151,10 +167,6 @@ def _process(self: TableImport, s3_backend, bucket) -> None:
             else:
                 table.items[item.hash_key] = item
             self.imported_count += 1
-    if self.error_count:
-        self.failure_code = "ItemValidationError"
-    self.status = "COMPLETED" if self.error_count == 0 else "FAILED"
-    self.end_time = datetime.now(UTC)
 
 
 def _response(original):
