@@ -335,3 +335,35 @@ def test_failed_transaction_leaves_no_write_in_the_log(clients, ddb, bucket):
     )
     _, _, records = _records(clients("s3"), bucket, described)
     assert [r["Keys"]["meter_id"]["S"] for r in records] == ["m6"]
+
+
+def test_the_aws_cli_exports_and_reads_the_export_back(ddb, bucket, one_url):
+    """The AWS CLI (v1) as users run it: export-table-to-point-in-time incremental,
+    describe-export, list-exports, each parsed by the CLI from the local AWS's answers."""
+    from energy_assets_tests.localaws.cli import aws_json
+
+    name, arn = _table(ddb, items=2)
+    time.sleep(1.05)  # the CLI sends whole seconds: a start after PITR was turned on
+    start = datetime.now(UTC).replace(microsecond=0)
+    ddb.put_item(TableName=name, Item=_item("cli", "2026-07-01", 1))
+    _later()
+    started = aws_json(
+        "dynamodb",
+        "export-table-to-point-in-time",
+        "--table-arn",
+        arn,
+        "--s3-bucket",
+        bucket,
+        "--s3-prefix",
+        "cli",
+        "--export-type",
+        "INCREMENTAL_EXPORT",
+        "--incremental-export-specification",
+        f"ExportFromTime={int(start.timestamp())},ExportViewType=NEW_IMAGE",
+    )["ExportDescription"]
+    done = _done(ddb, started["ExportArn"])
+    assert done["ItemCount"] == 1 and done["ExportStatus"] == "COMPLETED"
+    described = aws_json("dynamodb", "describe-export", "--export-arn", started["ExportArn"])
+    assert described["ExportDescription"]["ExportManifest"] == done["ExportManifest"]
+    listed = aws_json("dynamodb", "list-exports", "--table-arn", arn)["ExportSummaries"]
+    assert [e["ExportType"] for e in listed] == ["INCREMENTAL_EXPORT"]
