@@ -197,10 +197,11 @@ def test_a_signal_stops_the_demo_servers_and_frees_their_ports_in_seconds(tmp_pa
             time.sleep(0.1)
         process.send_signal(signum)
         stopped = time.monotonic()
-        assert process.wait(timeout=10) == 130
+        assert process.wait(timeout=30) == 130
         waited = time.monotonic() - stopped
         assert not [p for p in ports if _listening(p)], "ports still open"
-        assert waited < 6, f"took {waited:.1f} s"
+        # seconds, not the ~50 s it took: a bound loose enough for a busy 2-core CI machine
+        assert waited < 20, f"took {waited:.1f} s"
         assert "interrupted: stopping the servers" in process.stdout.read()
     finally:
         if process.poll() is None:

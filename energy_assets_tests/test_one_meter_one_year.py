@@ -5,6 +5,7 @@ baseline, named as such, rather than leaving the endpoint empty."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, timedelta
 
@@ -42,14 +43,34 @@ def _one_year(kind: str) -> pd.DataFrame:
     return pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "usage": np.round(usage, 3)})
 
 
+def _joined(frame: pd.DataFrame) -> pd.DataFrame:
+    """The household's year as meter ``house``, and two meters that joined lately: ``new``
+    with 10 days, ``stray`` with 5 (readings close to each other: none is an outlier)."""
+    last = pd.Timestamp(TODAY - timedelta(days=1))
+    joined = [
+        pd.DataFrame(
+            {
+                "meter_id": meter,
+                "date": pd.date_range(end=last, periods=days).strftime("%Y-%m-%d"),
+                "usage": [f"{10 + 0.1 * (i % 3):.1f}" for i in range(days - 1)] + ["13.0"],
+            }
+        )
+        for meter, days in (("new", 10), ("stray", 5))
+    ]
+    return pd.concat([frame.assign(meter_id="house"), *joined], ignore_index=True)
+
+
 def _run(kind: str, local_aws):
     names = Settings(
         table=f"one-{kind}", bucket=f"one-{kind}-assets", endpoint_name=f"one-{kind}-forecaster"
     )
     defs = replay_definitions(names)
     table = UsageTableResource(table_name=names.table, region_name=names.region)
-    seeded = seed_table(table, _one_year(kind))  # no meter_id: a table keyed by date alone
-    assert seeded.single_series and seeded.rows == DAYS
+    if kind == "joined":
+        seeded = seed_table(table, _joined(_one_year("household")))
+    else:
+        seeded = seed_table(table, _one_year(kind))  # no meter_id: a table keyed by date alone
+        assert seeded.single_series and seeded.rows == DAYS
     instance = dg.DagsterInstance.ephemeral()
     runs = materialize_all(
         defs, instance, seeded.first_date, (TODAY - timedelta(days=1)).isoformat()
@@ -76,6 +97,11 @@ def household(local_aws):
 @pytest.fixture(scope="module")
 def wandering(local_aws):
     return _run("wandering", local_aws)
+
+
+@pytest.fixture(scope="module")
+def joined(local_aws):
+    return _run("joined", local_aws)
 
 
 def _invoke(names: Settings, local_aws, payload: dict) -> dict:
@@ -197,3 +223,20 @@ def test_the_page_says_the_baseline_serves(wandering, browser):
         assert "no model beat seasonal naive" in page.inner_text("#model-note")
     finally:
         server.stop()
+
+
+def test_meters_that_just_joined_do_not_stop_the_fleet(joined, local_aws):
+    storage = joined["defs"].resources["storage"]
+    stats = storage.get_json("clean/stats.json")
+    assert stats["rows_quarantined"] == 0  # the new meters' last days are no outliers
+    version = joined["deployment"]["model_version"]
+    selection = pd.read_csv(
+        io.BytesIO(storage.get_bytes(f"models/{version}/selection.csv")), dtype={"meter_id": str}
+    ).set_index("meter_id")
+    assert selection.loc["house", "chosen"] == "mean(ses_log,ets)"
+    assert "served seasonal naive" in selection.loc["new", "reason"]
+    assert "not served (needs 7)" in selection.loc["stray", "reason"]
+    names = joined["names"]
+    answer = _invoke(names, local_aws, {"meter_id": "new", "horizon": 7})
+    assert answer["model"] == "seasonal_naive"
+    assert _invoke(names, local_aws, {"meter_id": "house", "horizon": 7})["forecast"]

@@ -9,7 +9,7 @@ from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
-from energy_assets.ml.split import time_split
+from energy_assets.ml.split import MIN_TRAIN_DAYS, short_meters, time_split
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage
 from energy_assets.resources.s3 import json_bytes, parquet_bytes
@@ -138,9 +138,12 @@ def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeR
     retry_policy=AWS_RETRY_POLICY,
 )
 def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeResult:
-    """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3."""
+    """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3. A meter with
+    too few training days stays in (training serves it seasonal naive once it has a week) and
+    is named in the metadata: one new meter must not stop the fleet."""
     frame = read_frame(storage, layout.FEATURES)
     train, test = time_split(frame, test_days=config.test_days)
+    short = short_meters(train, frame["meter_id"].unique())
     objects = {
         key: (
             part.assign(date=part["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode(),
@@ -158,6 +161,9 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
             "train_rows": len(train),
             "test_rows": len(test),
             "meters": int(frame["meter_id"].nunique()),
+            f"meters_under_{MIN_TRAIN_DAYS}_training_days": len(short),
+            "short_meters": ", ".join(f"{m} ({n} days)" for m, n in list(short.items())[:20])
+            or "none",
             "train_end": str(train["date"].max().date()),
             "test_start": str(test["date"].min().date()),
             "test_end": str(test["date"].max().date()),

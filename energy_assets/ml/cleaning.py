@@ -118,7 +118,9 @@ def _reasons(
     deviation = (good["usage"] - median).abs()
     mad = deviation.groupby(good["meter_id"]).transform("median") * 1.4826
     fallback = deviation.groupby(good["meter_id"]).transform("mean") * 1.2533
-    scale = mad.where(mad > 0, fallback)
+    # A few days of near-identical readings give a scale near zero, and an ordinary day looks
+    # like an outlier: the scale is at least a tenth of the meter's typical level.
+    scale = np.maximum(mad.where(mad > 0, fallback), 0.1 * median.abs())
     score = (deviation / scale).where(scale > 0, 0.0)
     outlier = score > max_outlier_score
     reason.loc[outlier[outlier].index] = "outlier"

@@ -48,9 +48,10 @@ def deepar_lines(frame: pd.DataFrame, meters: list[str] | None = None) -> str:
 
 
 def deepar_channels(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, str]:
-    """``{"train": ..., "test": ...}`` JSON Lines; the test channel is train + test days."""
-    meters = sorted(train["meter_id"].astype(str).unique())
+    """``{"train": ..., "test": ...}`` JSON Lines; the test channel is train + test days (a
+    meter that joined in the test window is in it alone, with its own category)."""
     whole = pd.concat([train, test]).drop_duplicates(["meter_id", "date"])
+    meters = sorted(whole["meter_id"].astype(str).unique())
     return {"train": deepar_lines(train, meters), "test": deepar_lines(whole, meters)}
 
 

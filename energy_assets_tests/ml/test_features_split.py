@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from energy_assets.ml.features import add_calendar_features, season_of
-from energy_assets.ml.split import time_split
+from energy_assets.ml.split import short_meters, time_split
 
 
 def _frame(days=60, meters=("a", "b")):
@@ -44,5 +44,6 @@ def test_split_has_one_cutoff_and_names_short_meters():
     assert test["date"].nunique() == 14 and train["date"].max() < test["date"].min()
     assert len(train) + len(test) == len(frame)
     short = pd.concat([frame, _frame(days=60, meters=("c",)).iloc[-20:]])
-    with pytest.raises(ValueError, match="c"):
-        time_split(short, test_days=14)
+    train, test = time_split(short, test_days=14)  # a short meter does not stop the others
+    assert set(train["meter_id"]) == {"a", "b", "c"} and set(test["meter_id"]) == {"a", "b", "c"}
+    assert short_meters(train, short["meter_id"].unique()) == {"c": 6}
