@@ -12,8 +12,8 @@ Against the local AWS in its own process (moto, server-side work on the same 2 c
   it instead: several minutes);
 - the crossover of ImportTable and BatchWriteItem on new tables of 1k-40k items, which sets
   ``UsageTableResource.bulk_load_min_items``;
-- ``meters()`` and ``latest_day()`` at both sizes from the meter registry beside the Scan they
-  did before (the same table read without its registry);
+- ``meters()`` at both sizes, and ``latest_day()`` at the baseline's, from the meter registry
+  beside the Scan they did before (the same table read without its registry);
 - reading the whole table at the baseline's size: a full export read with ``read_export``
   beside the parallel Scan.
 
@@ -122,7 +122,9 @@ def main() -> None:
         # registry out of sight)
         for meters, table in ((args.baseline_meters, imported), (args.meters, whole)):
             scans = UsageTableResource(table_name=table.table_name, registry_table="no-registry")
-            for what in ("meters", "latest_day"):
+            # latest_day's Scan reads the same items as meters()'s: measured at one size
+            calls = ("meters", "latest_day") if meters == args.baseline_meters else ("meters",)
+            for what in calls:
                 registry_value, registry_s = timed(getattr(table, what))
                 scan_value, scan_s = timed(getattr(scans, what))
                 assert registry_value == scan_value, (what, registry_value, scan_value)
