@@ -65,6 +65,10 @@ PLACE_TAGS = {"country": "energy-assets:country", "subdiv": "energy-assets:subdi
 IMPORT_LINES_PER_OBJECT = 250_000
 
 
+class NoDayIndex(RuntimeError):
+    """The table can tell its new days only by a Scan (no meter registry, no date index)."""
+
+
 class LoadFailed(RuntimeError):
     """A bulk load (ImportTable) did not complete: its failure, in one line."""
 
@@ -251,23 +255,7 @@ class UsageTableResource(dg.ConfigurableResource):
         if start and (keys["hash"] == "date" or keys["date_index"]):
             candidates = pd.date_range(start, until, freq="D").strftime("%Y-%m-%d").tolist()
             if len(candidates) <= max_probe_days:
-                index = {} if keys["hash"] == "date" else {"IndexName": DATE_INDEX}
-
-                def has_items(day: str) -> bool:
-                    response = client.query(
-                        TableName=self.table_name,
-                        KeyConditionExpression="#d = :d",
-                        ExpressionAttributeNames={"#d": "date"},
-                        ExpressionAttributeValues={":d": {"S": day}},
-                        Select="COUNT",
-                        Limit=1,
-                        **index,
-                    )
-                    return response["Count"] > 0
-
-                with ThreadPoolExecutor(8) as pool:
-                    found = list(pool.map(has_items, candidates))
-                return [d for d, ok in zip(candidates, found, strict=True) if ok]
+                return self._days_with_items(candidates, keys)
         kwargs: dict = {
             "TableName": self.table_name,
             "ProjectionExpression": "#d",
@@ -282,6 +270,69 @@ class UsageTableResource(dg.ConfigurableResource):
         parsed = pd.to_datetime(pd.Series(sorted(days)), format="%Y-%m-%d", errors="coerce")
         valid = parsed[(parsed.notna()) & (parsed <= pd.Timestamp(until))]
         return valid.dt.strftime("%Y-%m-%d").tolist()
+
+    def new_days(
+        self, after: str | None, until: date, first: str | None = None, max_probe_days: int = 62
+    ) -> list[str]:
+        """Days (``YYYY-MM-DD``) in ``(after, until]`` that have at least one item, without
+        reading the usage table: what the new-day sensor asks every few minutes.
+
+        The meter registry's summary (one GetItem) bounds the window by the latest day written;
+        nothing newer than ``after`` ends there. Within the window (at most ``max_probe_days``)
+        each day is asked of the date key or index (one COUNT Query with ``Limit=1`` a day:
+        O(new days), whatever the table's size); a longer window (a backfill) is taken whole.
+        Without a registry the window runs from ``after`` (or ``first``) to ``until`` and is
+        probed day by day. A table with neither a registry nor a date key or index cannot be
+        asked without a Scan: ``NoDayIndex``, one line saying how to build the registry.
+        """
+        keys = self.key_schema()
+        can_probe = keys["hash"] == "date" or keys["date_index"]
+        start = date.fromisoformat(after) + timedelta(days=1) if after else None
+        end = until
+        if self.registry_in_use():
+            summary = self.registry().summary() or {}
+            last, oldest = summary.get("last_day"), summary.get("first_day")
+            if not last:
+                return []
+            end = min(end, date.fromisoformat(last))
+            if oldest and (start is None or start < date.fromisoformat(oldest)):
+                start = date.fromisoformat(oldest)
+        elif not can_probe:
+            raise NoDayIndex(
+                f"{self.table_name} has no meter registry and no date index, so new days cannot "
+                "be found without a Scan: run `energy-assets seed` on it once, or "
+                "UsageTableResource.build_registry()"
+            )
+        if start is None:
+            start = date.fromisoformat(first) if first else None
+        if start is None or start > end:
+            return []
+        candidates = pd.date_range(start, end, freq="D").strftime("%Y-%m-%d").tolist()
+        if self.registry_in_use() and (not can_probe or len(candidates) > max_probe_days):
+            return candidates
+        return self._days_with_items(candidates, keys)
+
+    def _days_with_items(self, candidates: list[str], keys: dict) -> list[str]:
+        """The candidate days with an item: one COUNT Query (``Limit=1``) of the date key or
+        index per day, 8 at a time."""
+        client = self.client()
+        index = {} if keys["hash"] == "date" else {"IndexName": DATE_INDEX}
+
+        def has_items(day: str) -> bool:
+            response = client.query(
+                TableName=self.table_name,
+                KeyConditionExpression="#d = :d",
+                ExpressionAttributeNames={"#d": "date"},
+                ExpressionAttributeValues={":d": {"S": day}},
+                Select="COUNT",
+                Limit=1,
+                **index,
+            )
+            return response["Count"] > 0
+
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(has_items, candidates))
+        return [d for d, ok in zip(candidates, found, strict=True) if ok]
 
     def meters(self) -> list[str]:
         """Meter ids in the table, from the meter registry (one item per meter, whatever the
