@@ -38,7 +38,6 @@ def main() -> None:
     args = parser.parse_args()
     today = datetime.now(UTC).date()
     start = today - timedelta(days=args.days + 1)
-    os.environ["ENERGY_ASSETS_HISTORY_START"] = start.isoformat()
 
     from energy_assets.localaws.process import LocalAWSProcess
 
@@ -52,16 +51,20 @@ def main() -> None:
         )
         from dagster_aws.s3 import S3Resource
 
-        from energy_assets.assets.ingestion import raw_usage_export
+        from energy_assets.assets.ingestion import raw_usage_export_asset
         from energy_assets.ml.synthetic import generate_usage
+        from energy_assets.partitions import daily_partitions
         from energy_assets.resources import S3Storage, UsageTableResource
+        from energy_assets.settings import Settings
+
+        asset = raw_usage_export_asset(daily_partitions(Settings(history_start=start.isoformat())))
 
         def run(table, bucket: str, first: str, last: str, scan_max: int) -> tuple[float, dict]:
-            os.environ["ENERGY_ASSETS_SCAN_MAX_ITEMS"] = str(scan_max)
+            table = UsageTableResource(table_name=table.table_name, scan_max_items=scan_max)
             storage = S3Storage(bucket=bucket, s3=S3Resource())
             started = time.perf_counter()
             result = dg.materialize(
-                [raw_usage_export],
+                [asset],
                 resources={"usage_table": table, "storage": storage},
                 tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
             )

@@ -1,7 +1,8 @@
 """How ``raw_usage_export`` reads the usage table: a full DynamoDB export for the backfill, the
 incremental exports since the previous export for the daily refresh (so a day's cost follows
 the items written that day, not the table's size), or a direct parallel Scan for small tables
-when that is measured to be cheaper (``ENERGY_ASSETS_SCAN_MAX_ITEMS``).
+when that is measured to be cheaper (``UsageTableResource.scan_max_items``, set by
+``ENERGY_ASSETS_SCAN_MAX_ITEMS``).
 
 The exports chain through a small state object (``exports/usage/state.json``: the table and
 the time the previous export read up to). Items of a day not yet over wait in
@@ -32,9 +33,6 @@ PENDING_KEY = f"{EXPORT_PREFIX}/pending.csv"
 # same items written again to the same objects.
 AWS_MIN_INCREMENTAL_WINDOW = timedelta(minutes=15)
 
-# Measured against the local AWS (benchmarks/exports.py, README "Ingestion"): a Scan of the
-# whole table against the incremental export of a day's writes plus the merge into its objects.
-DEFAULT_SCAN_MAX_ITEMS = 10_000
 
 SCAN = "scan"
 FULL = "full export"
@@ -61,19 +59,6 @@ class TableRead:
     @property
     def incremental(self) -> bool:
         return self.source == INCREMENTAL
-
-
-def scan_max_items() -> int:
-    """``ENERGY_ASSETS_SCAN_MAX_ITEMS``: tables of at most this many items are Scanned, larger
-    ones exported. The default is the measured crossover (README, "Ingestion"); 0 exports
-    always."""
-    text = os.environ.get("ENERGY_ASSETS_SCAN_MAX_ITEMS", "").strip()
-    try:
-        return int(text) if text else DEFAULT_SCAN_MAX_ITEMS
-    except ValueError:
-        raise ValueError(
-            f"ENERGY_ASSETS_SCAN_MAX_ITEMS must be a whole number of items, not {text!r}"
-        ) from None
 
 
 def item_count(table: UsageTableResource) -> int:
@@ -106,12 +91,12 @@ def _valid_state(table: UsageTableResource, state: dict | None) -> datetime | No
 def read_table(
     table: UsageTableResource,
     storage: S3Storage,
-    max_scan_items: int | None = None,
     now: datetime | None = None,
 ) -> TableRead:
-    """Read what this refresh needs: the whole table (Scan or full export) or what was written
-    since the previous export (incremental exports)."""
-    limit = scan_max_items() if max_scan_items is None else max_scan_items
+    """Read what this refresh needs: the whole table (Scan, for tables of at most
+    ``table.scan_max_items`` items, or full export) or what was written since the previous
+    export (incremental exports)."""
+    limit = table.scan_max_items
     started = time.perf_counter()
     count = item_count(table)
     if count <= limit:

@@ -20,11 +20,17 @@ from dagster._core.storage.tags import (
 from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout, table_reads
-from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.ingestion import raw_usage_export_asset
+from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.resources.dynamodb import NoDayIndex
 from energy_assets.seed import seed_table
-from energy_assets.sensors import new_usage_sensor
+from energy_assets.sensors import build_new_usage_sensor
+from energy_assets.settings import Settings
+from energy_assets_tests.conftest import HISTORY_START, deployment
+
+raw_usage_export = raw_usage_export_asset(daily_partitions(deployment()))
+new_usage_sensor = build_new_usage_sensor("UTC", HISTORY_START)
 
 TODAY = datetime.now(UTC).date()
 
@@ -79,10 +85,9 @@ def _scanned_day(table: UsageTableResource, day: str) -> set[tuple[str, str, str
     return _rows(scan[scan["date"] == day])
 
 
-def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, monkeypatch, calls):
-    monkeypatch.setenv("ENERGY_ASSETS_SCAN_MAX_ITEMS", "0")  # export whatever the size
+def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, calls):
     name = f"inc-{uuid.uuid4().hex[:6]}"
-    table = UsageTableResource(table_name=name)
+    table = UsageTableResource(table_name=name, scan_max_items=0)  # exports whatever the size
     storage = S3Storage(bucket=name, s3=S3Resource())
     frame = pd.DataFrame(
         [
@@ -141,19 +146,20 @@ def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, mon
 
 def test_small_tables_are_scanned_below_the_setting(local_aws, monkeypatch, calls):
     name = f"small-{uuid.uuid4().hex[:6]}"
-    table = UsageTableResource(table_name=name)
+    table = UsageTableResource(table_name=name, scan_max_items=10)
     storage = S3Storage(bucket=name, s3=S3Resource())
     seed_table(table, pd.DataFrame({"meter_id": "a", "date": BACKFILL, "usage": "1"}))
-    monkeypatch.setenv("ENERGY_ASSETS_SCAN_MAX_ITEMS", "10")
     meta, _ = _run(table, storage, BACKFILL[0], BACKFILL[-1])
     assert meta["source"] == "scan" and meta["table_items"] == 10
     assert "dynamodb:ExportTableToPointInTime" not in calls
-    monkeypatch.setenv("ENERGY_ASSETS_SCAN_MAX_ITEMS", "9")
+    table = UsageTableResource(table_name=name, scan_max_items=9)
     meta, _ = _run(table, storage, BACKFILL[0], BACKFILL[-1])
     assert meta["source"] == "full export" and meta["rows"] == 10
     monkeypatch.setenv("ENERGY_ASSETS_SCAN_MAX_ITEMS", "ten")
     with pytest.raises(ValueError, match="ENERGY_ASSETS_SCAN_MAX_ITEMS must be a whole number"):
-        table_reads.scan_max_items()
+        Settings()
+    monkeypatch.setenv("ENERGY_ASSETS_SCAN_MAX_ITEMS", "0")
+    assert Settings().scan_max_items == 0
 
 
 def test_new_usage_sensor_asks_the_registry_and_the_date_index_never_a_scan(local_aws, calls):
