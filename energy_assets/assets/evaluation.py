@@ -17,7 +17,7 @@ from energy_assets.ml.metrics import (
 from energy_assets.ml.plots import plot_predicted_vs_actual
 from energy_assets.resources import CloudWatchResource, MeterSettings, S3Storage
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.serving.artifact import load_bundle, pack_bundle
+from energy_assets.serving.artifact import bundle_at, pack_bundle
 
 CLOUDWATCH_METRICS = {
     "mae": "TestMAE",
@@ -60,7 +60,7 @@ def evaluate_bundle(
         "run_id": run_id,
     }
     if bundle.is_baseline:
-        report["baseline"] = {"note": bundle.note, "instead_of": bundle.extra.get("instead_of")}
+        report["baseline"] = {"note": bundle.note, "instead_of": bundle.instead_of}
     storage.put_json(prefix + "report.json", report)
     return report, per_meter, png
 
@@ -101,7 +101,7 @@ def evaluation_report(
     what this evaluation passes on: the seasonal-naive baseline of the same meters is, named
     as such (``<version>-baseline``) with the reason; it deploys if nothing better serves."""
     latest = storage.get_json(layout.MODEL_LATEST)
-    bundle = load_bundle(storage.get_bytes(storage.key_of(latest["model_uri"])))
+    bundle = bundle_at(storage, latest["model_uri"])
     train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
     report, per_meter, png = evaluate_bundle(
         storage, bundle, latest["model_uri"], train, test, context.run_id, meters.unit

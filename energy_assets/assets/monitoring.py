@@ -18,7 +18,7 @@ from energy_assets.ml.cleaning import clean_usage
 from energy_assets.resources import CloudWatchResource, MissingObject, S3Storage
 from energy_assets.resources.cloudwatch import AlarmSpec, Datum
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.serving.artifact import load_bundle
+from energy_assets.serving.artifact import bundle_at
 
 CONTEXT_DAYS = 35  # raw days read before the first new one: cleaning and drift windows
 
@@ -94,7 +94,7 @@ def alarm_specs(
 def serving_bundle(storage: S3Storage, current: dict) -> ForecastBundle:
     version = current["model_version"]
     uri = current.get("model_uri") or storage.uri(layout.model_dir(version) + "model.tar.gz")
-    return load_bundle(storage.get_bytes(storage.key_of(uri)))
+    return bundle_at(storage, uri)
 
 
 def serving_reference(storage: S3Storage, bundle: ForecastBundle, config: MonitoringConfig):

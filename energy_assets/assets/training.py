@@ -136,17 +136,17 @@ def trained_forecaster(
             else 0,
             "artifact_bytes": len(artifact),
             "selection": markdown_table(selection, 20),
-            "global_model": dg.MetadataValue.json(bundle.extra.get("gbm_params", {})),
+            "global_model": dg.MetadataValue.json(bundle.training.gbm_params),
             "tuning": dg.MetadataValue.md(
-                pd.DataFrame(bundle.extra.get("tuning", [])).to_markdown(index=False)
+                pd.DataFrame(list(bundle.training.tuning)).to_markdown(index=False)
             ),
-            "temperature": bundle.extra.get("temperature", "none"),
+            "temperature": bundle.training.temperature,
             "holidays": place.describe(),
             "validation_origins_median": float(selection["origins"].median())
             if "origins" in selection
             else 0.0,
-            "global_model_used": bool(bundle.extra["validation"]["global_model"]),
-            "global_model_weight": float(bundle.extra["blend"]["global_weight"]),
+            "global_model_used": bundle.training.validation.global_model,
+            "global_model_weight": bundle.training.blend_weight,
             "model_uri": dg.MetadataValue.url(model_uri),
         }
     )
