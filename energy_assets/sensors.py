@@ -13,11 +13,6 @@ from dagster._core.storage.tags import (
 
 from energy_assets import layout, meter_days
 from energy_assets.assets.ingestion import raw_usage_export
-from energy_assets.assets.monitoring import (
-    day_of,
-    quality_alarm_names,
-    raw_day_keys,
-)
 from energy_assets.jobs import (
     ingestion_job,
     meter_file_job,
@@ -27,6 +22,8 @@ from energy_assets.jobs import (
 )
 from energy_assets.meterfiles.ops import dropped_files, imported_days
 from energy_assets.ml import monitoring as mon
+from energy_assets.monitoring.cloudwatch import alarms_in_alarm
+from energy_assets.monitoring.raw import day_of, raw_day_keys
 from energy_assets.partitions import daily_partitions
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
 
@@ -204,19 +201,6 @@ def _retrain_running(context: dg.SensorEvaluationContext) -> bool:
         filters=dg.RunsFilter(job_name=training_job.name, statuses=active), limit=1
     )
     return bool(runs)
-
-
-def alarms_in_alarm(cloudwatch: CloudWatchResource, endpoint: str, version: str) -> list[str]:
-    """Quality alarms in ALARM for the serving version (moto never evaluates alarms: their state
-    changes only by SetAlarmState there, on AWS by CloudWatch itself)."""
-    found = cloudwatch.alarms(quality_alarm_names(endpoint))
-    return [
-        name
-        for name, alarm in found.items()
-        if alarm["StateValue"] == "ALARM"
-        and {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("ModelVersion")
-        == version
-    ]
 
 
 def drift_decision(summary: dict, alarms: list[str], cursor: dict) -> tuple[bool, str, dict]:

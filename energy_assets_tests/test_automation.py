@@ -333,7 +333,7 @@ def test_drift_sensor_rolling_mase_rule(drift_resources):
 
 
 def test_drift_sensor_honours_an_alarm_for_the_serving_version(drift_resources):
-    from energy_assets.assets.monitoring import quality_alarm_names
+    from energy_assets.monitoring.cloudwatch import quality_alarm_names
     from energy_assets.resources.cloudwatch import AlarmSpec
 
     resources, endpoint = drift_resources
