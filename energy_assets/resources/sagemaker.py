@@ -71,6 +71,13 @@ class SageMakerResource(dg.ConfigurableResource):
                 return None
             raise
 
+    def delete_endpoint(self) -> bool:
+        """Delete the endpoint (its configs and models stay); False when there was none."""
+        if self.describe_endpoint() is None:
+            return False
+        self.client().delete_endpoint(EndpointName=self.endpoint_name)
+        return True
+
     def create_model(self, model_name: str, model_data_url: str, tags: dict[str, str]) -> str:
         response = self.client().create_model(
             ModelName=model_name,
