@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from energy_assets.ml.cleaning import clean_usage  # noqa: E402
+from energy_assets.ml.selection import geometric_mean  # noqa: E402
 from energy_assets.ml.synthetic import generate_usage  # noqa: E402
 from energy_assets.ml.training import train_forecasters  # noqa: E402
 
@@ -174,14 +175,12 @@ def _run_fleet(frame, origins, horizon, oracle, country, subdiv):
         )  # fmt: skip
         forecast_started = time.process_time()
         for meter, history in bundle.history.items():
-            model = bundle.models[meter]
-            if oracle and getattr(model, "temperature", "none") != "none":
-                # the global model, alone or blended, given the observed days ahead
-                forecast = model.forecast(history, horizon, covariates[meter])
-            else:
-                forecast = bundle.forecast_from(meter, history, horizon)
             dates = pd.date_range(origin + pd.Timedelta(days=1), periods=horizon)
-            half = bundle.halfwidths(meter, history, dates)["80"]
+            # the oracle: every model is given the observed days ahead (the global model, alone
+            # or blended, reads their temperature; the others ignore them)
+            ahead = covariates[meter].reindex(dates) if oracle else None
+            forecast = bundle.forward(meter, history, horizon, X_future=ahead)
+            half = bundle.halfwidths(meter, history, dates, level=(80,))["80"]
             rows.append(
                 pd.DataFrame(
                     {
@@ -196,7 +195,7 @@ def _run_fleet(frame, origins, horizon, oracle, country, subdiv):
                 )
             )
         cpu += time.process_time() - started
-        fit_cpu += bundle.extra["refit_cpu_seconds"] + time.process_time() - forecast_started
+        fit_cpu += bundle.training.refit_cpu_seconds + time.process_time() - forecast_started
         meters_fitted += len(bundle.models)
     return rows, (cpu, fit_cpu, meters_fitted)
 
@@ -307,7 +306,7 @@ def scores(frame, naive, predicted, origins) -> dict:
         "MAE": float(err.mean()),
         "RMSE": float(np.sqrt(((both["usage"] - both["forecast"]) ** 2).mean())),
         "MASE": float(mase.mean()),
-        "rel MAE (geo)": float(np.exp(np.log(ratio).mean())),
+        "rel MAE (geo)": geometric_mean(ratio),
         "worse than SN": float((ratio > 1).mean()),
         ">5% worse": float((ratio > 1.05).mean()),
         "worst meter": float(ratio.max()),

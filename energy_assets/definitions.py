@@ -1,6 +1,11 @@
-"""The one Definitions object: assets, checks, jobs, schedules, sensors and resources."""
+"""One place that wires a deployment: ``build_defs(settings)`` makes the Definitions (resources,
+partitions from the settings, assets, checks, jobs, schedules and sensors) of the deployment a
+``Settings`` names.
 
-import os
+Dagster loads ``defs`` (``[tool.dagster]``, workspace.yaml): it builds them from this process's
+environment when the code location loads, not when the module is imported. The demo, the replay
+and the tests call ``build_defs`` with settings of their own.
+"""
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -8,8 +13,8 @@ from dagster_aws.s3 import S3Resource
 from energy_assets.assets.deployment import forecast_endpoint, rollback_job
 from energy_assets.assets.evaluation import evaluation_report
 from energy_assets.assets.exploration import exploration_report
-from energy_assets.assets.ingestion import raw_usage_export, usage_table
-from energy_assets.assets.monitoring import forecast_monitoring
+from energy_assets.assets.ingestion import raw_usage_export_asset, usage_table
+from energy_assets.assets.monitoring import forecast_monitoring_asset
 from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import trained_forecaster
@@ -23,23 +28,21 @@ from energy_assets.jobs import (
     usage_job,
 )
 from energy_assets.notebooks.job import notebook_instance_job
+from energy_assets.partitions import daily_partitions
 from energy_assets.resources import (
     CloudWatchResource,
+    MeterSettings,
     S3Storage,
     SageMakerResource,
     UsageTableResource,
 )
-from energy_assets.schedules import daily_training_schedule, daily_usage_schedule
-from energy_assets.sensors import (
-    drift_sensor,
-    meter_file_sensor,
-    new_usage_sensor,
-    run_failure_alert_sensor,
-)
+from energy_assets.schedules import build_schedules
+from energy_assets.sensors import build_sensors
 from energy_assets.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict:
+    """The resources of the deployment ``settings`` names (also what the CLI commands use)."""
     return {
         "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
         "storage": S3Storage(
@@ -56,37 +59,55 @@ def build_resources(settings: Settings) -> dict:
         "cloudwatch": CloudWatchResource(
             namespace=settings.metrics_namespace,
             region_name=settings.region,
-            alert_topic_arn=os.environ.get("ENERGY_ASSETS_ALERT_TOPIC_ARN") or None,
+            alert_topic_arn=settings.alert_topic_arn or None,
+        ),
+        "meters": MeterSettings(
+            timezone=settings.timezone,
+            history_start=settings.history_start,
+            covariates=list(settings.covariates),
+            unit=settings.unit,
+            country=settings.country,
+            subdiv=settings.subdiv,
         ),
     }
 
 
-defs = dg.Definitions(
-    assets=[
-        usage_table,
-        raw_usage_export,
-        cleaned_usage,
-        usage_features,
-        train_test_split,
-        exploration_report,
-        trained_forecaster,
-        evaluation_report,
-        registered_model,
-        forecast_endpoint,
-        forecast_monitoring,
-    ],
-    asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
-    jobs=[
-        ingestion_job,
-        usage_job,
-        monitoring_job,
-        training_job,
-        exploration_job,
-        rollback_job,
-        meter_file_job,
-        notebook_instance_job,
-    ],
-    schedules=[daily_usage_schedule, daily_training_schedule],
-    sensors=[new_usage_sensor, drift_sensor, run_failure_alert_sensor, meter_file_sensor],
-    resources=build_resources(Settings()),
-)
+def build_defs(settings: Settings) -> dg.Definitions:
+    """The whole deployment ``settings`` names, as one Definitions object."""
+    partitions = daily_partitions(settings)
+    return dg.Definitions(
+        assets=[
+            usage_table,
+            raw_usage_export_asset(partitions),
+            cleaned_usage,
+            usage_features,
+            train_test_split,
+            exploration_report,
+            trained_forecaster,
+            evaluation_report,
+            registered_model,
+            forecast_endpoint,
+            forecast_monitoring_asset(partitions),
+        ],
+        asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
+        jobs=[
+            ingestion_job,
+            usage_job,
+            monitoring_job,
+            training_job,
+            exploration_job,
+            rollback_job,
+            meter_file_job,
+            notebook_instance_job,
+        ],
+        schedules=build_schedules(settings.timezone),
+        sensors=build_sensors(settings),
+        resources=build_resources(settings),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The deployment this process's environment names (``Settings()``), read when Dagster
+    loads the code location."""
+    return build_defs(Settings())

@@ -17,6 +17,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -93,9 +94,12 @@ class DemoServers:
             self.app = ASGIThread(port=port).start(app_from_env())
         return self.app
 
-    def start_ui(self, command: list[str], cwd: Path) -> subprocess.Popen:
+    def start_ui(
+        self, command: list[str], cwd: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         # Its own session: stopping the demo stops the webserver, daemon and code server too.
-        self.ui = subprocess.Popen(command, cwd=cwd, env=os.environ.copy(), start_new_session=True)
+        env = os.environ.copy() if env is None else env
+        self.ui = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True)
         return self.ui
 
     def stop(self) -> None:
@@ -147,6 +151,7 @@ def run_demo(
     """The demo; 0 when it went through, 1 when a step failed, 130 when interrupted. A CSV is
     read before anything starts, so that a bad file is one line (``SeedError``) and no wait."""
     from energy_assets.seed import read_usage_csv
+    from energy_assets.settings import Settings
 
     frame = read_usage_csv(csv) if csv else None
     started = time.monotonic()
@@ -157,8 +162,9 @@ def run_demo(
         covariates = ("temperature",)
     if country is None and frame is None:  # generated data keeps US-style holidays
         country = "US"
-    if covariates is not None:  # the UI's runs and the definitions read it from here
-        os.environ["ENERGY_ASSETS_COVARIATES"] = ",".join(covariates)
+    settings = Settings()
+    if covariates is not None:
+        settings = replace(settings, covariates=tuple(covariates))
 
     def demo(servers: DemoServers) -> int:
         aws = servers.start_aws(aws_port, runtime_port)
@@ -169,14 +175,16 @@ def run_demo(
             data = generate_usage(n_meters=meters, n_days=days, seed=0)
         else:
             data = frame
-        summary = _seed_and_materialize(home, data, country, subdiv)
+        summary = _seed_and_materialize(home, settings, data, country, subdiv)
         app = servers.start_app(app_port)
-        _ask_app(app.url, summary["report"]["smoke_meter"], summary.get("last_day"))
+        _ask_app(app.url, settings, summary["report"]["smoke_meter"], summary.get("last_day"))
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         _print_summary(summary)
         if ui:
             _say(f"the app: open {app.url} (actual beside predicted usage)")
-            return serve_ui(ui_port, servers, ui_command(root, ui_port), cwd=root)
+            # the UI's code location builds the same deployment from these variables
+            env = {**os.environ, **summary["settings"].as_env()}
+            return serve_ui(ui_port, servers, ui_command(root, ui_port), cwd=root, env=env)
         return 0
 
     return guarded(demo)
@@ -213,21 +221,20 @@ def guarded(body) -> int:
         servers.stop()
 
 
-def _ask_app(url: str, meter: str, last_day: str | None = None) -> None:
+def _ask_app(url: str, settings, meter: str, last_day: str | None = None) -> None:
     """Ask the app, over HTTP, for one meter's last four weeks and forecast, as a user would;
     a slow first answer is waited for (``APP_WAIT_SECONDS``), a failure is one line."""
     import httpx
 
     from energy_assets import meter_days
-    from energy_assets.settings import Settings
 
-    end = meter_days.last_complete_day(Settings().timezone)
+    end = meter_days.last_complete_day(settings.timezone)
     if last_day:  # data of past years: its own last four weeks
         end = min(end, date.fromisoformat(last_day))
     start = end - timedelta(days=27)
     path = f"/api/meters/{meter}/predictions"
     params = {"start": start.isoformat(), "end": end.isoformat(), "ahead": 7}
-    token = Settings().app_token
+    token = settings.app_token
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + APP_WAIT_SECONDS
     last = "no answer"
@@ -258,15 +265,15 @@ def _ask_app(url: str, meter: str, last_day: str | None = None) -> None:
     raise DemoFailed(f"the app did not answer {path} within {APP_WAIT_SECONDS:.0f} s ({last})")
 
 
-def _seed_and_materialize(home: Path, frame, country=None, subdiv=None) -> dict:
+def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None) -> dict:
     from energy_assets import meter_days
     from energy_assets.resources import UsageTableResource
     from energy_assets.seed import seed_table
-    from energy_assets.settings import Settings
 
-    settings = Settings()
     table = UsageTableResource(table_name=settings.table, region_name=settings.region)
-    seeded = seed_table(table, frame, country=country, subdiv=subdiv)
+    seeded = seed_table(
+        table, frame, covariates=settings.covariates, country=country, subdiv=subdiv
+    )
     _say(
         f"seeded {seeded.rows} items, {seeded.meters} meter(s), "
         f"{seeded.first_date} .. {seeded.last_date} into table {seeded.table} "
@@ -275,16 +282,16 @@ def _seed_and_materialize(home: Path, frame, country=None, subdiv=None) -> dict:
     )
     for note in seeded.notes:
         _say(f"note: {note}")
-    # The partitions start where the data does; set before the definitions are imported.
-    os.environ["ENERGY_ASSETS_HISTORY_START"] = seeded.first_date
+    settings = replace(settings, history_start=seeded.first_date)  # the partitions start there
     yesterday = meter_days.last_complete_day(settings.timezone).isoformat()  # a partition
     last_day = min(seeded.last_date, yesterday)
 
     import dagster as dg
 
-    from energy_assets.definitions import defs
+    from energy_assets.definitions import build_defs
     from energy_assets.pipeline import failure_summary, interrupted, materialize_all
 
+    defs = build_defs(settings)
     instance = dg.DagsterInstance.get()
     _say(f"materializing every asset (Dagster instance in {home})")
     runs = materialize_all(
@@ -316,6 +323,7 @@ def _seed_and_materialize(home: Path, frame, country=None, subdiv=None) -> dict:
         "exploration": storage.get_json("exploration/latest.json")["report_uri"],
         "answer": answer,
         "last_day": last_day,
+        "settings": settings,
     }
 
 
@@ -372,13 +380,15 @@ def ui_command(root: Path, port: int) -> list[str]:
     return command + ["-h", "127.0.0.1", "-p", str(port)]
 
 
-def serve_ui(port: int, servers: DemoServers, command: list[str], cwd: Path) -> int:
+def serve_ui(
+    port: int, servers: DemoServers, command: list[str], cwd: Path, env: dict | None = None
+) -> int:
     """Serve the Dagster UI until it exits or the demo is asked to stop (``guarded`` then stops
     every server)."""
     _say(
         f"Dagster UI: open http://127.0.0.1:{port} (Ctrl-C stops the UI, the app and the local AWS)"
     )
-    ui = servers.start_ui(command, cwd=cwd)
+    ui = servers.start_ui(command, cwd=cwd, env=env)
     while True:  # in short slices, in case a signal is taken by a thread of a library
         try:
             code = ui.wait(timeout=0.25)

@@ -1,37 +1,37 @@
+"""Jobs by asset selection. The partitioned ones take their partitions from the assets they
+select (made by ``build_defs`` from the deployment's settings)."""
+
 import dagster as dg
 
 from energy_assets.assets.exploration import exploration_report
-from energy_assets.assets.ingestion import raw_usage_export
-from energy_assets.assets.monitoring import forecast_monitoring
+from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.assets.preparation import cleaned_usage
 from energy_assets.meterfiles.ops import import_meter_file
-from energy_assets.partitions import daily_partitions
+
+FORECAST_MONITORING = dg.AssetKey("forecast_monitoring")
 
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
-    selection=dg.AssetSelection.assets(raw_usage_export),
-    partitions_def=daily_partitions,
+    selection=dg.AssetSelection.assets(RAW_USAGE_EXPORT),
     description="Export days of the usage table into S3 (one run covers a range of days).",
 )
 
 usage_job = dg.define_asset_job(
     "usage_job",
-    selection=dg.AssetSelection.assets(raw_usage_export, forecast_monitoring),
-    partitions_def=daily_partitions,
+    selection=dg.AssetSelection.assets(RAW_USAGE_EXPORT, FORECAST_MONITORING),
     description="Export new days of usage into S3 and score the serving model on them.",
 )
 
 monitoring_job = dg.define_asset_job(
     "monitoring_job",
-    selection=dg.AssetSelection.assets(forecast_monitoring),
-    partitions_def=daily_partitions,
+    selection=dg.AssetSelection.assets(FORECAST_MONITORING),
     description="Score the serving model on days whose usage reached S3 without the export.",
 )
 
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.assets(cleaned_usage).downstream()
-    - dg.AssetSelection.assets(forecast_monitoring, exploration_report),
+    - dg.AssetSelection.assets(FORECAST_MONITORING, exploration_report),
     description="Clean, featurise, split, train, evaluate and deploy, gated by blocking checks.",
 )
 

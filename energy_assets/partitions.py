@@ -1,10 +1,14 @@
+"""The daily partitions of a deployment, built from its settings (never from the environment at
+import: ``build_defs`` passes the settings in)."""
+
 import dagster as dg
 
 from energy_assets.settings import Settings
 
-_settings = Settings()
-# A day is a partition once it has ended where the meters are (ENERGY_ASSETS_TIMEZONE); schedules
-# built from jobs over these partitions run in that time zone too.
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=_settings.history_start, end_offset=0, timezone=_settings.timezone
-)
+
+def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """One partition per day from ``history_start``, each once it has ended where the meters are
+    (``timezone``); schedules built from jobs over these partitions run in that time zone too."""
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.history_start, end_offset=0, timezone=settings.timezone
+    )

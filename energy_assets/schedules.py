@@ -4,28 +4,30 @@ is the one that has just ended there."""
 import dagster as dg
 
 from energy_assets.jobs import training_job, usage_job
-from energy_assets.partitions import daily_partitions
 
-TIMEZONE = daily_partitions.timezone
 
-# Built from the partitioned job, so it runs in the partitions' time zone and asks for the
-# partition of the day that ended at the last midnight there.
-daily_usage_schedule = dg.build_schedule_from_partitioned_job(
-    usage_job,
-    name="daily_usage_schedule",
-    hour_of_day=1,
-    minute_of_hour=0,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description=f"At 01:00 {TIMEZONE} export yesterday's usage again (late rows) and score the "
-    "serving model on it: raw_usage_export and forecast_monitoring for yesterday's partition.",
-)
-
-daily_training_schedule = dg.ScheduleDefinition(
-    name="daily_training_schedule",
-    job=training_job,
-    cron_schedule="0 3 * * *",
-    execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description=f"At 03:00 {TIMEZONE} retrain on the refreshed history; deploys only through the "
-    "gates. Stopped by default: drift_sensor retrains when the served model's error drifts.",
-)
+def build_schedules(timezone: str) -> list:
+    """The deployment's schedules, for meters whose days end at midnight in ``timezone``."""
+    # Built from the partitioned job, so it runs in the partitions' time zone and asks for the
+    # partition of the day that ended at the last midnight there.
+    daily_usage_schedule = dg.build_schedule_from_partitioned_job(
+        usage_job,
+        name="daily_usage_schedule",
+        hour_of_day=1,
+        minute_of_hour=0,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"At 01:00 {timezone} export yesterday's usage again (late rows) and score "
+        "the serving model on it: raw_usage_export and forecast_monitoring for yesterday's "
+        "partition.",
+    )
+    daily_training_schedule = dg.ScheduleDefinition(
+        name="daily_training_schedule",
+        job=training_job,
+        cron_schedule="0 3 * * *",
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=f"At 03:00 {timezone} retrain on the refreshed history; deploys only through "
+        "the gates. Stopped by default: drift_sensor retrains when the served model's error "
+        "drifts.",
+    )
+    return [daily_usage_schedule, daily_training_schedule]

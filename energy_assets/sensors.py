@@ -12,7 +12,7 @@ from dagster._core.storage.tags import (
 )
 
 from energy_assets import layout, meter_days
-from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.jobs import (
     ingestion_job,
     meter_file_job,
@@ -24,8 +24,8 @@ from energy_assets.meterfiles.ops import dropped_files, imported_days
 from energy_assets.monitoring.cloudwatch import alarms_in_alarm
 from energy_assets.monitoring.drift import drift_decision
 from energy_assets.monitoring.raw import day_of, raw_day_keys
-from energy_assets.partitions import daily_partitions
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
+from energy_assets.settings import Settings
 
 TRIGGER_TAG = "energy-assets/trigger"
 REASON_TAG = "energy-assets/reason"
@@ -56,7 +56,7 @@ def range_requests(job: str, prefix: str, days: list[str]) -> list[dg.RunRequest
 
 
 def _exported_through(context: dg.SensorEvaluationContext) -> str | None:
-    keys = context.instance.get_materialized_partitions(raw_usage_export.key)
+    keys = context.instance.get_materialized_partitions(RAW_USAGE_EXPORT)
     return max(keys) if keys else None
 
 
@@ -89,10 +89,11 @@ def waiting_reason(
 
 
 def build_new_usage_sensor(
-    timezone: str, clock: Callable[[], datetime] | None = None
+    timezone: str, first_day: str, clock: Callable[[], datetime] | None = None
 ) -> dg.SensorDefinition:
-    """``new_usage_sensor`` for meters whose days end at midnight in ``timezone``; ``clock``
-    gives the time it decides by (default: now)."""
+    """``new_usage_sensor`` for meters whose days end at midnight in ``timezone``, from
+    ``first_day`` (the first daily partition) on; ``clock`` gives the time it decides by
+    (default: now)."""
 
     @dg.sensor(
         name="new_usage_sensor",
@@ -111,12 +112,12 @@ def build_new_usage_sensor(
         last_complete = meter_days.last_complete_day(timezone, now)
         today = meter_days.today(timezone, now)
         yesterday = last_complete.isoformat()
-        first = daily_partitions.start.date().isoformat()
+        first = first_day
         seen = [d for d in usage_table.days_after(after, until=today) if d >= first]
         table_days = [d for d in seen if d <= yesterday]
         pending = [d for d in seen if d > yesterday]
         cursor = max([after or "", *table_days]) or None
-        exported = set(context.instance.get_materialized_partitions(raw_usage_export.key))
+        exported = set(context.instance.get_materialized_partitions(RAW_USAGE_EXPORT))
         drops = dropped_days(storage, exported, cursor, first, yesterday)
         if not table_days and not drops:
             return dg.SensorResult(
@@ -127,7 +128,7 @@ def build_new_usage_sensor(
             context.log.info(waiting_reason(cursor, pending, last_complete, timezone))
         events = [
             dg.AssetMaterialization(
-                raw_usage_export.key,
+                RAW_USAGE_EXPORT,
                 partition=day,
                 metadata={
                     "source": "object dropped into S3",
@@ -146,18 +147,30 @@ def build_new_usage_sensor(
     return new_usage_sensor
 
 
-new_usage_sensor = build_new_usage_sensor(daily_partitions.timezone)
+def build_meter_file_sensor(timezone: str, first_day: str) -> dg.SensorDefinition:
+    """``meter_file_sensor`` exporting the days of each import from ``first_day`` (the first
+    daily partition) to the last day complete in ``timezone``."""
+
+    def meter_file_sensor(
+        context: dg.SensorEvaluationContext, storage: S3Storage
+    ) -> dg.SensorResult:
+        return meter_file_requests(context, storage, timezone, first_day)
+
+    return dg.sensor(
+        name="meter_file_sensor",
+        jobs=[meter_file_job, ingestion_job],
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Imports each NEM12 or Green Button file dropped into s3://BUCKET/raw/nem12/ "
+        "or raw/greenbutton/ (meter_file_job, one run per file version), then exports the days "
+        "each import wrote (ingestion_job).",
+    )(meter_file_sensor)
 
 
-@dg.sensor(
-    jobs=[meter_file_job, ingestion_job],
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Imports each NEM12 or Green Button file dropped into s3://BUCKET/raw/nem12/ or "
-    "raw/greenbutton/ (meter_file_job, one run per file version), then exports the days each "
-    "import wrote (ingestion_job).",
-)
-def meter_file_sensor(context: dg.SensorEvaluationContext, storage: S3Storage) -> dg.SensorResult:
+def meter_file_requests(
+    context: dg.SensorEvaluationContext, storage: S3Storage, timezone: str, start: str
+) -> dg.SensorResult:
+    """One tick of ``meter_file_sensor``: the files to import, then the days imports wrote."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     files, newest, seen = dropped_files(storage, cursor.get("modified"), cursor.get("seen"))
     requests = [
@@ -170,8 +183,6 @@ def meter_file_sensor(context: dg.SensorEvaluationContext, storage: S3Storage) -
         for key, etag in files
     ]
     imports, last_id = imported_days(context.instance, cursor.get("storage_id"))
-    start = daily_partitions.start.date().isoformat()
-    timezone = daily_partitions.timezone
     yesterday = meter_days.last_complete_day(timezone, datetime.now(UTC)).isoformat()
     for storage_id, first, last in imports:
         days = pd.date_range(max(first, start), min(last, yesterday), freq="D")
@@ -233,6 +244,16 @@ def drift_sensor(
         tags={TRIGGER_TAG: "drift", REASON_TAG: reason[:255], "energy-assets/champion": version},
     )
     return dg.SensorResult(run_requests=[request], cursor=json.dumps(state))
+
+
+def build_sensors(settings: Settings) -> list:
+    """The deployment's sensors: day boundaries in its time zone, days from its history start."""
+    return [
+        build_new_usage_sensor(settings.timezone, settings.history_start),
+        drift_sensor,
+        run_failure_alert_sensor,
+        build_meter_file_sensor(settings.timezone, settings.history_start),
+    ]
 
 
 @dg.run_failure_sensor(

@@ -1,7 +1,10 @@
 """Names and places the platform uses, read from the environment with working defaults.
 
 The same variables configure the CLI, the Dagster definitions and the app, so a deployment is
-moved from the local AWS to a real account by changing the environment only.
+moved from the local AWS to a real account by changing the environment only. They are read when
+a ``Settings`` is made (each field's default), never when a module is imported: the Dagster
+definitions are built from one (``definitions.build_defs``), so the demo, the replay and the
+tests wire deployments of their own by passing theirs.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Settings:
     metrics_namespace: str = field(
         default_factory=lambda: _env("ENERGY_ASSETS_METRICS_NAMESPACE", "EnergyAssets")
     )
+    # failed runs and quality alarms notify this SNS topic when it is set
+    alert_topic_arn: str = field(default_factory=lambda: _env("ENERGY_ASSETS_ALERT_TOPIC_ARN", ""))
     # the unit of the table's usage values, shown by the app and on the evaluation plot
     unit: str = field(default_factory=lambda: _env("ENERGY_ASSETS_UNIT", "kWh"))
     # when set, the app's API asks for it as a bearer token
@@ -67,6 +72,29 @@ class Settings:
         zone(self.timezone)  # a clear error now rather than a day boundary that never comes
         if self.country:
             holiday_calendar(self.country, self.subdiv or None)
+
+    def as_env(self) -> dict[str, str]:
+        """The environment variables that name these settings: a process started with them
+        (the demo's Dagster UI) builds the same ``Settings()``."""
+        values = {
+            "AWS_REGION": self.region,
+            "ENERGY_ASSETS_TABLE": self.table,
+            "ENERGY_ASSETS_BUCKET": self.bucket,
+            "ENERGY_ASSETS_ENDPOINT": self.endpoint_name,
+            "ENERGY_ASSETS_HISTORY_START": self.history_start,
+            "ENERGY_ASSETS_SAGEMAKER_ROLE_ARN": self.role_arn,
+            "ENERGY_ASSETS_INFERENCE_IMAGE": self.image_uri,
+            "ENERGY_ASSETS_METRICS_NAMESPACE": self.metrics_namespace,
+            "ENERGY_ASSETS_ALERT_TOPIC_ARN": self.alert_topic_arn,
+            "ENERGY_ASSETS_UNIT": self.unit,
+            "ENERGY_ASSETS_APP_TOKEN": self.app_token,
+            "ENERGY_ASSETS_APP_MAX_IN_FLIGHT": str(self.app_max_in_flight),
+            "ENERGY_ASSETS_TIMEZONE": self.timezone,
+            "ENERGY_ASSETS_COUNTRY": self.country,
+            "ENERGY_ASSETS_SUBDIV": self.subdiv,
+            "ENERGY_ASSETS_COVARIATES": ",".join(self.covariates),
+        }
+        return values
 
 
 def holiday_calendar(country: str, subdiv: str | None):
@@ -99,15 +127,23 @@ class DataPlace:
         return f"{where} ({self.source})"
 
 
-def data_place(country: str | None, subdiv: str | None, tagged=None) -> DataPlace:
-    """Run config first, then ``ENERGY_ASSETS_COUNTRY``/``_SUBDIV``, then what the table was
-    seeded with (``tagged()``: its ``country``/``subdiv`` tags, read only when needed); else no
-    public holidays."""
+def data_place(
+    country: str | None,
+    subdiv: str | None,
+    tagged=None,
+    deployment: tuple[str, str] | None = None,
+) -> DataPlace:
+    """Run config first, then the deployment's ``ENERGY_ASSETS_COUNTRY``/``_SUBDIV``
+    (``deployment``: its ``(country, subdiv)``; default: this process's ``Settings``), then what
+    the table was seeded with (``tagged()``: its ``country``/``subdiv`` tags, read only when
+    needed); else no public holidays."""
     if country:
         return DataPlace(country, subdiv or None, "run config")
-    settings = Settings()
-    if settings.country:
-        return DataPlace(settings.country, settings.subdiv or None, "ENERGY_ASSETS_COUNTRY")
+    if deployment is None:
+        settings = Settings()
+        deployment = (settings.country, settings.subdiv)
+    if deployment[0]:
+        return DataPlace(deployment[0], deployment[1] or None, "ENERGY_ASSETS_COUNTRY")
     tags = tagged() if callable(tagged) else tagged
     if tags and tags.get("country"):
         return DataPlace(tags["country"], tags.get("subdiv") or None, "the table's tags")

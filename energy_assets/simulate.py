@@ -110,8 +110,7 @@ def _report_failure(
     defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
 ) -> None:
     """What the daemon does with a failed run: tick the run-failure sensor on it."""
-    from energy_assets.sensors import run_failure_alert_sensor
-
+    run_failure_alert_sensor = defs.resolve_sensor_def("run_failure_alert_sensor")
     context = dg.build_run_status_sensor_context(
         sensor_name=run_failure_alert_sensor.name,
         dagster_instance=instance,
@@ -137,15 +136,16 @@ def replay(
     say: Callable[[str], None] = print,
 ) -> ReplayResult:
     """Seed ``history_days``, train and deploy, then replay ``days`` days one by one."""
-    from energy_assets.partitions import daily_partitions
     from energy_assets.pipeline import failure_summary, materialize_all
     from energy_assets.seed import seed_table
-    from energy_assets.sensors import drift_sensor, new_usage_sensor
 
     started = time.monotonic()
     table = defs.resources["usage_table"]
     storage = defs.resources["storage"]
-    yesterday = meter_days.last_complete_day(daily_partitions.timezone)  # the sensor's last day
+    new_usage_sensor = defs.resolve_sensor_def("new_usage_sensor")
+    drift_sensor = defs.resolve_sensor_def("drift_sensor")
+    timezone = defs.resources["meters"].timezone
+    yesterday = meter_days.last_complete_day(timezone)  # the sensor's last day
     frame, first_replay, shift_day = shifted_usage(
         meters, history_days, days, shift, seed, yesterday
     )
@@ -358,18 +358,11 @@ def as_json(result: ReplayResult) -> str:
 
 
 def replay_definitions(settings) -> dg.Definitions:
-    """The project's definitions over resources named by ``settings`` (its own table, bucket
+    """The project's definitions for the deployment ``settings`` names (its own table, bucket
     and endpoint), so a replay leaves other data alone."""
-    from energy_assets.definitions import build_resources, defs
+    from energy_assets.definitions import build_defs
 
-    return dg.Definitions(
-        assets=list(defs.assets or []),
-        asset_checks=list(defs.asset_checks or []),
-        jobs=list(defs.jobs or []),
-        schedules=list(defs.schedules or []),
-        sensors=list(defs.sensors or []),
-        resources=build_resources(settings),
-    )
+    return build_defs(settings)
 
 
 def run_simulation(
@@ -389,8 +382,6 @@ def run_simulation(
         os.environ.update(aws.env())
         print(f"[energy-assets] local AWS on {aws.endpoint_url}", flush=True)
     start = datetime.now(UTC).date() - timedelta(days=history_days + days)
-    # The partitions start where the data does: set before the definitions are imported.
-    os.environ["ENERGY_ASSETS_HISTORY_START"] = start.isoformat()
     # Names of its own, new on every run: a second replay against the same AWS starts afresh.
     run = datetime.now(UTC).strftime("%H%M%S")
     try:
@@ -400,6 +391,7 @@ def run_simulation(
             table=f"energy-usage-replay-{run}",
             bucket=f"energy-assets-replay-{run}",
             endpoint_name=f"energy-usage-forecaster-replay-{run}",
+            history_start=start.isoformat(),  # the partitions start where the data does
         )
         instance = dg.DagsterInstance.ephemeral()
         result = replay(

@@ -11,18 +11,35 @@ TODAY = datetime.now(UTC).date()
 HISTORY_DAYS = 400
 HISTORY_START = (TODAY - timedelta(days=HISTORY_DAYS)).isoformat()
 DEPLOYED_METERS = 5
+# The session's shared deployment; tests that need data of their own name their own.
+NAMES = {"table": "test-usage", "bucket": "test-energy-assets", "endpoint_name": "test-forecaster"}
+REGION = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+os.environ.update(REGION)  # boto3 clients made outside the local_aws fixture need a region
 
-# Names and the partition start are read when the definitions are imported: set them first.
-os.environ.update(
-    {
-        "ENERGY_ASSETS_TABLE": "test-usage",
-        "ENERGY_ASSETS_BUCKET": "test-energy-assets",
-        "ENERGY_ASSETS_ENDPOINT": "test-forecaster",
-        "ENERGY_ASSETS_HISTORY_START": HISTORY_START,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }
-)
+
+def deployment(**names):
+    """The ``Settings`` of a deployment of the tests' own: its names, and daily partitions from
+    ``HISTORY_START`` (the generated data starts after it)."""
+    from energy_assets.settings import Settings
+
+    return Settings(history_start=HISTORY_START, **names)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def command_environment():
+    """The environment the commands run by tests (``cli.main``) read their settings from, as a
+    user's shell would hold it: the session's deployment."""
+    settings = deployment(**NAMES)
+    names = (
+        "ENERGY_ASSETS_TABLE",
+        "ENERGY_ASSETS_BUCKET",
+        "ENERGY_ASSETS_ENDPOINT",
+        "ENERGY_ASSETS_HISTORY_START",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            patch.setenv(name, settings.as_env()[name])
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +62,12 @@ def deployed(local_aws):
     """Generated data seeded, the whole graph materialized, the endpoint InService."""
     import dagster as dg
 
-    from energy_assets.definitions import defs
+    from energy_assets.definitions import build_defs
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.pipeline import materialize_all
     from energy_assets.seed import seed_table
 
+    defs = build_defs(deployment(**NAMES))
     frame = generate_usage(n_meters=DEPLOYED_METERS, n_days=HISTORY_DAYS - 30, seed=7)
     seeded = seed_table(defs.resources["usage_table"], frame)
     instance = dg.DagsterInstance.ephemeral()

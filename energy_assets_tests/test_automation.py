@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import boto3
 import dagster as dg
@@ -20,21 +18,24 @@ from dagster._core.storage.tags import (
 from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout
-from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
+from energy_assets.definitions import build_defs
 from energy_assets.ml.monitoring import DriftRule, Reference, drift_verdict
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
-from energy_assets.schedules import daily_training_schedule, daily_usage_schedule
 from energy_assets.seed import seed_table
 from energy_assets.sensors import (
     DRIFT_RETRAIN_RUN_CONFIG,
     build_new_usage_sensor,
     day_ranges,
     drift_sensor,
-    new_usage_sensor,
     run_failure_alert_sensor,
 )
+from energy_assets.settings import Settings
+from energy_assets_tests.conftest import HISTORY_START, NAMES, deployment
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
+defs = build_defs(deployment(**NAMES))
+new_usage_sensor = build_new_usage_sensor("UTC", HISTORY_START)
 
 
 def _ranges(requests) -> list[tuple[str, str]]:
@@ -58,8 +59,6 @@ def test_day_ranges_fold_consecutive_days():
 
 
 def test_default_statuses():
-    from energy_assets.definitions import defs
-
     running = dg.DefaultSensorStatus.RUNNING
     sensors = {s.name: s.default_status for s in defs.sensors}
     assert sensors == {
@@ -68,13 +67,14 @@ def test_default_statuses():
         "run_failure_alert_sensor": running,
         "meter_file_sensor": running,
     }
-    assert daily_usage_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert daily_training_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    schedules = {s.name: s.default_status for s in defs.schedules}
+    assert schedules == {
+        "daily_usage_schedule": dg.DefaultScheduleStatus.RUNNING,
+        "daily_training_schedule": dg.DefaultScheduleStatus.STOPPED,
+    }
 
 
 def test_daily_schedule_refreshes_yesterday_and_its_monitoring():
-    from energy_assets.definitions import defs
-
     schedule = defs.resolve_schedule_def("daily_usage_schedule")
     when = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
     with dg.build_schedule_context(scheduled_execution_time=when) as context:
@@ -88,8 +88,6 @@ def test_daily_schedule_refreshes_yesterday_and_its_monitoring():
 
 
 def test_training_job_leaves_monitoring_to_the_daily_path():
-    from energy_assets.definitions import defs
-
     keys = {
         k.path[-1] for k in defs.resolve_job_def("training_job").asset_layer.selected_asset_keys
     }
@@ -156,7 +154,7 @@ def test_new_usage_sensor_sees_objects_dropped_into_s3(local_aws):
     assert [r.job_name for r in result.run_requests] == ["monitoring_job"]
     assert _ranges(result.run_requests) == [(_day(2), _day(1))]
     assert [e.partition for e in result.asset_events] == [_day(2), _day(1)]
-    assert all(e.asset_key == raw_usage_export.key for e in result.asset_events)
+    assert all(e.asset_key == RAW_USAGE_EXPORT for e in result.asset_events)
 
     # the daemon records the reported materializations: the drops are not requested again
     for event in result.asset_events:
@@ -182,7 +180,7 @@ def test_new_usage_sensor_waits_for_the_day_to_end_in_the_meters_time_zone(local
     resources = {"usage_table": table, "storage": storage}
 
     def tick(timezone: str, now: datetime, cursor: str):
-        sensor = build_new_usage_sensor(timezone, clock=lambda: now)
+        sensor = build_new_usage_sensor(timezone, HISTORY_START, clock=lambda: now)
         with dg.build_sensor_context(
             instance=dg.DagsterInstance.ephemeral(), cursor=cursor, resources=resources
         ) as context:
@@ -216,34 +214,21 @@ def test_new_usage_sensor_waits_for_the_day_to_end_in_the_meters_time_zone(local
 
 
 def test_the_time_zone_setting_moves_the_schedules_and_the_partitions():
-    """ENERGY_ASSETS_TIMEZONE, read when the definitions load (a process of their own here)."""
-    script = """
-import json
-from datetime import datetime
-from zoneinfo import ZoneInfo
-import dagster as dg
-from energy_assets.definitions import defs
-schedule = defs.resolve_schedule_def("daily_usage_schedule")
-when = datetime(2026, 11, 20, 1, 0, tzinfo=ZoneInfo("Australia/Sydney"))
-with dg.build_schedule_context(scheduled_execution_time=when) as context:
-    requests = schedule.evaluate_tick(context).run_requests
-print(json.dumps({
-    "usage": schedule.execution_timezone,
-    "training": defs.resolve_schedule_def("daily_training_schedule").execution_timezone,
-    "partitions": defs.resolve_job_def("usage_job").partitions_def.timezone,
-    "requested": [r.partition_key for r in requests],
-    "sensor": defs.resolve_sensor_def("new_usage_sensor").description,
-}))
-"""
-    env = {**os.environ, "ENERGY_ASSETS_TIMEZONE": "Australia/Sydney"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    """The meters' time zone, one setting of the deployment: schedules, partitions, the sensor
+    and the assets' resource all follow it."""
+    sydney = build_defs(Settings(timezone="Australia/Sydney", history_start=HISTORY_START))
+    schedule = sydney.resolve_schedule_def("daily_usage_schedule")
+    when = datetime(2026, 11, 20, 1, 0, tzinfo=ZoneInfo("Australia/Sydney"))
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert schedule.execution_timezone == "Australia/Sydney"
+    assert sydney.resolve_schedule_def("daily_training_schedule").execution_timezone == (
+        "Australia/Sydney"
     )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["usage"] == found["training"] == found["partitions"] == "Australia/Sydney"
-    assert found["requested"] == ["2026-11-19"]  # 01:00 in Sydney: the day that just ended there
-    assert "midnight Australia/Sydney" in found["sensor"]
+    assert sydney.resolve_job_def("usage_job").partitions_def.timezone == "Australia/Sydney"
+    assert [r.partition_key for r in requests] == ["2026-11-19"]  # the day that just ended there
+    assert "midnight Australia/Sydney" in sydney.resolve_sensor_def("new_usage_sensor").description
+    assert sydney.resources["meters"].timezone == "Australia/Sydney"
 
 
 def test_a_time_zone_that_does_not_exist_is_one_clear_error(monkeypatch):
@@ -384,8 +369,6 @@ def test_drift_sensor_honours_an_alarm_for_the_serving_version(drift_resources):
 
 
 def test_drift_sensor_skips_while_a_retrain_runs(drift_resources):
-    from energy_assets.definitions import defs
-
     resources, endpoint = drift_resources
     _monitored(resources["storage"], "v1", [0.8] * 7 + [3.0] * 7, endpoint)
     instance = dg.DagsterInstance.ephemeral()

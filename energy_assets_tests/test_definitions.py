@@ -1,11 +1,43 @@
 import dagster as dg
 import pytest
 
-from energy_assets.definitions import defs
+from energy_assets.definitions import build_defs
+from energy_assets.settings import Settings
+from energy_assets_tests.conftest import NAMES, deployment
+
+defs = build_defs(deployment(**NAMES))
 
 
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
+
+
+def test_the_module_dagster_loads_reads_the_environment_when_loaded(monkeypatch):
+    """``defs`` in the module Dagster loads is built when the code location loads, from the
+    environment then: importing the module reads nothing."""
+    from energy_assets import definitions
+
+    monkeypatch.setenv("ENERGY_ASSETS_HISTORY_START", "2025-03-01")
+    monkeypatch.setenv("ENERGY_ASSETS_TIMEZONE", "Australia/Sydney")
+    loaded = definitions.defs()
+    dg.Definitions.validate_loadable(loaded)
+    partitions = loaded.resolve_job_def("ingestion_job").partitions_def
+    assert partitions.get_first_partition_key() == "2025-03-01"
+    assert partitions.timezone == "Australia/Sydney"
+    assert loaded.resources["meters"].timezone == "Australia/Sydney"
+
+
+def test_two_deployments_side_by_side():
+    """Each ``build_defs`` wires its own names and partitions; neither touches the other."""
+    a = build_defs(Settings(table="a", bucket="a-bucket", history_start="2025-01-01"))
+    b = build_defs(Settings(table="b", bucket="b-bucket", history_start="2026-01-01"))
+    buckets = [d.resources["storage"].bucket for d in (a, b)]
+    assert buckets == ["a-bucket", "b-bucket"]
+    first = {
+        name: d.resolve_job_def("usage_job").partitions_def.get_first_partition_key()
+        for name, d in (("a", a), ("b", b))
+    }
+    assert first == {"a": "2025-01-01", "b": "2026-01-01"}
 
 
 def test_one_graph_from_table_to_endpoint():

@@ -10,15 +10,13 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout
-from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.preparation import cleaned_usage
+from energy_assets.definitions import build_defs
 from energy_assets.ml.cleaning import counted
-from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.seed import seed_table
-from energy_assets_tests.conftest import HISTORY_START
+from energy_assets_tests.conftest import HISTORY_START, deployment
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -53,7 +51,8 @@ def probe(local_aws):
     frame.loc[where, "date"] = _unpadded(UNPADDED_DAY)
     where = (frame["meter_id"] == "meter-0003") & (frame["date"] == ZONED_DAY)
     frame.loc[where, "date"] = f"{ZONED_DAY}T00:00:00+10:00"
-    table = UsageTableResource(table_name="edge-usage")
+    defs = build_defs(deployment(table="edge-usage", bucket="edge-bucket"))
+    table, storage = defs.resources["usage_table"], defs.resources["storage"]
     seeded = seed_table(table, frame, covariates=())
     extra = [
         {"meter_id": "meter-0001", "date": "2030-01-01", "usage": "12"},  # the future
@@ -64,10 +63,9 @@ def probe(local_aws):
     table.put_usage(pd.DataFrame(extra))
     stray = pd.DataFrame([{"meter_id": "meter-0001", "date": DAYS[20], "usage": "12"}])
     table.put_usage(stray.assign(temperature=-40))  # an item rewritten with an extra attribute
-    storage = S3Storage(bucket="edge-bucket", s3=S3Resource())
-    resources = {"usage_table": table, "storage": storage}
+    resources = defs.resources
     export = dg.materialize(
-        [raw_usage_export],
+        [defs.get_assets_def("raw_usage_export")],
         resources=resources,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: DAYS[0],

@@ -18,9 +18,8 @@ import pytest
 from energy_assets.pipeline import materialize_all
 from energy_assets.resources import UsageTableResource
 from energy_assets.seed import seed_table
-from energy_assets.settings import Settings
 from energy_assets.simulate import replay_definitions
-from energy_assets_tests.conftest import TODAY
+from energy_assets_tests.conftest import TODAY, deployment
 
 DAYS = 365
 
@@ -61,7 +60,7 @@ def _joined(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run(kind: str, local_aws):
-    names = Settings(
+    names = deployment(
         table=f"one-{kind}", bucket=f"one-{kind}-assets", endpoint_name=f"one-{kind}-forecaster"
     )
     defs = replay_definitions(names)
@@ -104,7 +103,7 @@ def joined(local_aws):
     return _run("joined", local_aws)
 
 
-def _invoke(names: Settings, local_aws, payload: dict) -> dict:
+def _invoke(names, local_aws, payload: dict) -> dict:
     client = boto3.client(
         "sagemaker-runtime",
         endpoint_url=local_aws.endpoint_url,  # AWS_ENDPOINT_URL alone: no runtime URL

@@ -19,11 +19,11 @@ from dagster._core.storage.tags import (
 )
 
 from energy_assets import layout
-from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
+from energy_assets.definitions import build_defs
 from energy_assets.localaws.faults import FaultClient
 from energy_assets.resources import IncompleteObject
-from energy_assets.settings import Settings
+from energy_assets_tests.conftest import deployment
 
 TABLE, BUCKET = "reliability-usage", "reliability-bucket"
 PREPARATION = [cleaned_usage, usage_features, train_test_split]
@@ -31,23 +31,29 @@ PREPARATION = [cleaned_usage, usage_features, train_test_split]
 
 @pytest.fixture(scope="module")
 def env(local_aws):
-    from energy_assets.definitions import build_resources
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.seed import seed_table
 
-    settings = Settings(table=TABLE, bucket=BUCKET, endpoint_name="reliability-endpoint")
-    resources = build_resources(settings)
+    settings = deployment(table=TABLE, bucket=BUCKET, endpoint_name="reliability-endpoint")
+    defs = build_defs(settings)
+    resources = dict(defs.resources)
     seeded = seed_table(resources["usage_table"], generate_usage(n_meters=3, n_days=60, seed=5))
     faults = FaultClient(local_aws.endpoint_url)
     faults.clear()
-    yield {"resources": resources, "seeded": seeded, "faults": faults, "settings": settings}
+    yield {
+        "resources": resources,
+        "seeded": seeded,
+        "faults": faults,
+        "settings": settings,
+        "raw_usage_export": defs.get_assets_def("raw_usage_export"),
+    }
     faults.clear()
 
 
 def export(env, resources=None) -> dg.ExecuteInProcessResult:
     seeded = env["seeded"]
     return dg.materialize(
-        [raw_usage_export],
+        [env["raw_usage_export"]],
         resources=resources or env["resources"],
         tags={
             ASSET_PARTITION_RANGE_START_TAG: seeded.first_date,
@@ -257,7 +263,7 @@ def test_a_run_killed_half_way_leaves_no_object_that_looks_complete(env, local_a
     child_env = {**os.environ, **local_aws.env()}
     child = subprocess.Popen([sys.executable, "-c", script], env=child_env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # busy 2 cores: dagster imports in ~50 s
         while not faults.rules()[0]["matched"]:
             assert child.poll() is None, "the run ended before its upload stalled"
             assert time.monotonic() < deadline, "the run never reached its test.csv upload"

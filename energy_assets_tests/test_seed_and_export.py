@@ -9,15 +9,15 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout
-from energy_assets.assets.ingestion import raw_usage_export
 from energy_assets.assets.preparation import cleaned_usage
 from energy_assets.cli import main
+from energy_assets.definitions import build_defs
 from energy_assets.ml.cleaning import counted
-from energy_assets.resources import S3Storage, UsageTableResource
+from energy_assets.resources import UsageTableResource
 from energy_assets.seed import SeedError, read_usage_csv, seed_table
+from energy_assets_tests.conftest import deployment
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 
@@ -138,13 +138,14 @@ def test_seed_command_reads_a_csv(local_aws, tmp_path, capsys):
 
 
 def test_single_series_table_exports_and_cleans(local_aws, tmp_path):
-    table = UsageTableResource(table_name="one-series")
+    defs = build_defs(deployment(table="one-series", bucket="one-series-bucket"))
+    table, storage = defs.resources["usage_table"], defs.resources["storage"]
     summary = seed_table(table, read_usage_csv(_csv(tmp_path, False)))
     assert summary.single_series and table.is_single_series()
-    storage = S3Storage(bucket="one-series-bucket", s3=S3Resource())
+    raw_usage_export = defs.get_assets_def("raw_usage_export")
     result = dg.materialize(
         [raw_usage_export, cleaned_usage],
-        resources={"usage_table": table, "storage": storage},
+        resources=defs.resources,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: summary.first_date,
             ASSET_PARTITION_RANGE_END_TAG: summary.last_date,
@@ -152,7 +153,7 @@ def test_single_series_table_exports_and_cleans(local_aws, tmp_path):
         selection=[raw_usage_export],
     )
     assert result.success
-    assert dg.materialize([cleaned_usage], resources={"storage": storage}).success
+    assert dg.materialize([cleaned_usage], resources=defs.resources).success
     clean = storage.read_parquet(layout.CLEAN)
     assert set(clean["meter_id"]) == {"one-series"}  # the series is named after its table
     assert len(clean) == 40 and clean["imputed"].sum() == 1

@@ -20,7 +20,7 @@ from energy_assets.rollout import (
     switch_endpoint,
     verify,
 )
-from energy_assets.serving.artifact import load_bundle
+from energy_assets.serving.artifact import bundle_at
 
 
 class DeployConfig(dg.Config):
@@ -43,13 +43,13 @@ def champion_decision(
     """Both models forecast the same test window from the same origins and actuals."""
     champion_version = current["model_version"]
     train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
-    challenger = load_bundle(storage.get_bytes(storage.key_of(challenger_uri)))
+    challenger = bundle_at(storage, challenger_uri)
     ours = rolling_test_forecasts(challenger, train, test)
     champion_uri = current.get("model_uri") or storage.uri(
         layout.model_dir(champion_version) + "model.tar.gz"
     )
     try:
-        champion = load_bundle(storage.get_bytes(storage.key_of(champion_uri)))
+        champion = bundle_at(storage, champion_uri)
         theirs = rolling_test_forecasts(champion, train, test)
     except Exception as error:  # an unreadable champion cannot be compared: say so, deploy
         return Decision(True, f"champion {champion_version} cannot be evaluated: {error}")

@@ -15,10 +15,9 @@ from energy_assets.ml.metrics import (
     score,
 )
 from energy_assets.ml.plots import plot_predicted_vs_actual
-from energy_assets.resources import CloudWatchResource, S3Storage
+from energy_assets.resources import CloudWatchResource, MeterSettings, S3Storage
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.serving.artifact import load_bundle, pack_bundle
-from energy_assets.settings import Settings
+from energy_assets.serving.artifact import bundle_at, pack_bundle
 
 CLOUDWATCH_METRICS = {
     "mae": "TestMAE",
@@ -31,7 +30,9 @@ CLOUDWATCH_METRICS = {
 }
 
 
-def evaluate_bundle(storage: S3Storage, bundle, model_uri: str, train, test, run_id: str):
+def evaluate_bundle(
+    storage: S3Storage, bundle, model_uri: str, train, test, run_id: str, unit: str = "kWh"
+):
     """Score ``bundle`` on the test window, write its report, predictions and plot under its
     version, and return (report, per-meter frame, PNG)."""
     frame = forecast_test(bundle, train, test)
@@ -41,7 +42,7 @@ def evaluate_bundle(storage: S3Storage, bundle, model_uri: str, train, test, run
     title = f"Test window, model {bundle.version}" + (
         " (seasonal-naive baseline)" if bundle.is_baseline else ""
     )
-    png = plot_predicted_vs_actual(frame, title=title, unit=Settings().unit)
+    png = plot_predicted_vs_actual(frame, title=title, unit=unit)
     prefix = layout.evaluation_dir(bundle.version)
     plot_uri = storage.put_bytes(prefix + "predicted_vs_actual.png", png, "image/png")
     storage.put_csv(prefix + "per_meter.csv", per_meter)
@@ -59,7 +60,7 @@ def evaluate_bundle(storage: S3Storage, bundle, model_uri: str, train, test, run
         "run_id": run_id,
     }
     if bundle.is_baseline:
-        report["baseline"] = {"note": bundle.note, "instead_of": bundle.extra.get("instead_of")}
+        report["baseline"] = {"note": bundle.note, "instead_of": bundle.instead_of}
     storage.put_json(prefix + "report.json", report)
     return report, per_meter, png
 
@@ -86,7 +87,10 @@ def baseline_reason(report: dict, bundle) -> str | None:
     retry_policy=AWS_RETRY_POLICY,
 )
 def evaluation_report(
-    context: dg.AssetExecutionContext, storage: S3Storage, cloudwatch: CloudWatchResource
+    context: dg.AssetExecutionContext,
+    storage: S3Storage,
+    cloudwatch: CloudWatchResource,
+    meters: MeterSettings,
 ) -> dg.MaterializeResult:
     """MAE, MSE, RMSE, MAPE, MASE and 80%/95% interval coverage per meter and overall on the
     test window beside seasonal naive, with a predicted-vs-actual small multiple (interval band
@@ -97,10 +101,10 @@ def evaluation_report(
     what this evaluation passes on: the seasonal-naive baseline of the same meters is, named
     as such (``<version>-baseline``) with the reason; it deploys if nothing better serves."""
     latest = storage.get_json(layout.MODEL_LATEST)
-    bundle = load_bundle(storage.get_bytes(storage.key_of(latest["model_uri"])))
+    bundle = bundle_at(storage, latest["model_uri"])
     train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
     report, per_meter, png = evaluate_bundle(
-        storage, bundle, latest["model_uri"], train, test, context.run_id
+        storage, bundle, latest["model_uri"], train, test, context.run_id, meters.unit
     )
     reason = baseline_reason(report, bundle)
     if reason and not bundle.is_baseline:
@@ -113,7 +117,7 @@ def evaluation_report(
         )
         model_report = report
         report, per_meter, png = evaluate_bundle(
-            storage, baseline, uri, train, test, context.run_id
+            storage, baseline, uri, train, test, context.run_id, meters.unit
         )
         report["baseline"]["model_report"] = {
             k: model_report[k] for k in ("version", "model_uri", "overall", "baseline_verdict")

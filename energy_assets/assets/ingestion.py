@@ -8,10 +8,8 @@ import pandas as pd
 
 from energy_assets import layout, meter_days
 from energy_assets.ml.days import day_keys, parse_days
-from energy_assets.partitions import daily_partitions
 from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.settings import Settings
 
 usage_table = dg.AssetSpec(
     "usage_table",
@@ -64,15 +62,24 @@ def route_items(
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[usage_table],
-    group_name="ingestion",
-    kinds={"dynamodb", "s3"},
-    retry_policy=AWS_RETRY_POLICY,
-    code_version="2",
-)
+RAW_USAGE_EXPORT = dg.AssetKey("raw_usage_export")
+
+
+def raw_usage_export_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset over the deployment's daily partitions, whose first day and time zone are
+    settings: ``build_defs`` makes it."""
+    return dg.asset(
+        name=RAW_USAGE_EXPORT.path[-1],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[usage_table],
+        group_name="ingestion",
+        kinds={"dynamodb", "s3"},
+        retry_policy=AWS_RETRY_POLICY,
+        code_version="2",
+    )(raw_usage_export)
+
+
 def raw_usage_export(
     context: dg.AssetExecutionContext, usage_table: UsageTableResource, storage: S3Storage
 ) -> dg.MaterializeResult:
@@ -89,11 +96,12 @@ def raw_usage_export(
     started = time.monotonic()
     raw = usage_table.scan()
     context.log.info(f"scanned {len(raw)} items in {time.monotonic() - started:.1f} s")
-    timezone = Settings().timezone
+    partitions = context.assets_def.partitions_def
+    timezone = partitions.timezone
     routed = route_items(
         raw,
-        first_day=daily_partitions.get_first_partition_key(),
-        last_day=daily_partitions.get_last_partition_key() or days[-1],
+        first_day=partitions.get_first_partition_key(),
+        last_day=partitions.get_last_partition_key() or days[-1],
         today=meter_days.today(timezone).isoformat(),
         timezone=timezone,
     )

@@ -5,11 +5,10 @@ asset configures it and reports what it found."""
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.assets.preparation import markdown_table
 from energy_assets.ml import monitoring as mon
 from energy_assets.monitoring.run import Options, Outcome, describe_rule, monitor
-from energy_assets.partitions import daily_partitions
 from energy_assets.resources import CloudWatchResource, S3Storage
 from energy_assets.retry_policy import AWS_RETRY_POLICY
 
@@ -40,15 +39,20 @@ def options_of(config: MonitoringConfig) -> Options:
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[raw_usage_export, dg.AssetKey("forecast_endpoint")],
-    group_name="monitoring",
-    kinds={"pandas", "s3", "cloudwatch"},
-    retry_policy=AWS_RETRY_POLICY,
-    code_version="1",
-)
+def forecast_monitoring_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset over the deployment's daily partitions: ``build_defs`` makes it."""
+    return dg.asset(
+        name="forecast_monitoring",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[RAW_USAGE_EXPORT, dg.AssetKey("forecast_endpoint")],
+        group_name="monitoring",
+        kinds={"pandas", "s3", "cloudwatch"},
+        retry_policy=AWS_RETRY_POLICY,
+        code_version="1",
+    )(forecast_monitoring)
+
+
 def forecast_monitoring(
     context: dg.AssetExecutionContext,
     config: MonitoringConfig,

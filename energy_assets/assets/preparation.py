@@ -5,23 +5,22 @@ import pandas as pd
 import pydantic
 
 from energy_assets import layout
-from energy_assets.assets.ingestion import raw_usage_export
+from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import MIN_TRAIN_DAYS, short_meters, time_split
-from energy_assets.partitions import daily_partitions
-from energy_assets.resources import S3Storage
+from energy_assets.resources import MeterSettings, S3Storage
 from energy_assets.resources.s3 import json_bytes, parquet_bytes
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.settings import Settings
 
 
 class CleaningConfig(dg.Config):
-    covariates: list[str] = pydantic.Field(
-        default=list(Settings().covariates),
-        description="Numeric attributes kept beside usage (default ENERGY_ASSETS_COVARIATES); "
-        "each row must carry a number in each. Other attributes are ignored and counted.",
+    covariates: list[str] | None = pydantic.Field(
+        default=None,
+        description="Numeric attributes kept beside usage (default: the deployment's, "
+        "ENERGY_ASSETS_COVARIATES); each row must carry a number in each. Other attributes are "
+        "ignored and counted.",
     )
     max_outlier_score: float = 12.0
     quarantine_quality: str = pydantic.Field(
@@ -48,14 +47,17 @@ def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
 
 
 @dg.asset(
-    deps=[raw_usage_export],
+    deps=[RAW_USAGE_EXPORT],
     group_name="preparation",
     kinds={"pandas", "s3"},
     code_version="2",
     retry_policy=AWS_RETRY_POLICY,
 )
 def cleaned_usage(
-    context: dg.AssetExecutionContext, config: CleaningConfig, storage: S3Storage
+    context: dg.AssetExecutionContext,
+    config: CleaningConfig,
+    storage: S3Storage,
+    meters: MeterSettings,
 ) -> dg.MaterializeResult:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
     missing days imputed and flagged.
@@ -72,11 +74,11 @@ def cleaned_usage(
         result = clean_usage(
             raw,
             max_outlier_score=config.max_outlier_score,
-            covariates=config.covariates,
-            first_day=daily_partitions.get_first_partition_key(),
-            last_day=daily_partitions.get_last_partition_key(),
+            covariates=meters.covariates if config.covariates is None else config.covariates,
+            first_day=meters.first_day(),
+            last_day=meters.last_day(),
             quarantine_quality=config.quarantine_quality,
-            timezone=Settings().timezone,
+            timezone=meters.timezone,
         )
     except ValueError as error:
         raise dg.Failure(str(error), allow_retries=False) from None

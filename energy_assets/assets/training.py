@@ -16,7 +16,12 @@ from energy_assets.ml.training import (
     train_forecasters,
 )
 from energy_assets.ml.validation import ValidationPlan
-from energy_assets.resources import S3Storage, SageMakerResource, UsageTableResource
+from energy_assets.resources import (
+    MeterSettings,
+    S3Storage,
+    SageMakerResource,
+    UsageTableResource,
+)
 from energy_assets.serving.artifact import pack_bundle
 from energy_assets.settings import data_place
 
@@ -68,6 +73,7 @@ def trained_forecaster(
     storage: S3Storage,
     sagemaker: SageMakerResource,
     usage_table: UsageTableResource,
+    meters: MeterSettings,
 ) -> dg.MaterializeResult:
     """Validate the candidates per meter from weekly origins over up to ``validation_days`` of
     training (refitted per block of origins); serve each meter the mean of the default local
@@ -89,7 +95,9 @@ def trained_forecaster(
         return launch_deepar(context, config, storage, sagemaker, train, test, version)
     if config.trainer != "local":
         raise dg.Failure(f"unknown trainer {config.trainer!r}: use 'local' or 'sagemaker_deepar'")
-    place = data_place(config.country, config.subdiv, usage_table.place)
+    place = data_place(
+        config.country, config.subdiv, usage_table.place, (meters.country, meters.subdiv)
+    )
     context.log.info(f"public holidays: {place.describe()}")
     bundle = train_forecasters(
         train,
@@ -128,17 +136,17 @@ def trained_forecaster(
             else 0,
             "artifact_bytes": len(artifact),
             "selection": markdown_table(selection, 20),
-            "global_model": dg.MetadataValue.json(bundle.extra.get("gbm_params", {})),
+            "global_model": dg.MetadataValue.json(bundle.training.gbm_params),
             "tuning": dg.MetadataValue.md(
-                pd.DataFrame(bundle.extra.get("tuning", [])).to_markdown(index=False)
+                pd.DataFrame(list(bundle.training.tuning)).to_markdown(index=False)
             ),
-            "temperature": bundle.extra.get("temperature", "none"),
+            "temperature": bundle.training.temperature,
             "holidays": place.describe(),
             "validation_origins_median": float(selection["origins"].median())
             if "origins" in selection
             else 0.0,
-            "global_model_used": bool(bundle.extra["validation"]["global_model"]),
-            "global_model_weight": float(bundle.extra["blend"]["global_weight"]),
+            "global_model_used": bundle.training.validation.global_model,
+            "global_model_weight": bundle.training.blend_weight,
             "model_uri": dg.MetadataValue.url(model_uri),
         }
     )

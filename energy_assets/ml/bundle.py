@@ -1,11 +1,20 @@
-"""The trained forecaster as one object: a fitted model and recent history per meter.
+"""The trained forecaster as one object: a fitted model and recent history per meter, the
+interval widths calibrated for each, and the facts of the training run.
 
-Meters may share one model object (the global gradient-boosting model): pickled once. Observed
-temperature, when the model uses it, travels in ``covariates.csv`` beside the usage history.
+Meters may share one model object (the global gradient-boosting model): pickled once. Every
+model is called alike (``forward``, ``energy_assets.ml.forecaster``) with the meter's exogenous
+frame: observed temperature, when training had it, travels in ``covariates.csv`` beside the
+usage history, and a model that uses none ignores it.
+
+Prediction intervals are the bundle's, not the models': the ``level``s asked of ``forecast``
+are answered from half-widths calibrated on the served model's validation errors (pooled over
+the fleet to choose the quantile), scaled to the level before the origin and to the season.
 
 A bundle is what training produces, what evaluation scores and what the endpoint serves. It is
 written to a plain directory (``manifest.json`` + ``models.pkl`` + ``history.csv``) that
-``energy_assets.serving.artifact`` packs into ``model.tar.gz``.
+``energy_assets.serving.artifact`` packs into ``model.tar.gz``. Format 2 keeps the training
+facts typed (``TrainingFacts``) and the baseline's note in the manifest; format 1 (an
+``extra`` dict) still loads, so a rollback can name a version trained before.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import json
 import pickle
 import platform
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from energy_assets.ml.facts import TrainingFacts
+from energy_assets.ml.forecaster import Forecaster
 from energy_assets.ml.models import SeasonalNaive
+from energy_assets.ml.series import meter_series
 from energy_assets.ml.validation import profile_at
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 MODELS = "models.pkl"
 HISTORY = "history.csv"
@@ -55,12 +69,16 @@ class ForecastBundle:
     """Fitted per-meter models plus the recent actuals they forecast from."""
 
     version: str
-    models: dict[str, object]
+    models: dict[str, Forecaster]
     history: dict[str, pd.Series]
     selection: pd.DataFrame = field(default_factory=pd.DataFrame)
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    extra: dict = field(default_factory=dict)
+    training: TrainingFacts = field(default_factory=TrainingFacts)
+    # why this model serves when it is not obvious (the seasonal-naive baseline: the reason),
+    # shown to whoever reads the forecasts; and the version a baseline stands in for
+    note: str = ""
+    instead_of: str | None = None
     covariates: dict[str, pd.DataFrame] = field(default_factory=dict)
     # the level (mean of the last 28 training days) at which a meter's interval widths hold;
     # forecasts from another level scale the widths in proportion
@@ -88,17 +106,21 @@ class ForecastBundle:
             ) from None
 
     def forecast(
-        self, meter_id: str, horizon: int, start: str | pd.Timestamp | None = None
+        self,
+        meter_id: str,
+        horizon: int,
+        start: str | pd.Timestamp | None = None,
+        level: Iterable[int] | None = None,
     ) -> pd.DataFrame:
         """Forecast ``horizon`` days from ``start`` (default: the day after the last actual).
 
-        Columns ``lower_80``/``upper_80`` (and 95) come with the forecast when the bundle has
-        interval widths for the meter (quantiles of backtest errors; lower bounds stop at 0).
-        With ``start`` inside the known history the forecast is made from that origin, using only
-        actuals before ``start``; past the end of history the model forecasts through the gap and
-        returns the requested days.
+        Columns ``lower_80``/``upper_80`` (and 95) come with the forecast for each ``level``
+        (default: every level the meter has interval widths for; quantiles of validation
+        errors; lower bounds stop at 0). With ``start`` inside the known history the forecast
+        is made from that origin, using only actuals before ``start``; past the end of history
+        the model forecasts through the gap and returns the requested days.
         """
-        dates, values, bands = self.forecast_values(meter_id, horizon, start)
+        dates, values, bands = self.forecast_values(meter_id, horizon, start, level)
         columns = {"date": dates, "forecast": values}
         for level, (lower, upper) in bands.items():
             columns[f"lower_{level}"] = lower
@@ -106,7 +128,11 @@ class ForecastBundle:
         return pd.DataFrame(columns)  # one construction: inserting columns costs a ms
 
     def forecast_values(
-        self, meter_id: str, horizon: int, start: str | pd.Timestamp | None = None
+        self,
+        meter_id: str,
+        horizon: int,
+        start: str | pd.Timestamp | None = None,
+        level: Iterable[int] | None = None,
     ) -> tuple[pd.DatetimeIndex, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """``forecast`` as arrays: (days, values, {level: (lower, upper)}), for serving,
         where building a DataFrame per request would cost about as much as the model."""
@@ -123,26 +149,38 @@ class ForecastBundle:
             )
         origin = context.index[-1]
         skip = (start_ts - origin).days - 1
-        values = self.forecast_from(meter_id, context, skip + horizon)[skip:]
+        values = self.forward(meter_id, context, skip + horizon)[skip:]
         dates = pd.date_range(start_ts, periods=horizon, freq="D")
         bands = {
-            level: (np.clip(values - half, 0, None), values + half)
-            for level, half in self.halfwidths(meter_id, context, dates).items()
+            name: (np.clip(values - half, 0, None), values + half)
+            for name, half in self.halfwidths(meter_id, context, dates, level).items()
         }
         return dates, values, bands
 
     def halfwidths(
-        self, meter_id: str, history: pd.Series, dates: pd.DatetimeIndex
+        self,
+        meter_id: str,
+        history: pd.Series,
+        dates: pd.DatetimeIndex,
+        level: Iterable[int] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Interval half-widths by level for forecasts of ``dates`` made after ``history``: the
-        calibrated width, scaled to the level before the origin and to the season of each day."""
+        """Interval half-widths by level (default: every calibrated one) for forecasts of
+        ``dates`` made after ``history``: the calibrated width, scaled to the level before the
+        origin and to the season of each day."""
+        widths = self.intervals.get(meter_id, {})
+        if level is not None:
+            wanted = [str(v) for v in level]
+            missing = [v for v in wanted if v not in widths]
+            if missing:
+                known = ", ".join(widths) or "none"
+                raise ValueError(
+                    f"no {'/'.join(missing)}% interval for meter {meter_id!r} (levels: {known})"
+                )
+            widths = {v: widths[v] for v in wanted}
         scale = self.interval_factor(meter_id, history) * profile_at(
             self.interval_season.get(meter_id), dates
         )
-        return {
-            str(level): halfwidth * scale
-            for level, halfwidth in self.intervals.get(meter_id, {}).items()
-        }
+        return {str(name): halfwidth * scale for name, halfwidth in widths.items()}
 
     def interval_factor(self, meter_id: str, history: pd.Series) -> float:
         """How much wider than at the end of training the intervals are after ``history``."""
@@ -152,14 +190,18 @@ class ForecastBundle:
         level = float(np.mean(np.asarray(history, dtype=float)[-28:]))
         return level / reference if np.isfinite(level) and level > 0 else 1.0
 
-    def forecast_from(self, meter_id: str, history: pd.Series, horizon: int) -> np.ndarray:
-        """The meter's model forecast after ``history``, with the stored observed temperature
-        when the model uses it (only days up to the origin matter in the honest setting)."""
+    def forward(
+        self,
+        meter_id: str,
+        y: pd.Series,
+        h: int,
+        X_future: pd.DataFrame | None = None,
+    ) -> np.ndarray:
+        """The meter's model forecast of the ``h`` days after ``y``, given the meter's stored
+        exogenous frame (observed temperature; only days up to the origin matter in the honest
+        setting) and any ``X_future`` for the days ahead."""
         model = self._model(meter_id)
-        covariates = self.covariates.get(meter_id)
-        if covariates is not None and getattr(model, "temperature", "none") != "none":
-            return model.forecast(history, horizon, covariates)
-        return model.forecast(history, horizon)
+        return model.forward(y, h, self.covariates.get(meter_id), X_future)
 
     @property
     def is_baseline(self) -> bool:
@@ -169,7 +211,7 @@ class ForecastBundle:
     def as_baseline(self, version: str, reason: str) -> ForecastBundle:
         """The same meters and history served by seasonal naive with its own interval widths:
         what deploys when no model beats the baseline. ``reason`` says why, in one line, to
-        whoever reads the forecasts (it travels in ``extra["note"]``)."""
+        whoever reads the forecasts (``note``)."""
         return ForecastBundle(
             version=version,
             models={m: SeasonalNaive() for m in self.models},
@@ -181,12 +223,10 @@ class ForecastBundle:
             interval_reference=self.interval_reference,
             interval_season=self.interval_season,
             baseline_intervals=self.baseline_intervals,
-            extra={**self.extra, "baseline": True, "note": reason, "instead_of": self.version},
+            training=self.training,
+            note=reason,
+            instead_of=self.version,
         )
-
-    @property
-    def note(self) -> str:
-        return str(self.extra.get("note", ""))
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -197,7 +237,9 @@ class ForecastBundle:
             "created_at": self.created_at,
             "libraries": library_versions(),
             "meters": {m: self.models[m].name for m in self.meters},
-            "extra": self.extra,
+            "training": self.training.to_dict(),
+            "note": self.note,
+            "instead_of": self.instead_of,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         with open(directory / MODELS, "wb") as fh:
@@ -227,18 +269,16 @@ class ForecastBundle:
     def load(cls, directory: str | Path) -> ForecastBundle:
         directory = Path(directory)
         manifest = json.loads((directory / MANIFEST).read_text())
-        if manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version")
+        if found not in READABLE_FORMATS:
             raise ValueError(
-                f"model artifact format {manifest.get('format_version')} is not supported "
-                f"(this code reads format {FORMAT_VERSION})"
+                f"model artifact format {found} is not supported "
+                f"(this code reads formats {', '.join(map(str, READABLE_FORMATS))})"
             )
         with open(directory / MODELS, "rb") as fh:
             payload = pickle.load(fh)
         hist = pd.read_csv(directory / HISTORY, dtype={"meter_id": str}, parse_dates=["date"])
-        history = {
-            m: pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]), name=m)
-            for m, g in hist.groupby("meter_id", sort=False)
-        }
+        history = meter_series(hist)
         covariates = {}
         if (directory / COVARIATES).exists():
             frame = pd.read_csv(
@@ -258,6 +298,22 @@ class ForecastBundle:
             interval_season=payload.get("interval_season", {}),
             baseline_intervals=payload.get("baseline_intervals", {}),
             created_at=manifest["created_at"],
-            extra=manifest.get("extra", {}),
             covariates=covariates,
+            **_facts(manifest),
         )
+
+
+def _facts(manifest: dict) -> dict:
+    """The training facts and the note of a manifest of either format."""
+    if manifest["format_version"] == 1:
+        extra = manifest.get("extra") or {}
+        return {
+            "training": TrainingFacts.from_extra(extra),
+            "note": str(extra.get("note", "")),
+            "instead_of": extra.get("instead_of"),
+        }
+    return {
+        "training": TrainingFacts.from_dict(manifest["training"]),
+        "note": manifest.get("note", ""),
+        "instead_of": manifest.get("instead_of"),
+    }

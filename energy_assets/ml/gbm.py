@@ -5,15 +5,25 @@ day ``t + h``; every feature is computed from days up to ``t`` (and the calendar
 day), and every usage figure is divided by the meter's mean of the 28 days up to ``t``. So one
 model learns from small households and large buildings alike, and forecasting 14 days is one
 ``predict`` call over 14 rows: cheap enough for an endpoint.
+
+It follows the API of every model (``energy_assets.ml.forecaster``), fitted on many series
+through the same ``fit``: ``y`` a mapping of meter id to daily series and ``X`` a mapping of meter
+id to exogenous frame. A mapping rather than a long frame (``unique_id, ds, y``): each meter's
+series is already what every local model takes (a gap-free ``pd.Series`` on its dates),
+validation cuts each meter at its own origin, and the rows are built per meter anyway; a long
+frame would be split into these series on the first line. One series alone is a fleet of one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from energy_assets.ml.calendar import climatology, day_numbers, holiday_ordinals, is_holiday
+from energy_assets.ml.forecaster import Forecaster, NotFittedError, joined
 from energy_assets.ml.trees import CompiledTrees
 
 MIN_HISTORY = 28
@@ -54,12 +64,14 @@ def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.where(ok, values[np.where(ok, index, 0)], np.nan)
 
 
-class GlobalBoosting:
+class GlobalBoosting(Forecaster):
     """Histogram gradient boosting over all meters (scikit-learn), absolute-error loss.
 
     ``temperature``: ``"none"``; ``"climatology"`` (recent observed temperature when the history
     carries it, the day-of-year mean for future days: the honest setting); ``"observed"`` (the
-    actual temperature of future days: an oracle for benchmarks, or a supplied weather forecast).
+    actual temperature of future days, from ``X_future`` or ``X``: an oracle for benchmarks, or a
+    supplied weather forecast). ``X`` may also carry a ``holiday`` column (0/1): days it marks
+    join the public holidays at ``fit``.
     """
 
     name = "gbm"
@@ -79,8 +91,6 @@ class GlobalBoosting:
         temperature: str = "none",
         random_state: int = 0,
     ):
-        if temperature not in TEMPERATURE_MODES:
-            raise ValueError(f"temperature must be one of {TEMPERATURE_MODES}, got {temperature!r}")
         self.horizon = horizon
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -148,19 +158,30 @@ class GlobalBoosting:
         return np.where(np.isfinite(values), values, clim)
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, y: pd.Series, covariates: pd.DataFrame | None = None) -> GlobalBoosting:
-        return self.fit_many({"_": y}, None if covariates is None else {"_": covariates})
-
-    def fit_many(
+    def fit(
         self,
-        series: dict[str, pd.Series],
-        covariates: dict[str, pd.DataFrame] | None = None,
+        y: pd.Series | Mapping[str, pd.Series],
+        X: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     ) -> GlobalBoosting:
-        """Fit on gap-free daily series; ``covariates`` per meter may hold ``temperature`` and
-        ``holiday`` (0/1) columns indexed by date."""
+        """Fit on gap-free daily series (a mapping of meter id to series, or one series);
+        ``X``, per meter alike, may hold ``temperature`` and ``holiday`` (0/1) columns indexed
+        by date."""
+        if self.temperature not in TEMPERATURE_MODES:
+            raise ValueError(
+                f"temperature must be one of {TEMPERATURE_MODES}, got {self.temperature!r}"
+            )
+        if isinstance(y, Mapping):
+            self._fit_many(y, {} if X is None else X)
+        else:
+            self._fit_many({"_": y}, {} if X is None else {"_": X})
+        self.y_, self.X_ = y, X
+        return self
+
+    def _fit_many(
+        self, series: Mapping[str, pd.Series], covariates: Mapping[str, pd.DataFrame]
+    ) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        covariates = covariates or {}
         marked = [
             c.index[c["holiday"].to_numpy(float) > 0] for c in covariates.values() if "holiday" in c
         ]
@@ -225,25 +246,31 @@ class GlobalBoosting:
             model.fit(x_all, np.concatenate(targets))
         self.trees_ = CompiledTrees(model)  # plain arrays: small, fast, no pickled sklearn
         self.n_rows_ = int(sum(len(b) for b in blocks))
-        return self
 
     # -- forecasting ------------------------------------------------------------------------
-    def forecast(
-        self, history: pd.Series, horizon: int, covariates: pd.DataFrame | None = None
+    def _forward(
+        self,
+        y: pd.Series,
+        h: int,
+        X: pd.DataFrame | None = None,
+        X_future: pd.DataFrame | None = None,
     ) -> np.ndarray:
-        """``horizon`` days after the last day of ``history`` (one predict call). With the
-        temperature features, ``covariates`` may carry observed temperature for history days
-        (and, in ``"observed"`` mode, for the future days)."""
-        y = np.asarray(history, dtype=float)
-        if len(y) < MIN_HISTORY:
-            raise ValueError(f"the global model needs {MIN_HISTORY} days of history, got {len(y)}")
-        y = y[-400:]
-        index = pd.DatetimeIndex(history.index[-len(y) :])
-        h = np.arange(1, horizon + 1)
-        t = np.full(horizon, len(y) - 1)
+        """``h`` days after the last day of ``y`` (one predict call). With the temperature
+        features, ``X`` may carry observed temperature for the days of ``y`` (and, in
+        ``"observed"`` mode, ``X_future`` or ``X`` for the days ahead)."""
+        covariates = joined(X, X_future)
+        values = np.asarray(y, dtype=float)
+        if len(values) < MIN_HISTORY:
+            raise ValueError(
+                f"the global model needs {MIN_HISTORY} days of history, got {len(values)}"
+            )
+        values = values[-400:]
+        index = pd.DatetimeIndex(y.index[-len(values) :])
+        steps = np.arange(1, h + 1)
+        t = np.full(h, len(values) - 1)
         temp = temp_target = None
         if self.temperature != "none":
-            future = pd.date_range(index[-1] + pd.Timedelta(days=1), periods=horizon, freq="D")
+            future = pd.date_range(index[-1] + pd.Timedelta(days=1), periods=h, freq="D")
             observed = None
             if covariates is not None and "temperature" in covariates:
                 observed = covariates["temperature"]
@@ -254,13 +281,19 @@ class GlobalBoosting:
             temp_target = self._temperatures(
                 future, observed.reindex(future).to_numpy(float) if use else None
             )
-        x = self._design(y, int(day_numbers(index[:1])[0]), t, h, temp, temp_target)
-        level = float(np.mean(y[-28:]))
-        scale = level if level > 1e-9 else (float(np.mean(y)) or 1.0)
+        x = self._design(values, int(day_numbers(index[:1])[0]), t, steps, temp, temp_target)
+        level = float(np.mean(values[-28:]))
+        scale = level if level > 1e-9 else (float(np.mean(values)) or 1.0)
         return np.clip(self.trees_.predict(x) * scale, 0, None)
 
 
-class NaiveBlend:
+def _check_fitted(blend: str, parts) -> None:
+    for part in parts:
+        if not any(k.endswith("_") and not k.startswith("_") for k in vars(part)):
+            raise NotFittedError(f"{blend} blends fitted models: fit {part.name} first")
+
+
+class NaiveBlend(Forecaster):
     """The mean of the global model and seasonal naive. Training now blends the global model
     with a fitted local model (``LocalBlend``); this class stays so that artifacts trained
     before still load and serve (a rollback may name one)."""
@@ -270,40 +303,42 @@ class NaiveBlend:
     def __init__(self, model: GlobalBoosting, season_length: int = 7):
         self.model = model
         self.season_length = season_length
-        self.temperature = model.temperature
 
-    def fit(self, y: pd.Series) -> NaiveBlend:
-        return self
+    def _fit(self, y, X=None) -> None:
+        _check_fitted(self.name, [self.model])  # the global model comes fitted on the fleet
 
-    def forecast(
-        self, history: pd.Series, horizon: int, covariates: pd.DataFrame | None = None
-    ) -> np.ndarray:
-        last = np.asarray(history, dtype=float)[-self.season_length :]
-        naive = np.tile(last, horizon // self.season_length + 1)[:horizon]
-        return 0.5 * (self.model.forecast(history, horizon, covariates) + naive)
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        last = np.asarray(y, dtype=float)[-self.season_length :]
+        naive = np.tile(last, h // self.season_length + 1)[:h]
+        return 0.5 * (self.model.forward(y, h, X, X_future) + naive)
 
 
-class LocalBlend:
+class LocalBlend(Forecaster):
     """The global model blended with a meter's own fitted local model (``weight`` on the global
     one): one model that learnt from every meter, one that follows only this meter's recent
-    level. Their errors differ, so the blend's are smaller than either's on most meters."""
+    level. Their errors differ, so the blend's are smaller than either's on most meters.
+
+    Both parts come fitted (the global model on the whole fleet, once; the local model on the
+    meter), as scikit-learn's frozen estimators do, and ``weight`` was chosen on validation:
+    ``fit`` learns nothing more and refits neither. So meters blended with one global model
+    share it, and an artifact pickles it once."""
 
     def __init__(self, model: GlobalBoosting, local, weight: float):
         self.model = model
         self.local = local
         self.weight = weight
-        self.temperature = model.temperature
-        self.name = self.name_with(local.name)
+
+    @property
+    def name(self) -> str:
+        return self.name_with(self.local.name)
 
     @staticmethod
     def name_with(partner: str) -> str:
         return f"gbm_{partner}_blend"
 
-    def fit(self, y: pd.Series) -> LocalBlend:
-        return self
+    def _fit(self, y, X=None) -> None:
+        _check_fitted(self.name, [self.model, self.local])
 
-    def forecast(
-        self, history: pd.Series, horizon: int, covariates: pd.DataFrame | None = None
-    ) -> np.ndarray:
-        shared = self.model.forecast(history, horizon, covariates)
-        return self.weight * shared + (1 - self.weight) * self.local.forecast(history, horizon)
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        shared = self.model.forward(y, h, X, X_future)
+        return self.weight * shared + (1 - self.weight) * self.local.forward(y, h, X, X_future)

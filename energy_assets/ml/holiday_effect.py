@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from energy_assets.ml.calendar import day_numbers, is_holiday
+from energy_assets.ml.forecaster import Forecaster
 from energy_assets.ml.local import weekday_profile
 
 PRIOR_WEIGHT = 3  # holidays' worth of belief that a holiday is like a Sunday
@@ -31,19 +32,27 @@ def _weekday(days: np.ndarray) -> np.ndarray:
     return (days + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
 
 
-class HolidayAdjusted:
+class HolidayAdjusted(Forecaster):
     """``model`` fitted and forecasting on the series with its holidays made ordinary.
 
-    ``holidays``: sorted day numbers (days since 1970-01-01) of the meter's public holidays,
-    past and future (``calendar.holiday_ordinals``)."""
+    ``model``: an unfitted model (``fit`` fits a clone, ``model_``). ``holidays``: sorted day
+    numbers (days since 1970-01-01) of the meter's public holidays, past and future
+    (``calendar.holiday_ordinals``)."""
 
     def __init__(self, model, holidays: np.ndarray):
         self.model = model
-        self.holidays = np.asarray(holidays, dtype=np.int64)
-        self.name = model.name
+        self.holidays = holidays
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def _holidays(self) -> np.ndarray:
+        return np.asarray(self.holidays, dtype=np.int64)
 
     def _effect(self, values: np.ndarray, days: np.ndarray) -> float:
-        marked = is_holiday(days, self.holidays).astype(bool)
+        marked = is_holiday(days, self._holidays).astype(bool)
         weekday = _weekday(days)
         estimates = []
         for i in np.flatnonzero(marked):
@@ -59,7 +68,7 @@ class HolidayAdjusted:
         return float(np.clip(1 + (np.median(estimates) - 1) * weight, *K_BOUNDS))
 
     def _factors(self, days: np.ndarray) -> np.ndarray:
-        marked = is_holiday(days, self.holidays).astype(bool)
+        marked = is_holiday(days, self._holidays).astype(bool)
         like_sunday = 1 + self.k_ * (self.sunday_[_weekday(days)] - 1)
         return np.where(marked, np.maximum(like_sunday, 0.05), 1.0)
 
@@ -67,18 +76,23 @@ class HolidayAdjusted:
         """The multiplier of each day's usage: 1 on ordinary days."""
         return self._factors(day_numbers(pd.DatetimeIndex(dates)))
 
-    def fit(self, y: pd.Series) -> HolidayAdjusted:
+    def _fit(self, y: pd.Series, X=None) -> None:
         values, days = np.asarray(y, dtype=float), _days(y.index)
         profile = weekday_profile(values)  # by position from the first day
         by_weekday = profile[(np.arange(7) - _weekday(days[0])) % 7]
         self.sunday_ = by_weekday[6] / np.where(by_weekday > 0, by_weekday, 1.0)
         self.k_ = self._effect(values, days)
-        self.model = self.model.fit(pd.Series(values / self._factors(days), index=y.index))
-        return self
+        ordinary = pd.Series(values / self._factors(days), index=y.index)
+        self.model_ = self.model.clone().fit(ordinary, X)
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        days = _days(history.index)
-        ordinary = np.asarray(history, dtype=float) / self._factors(days)
-        future = days[-1] + np.arange(1, horizon + 1)
-        ordinary = pd.Series(ordinary, index=history.index)
-        return self.model.forecast(ordinary, horizon) * self._factors(future)
+    def _forward(self, y: pd.Series, h: int, X=None, X_future=None) -> np.ndarray:
+        days = _days(y.index)
+        ordinary = np.asarray(y, dtype=float) / self._factors(days)
+        future = days[-1] + np.arange(1, h + 1)
+        ordinary = pd.Series(ordinary, index=y.index)
+        return self.model_.forward(ordinary, h, X, X_future) * self._factors(future)
+
+    def __setstate__(self, state: dict) -> None:
+        # artifacts of format 1 kept the fitted model in ``model``
+        state.setdefault("model_", state["model"])
+        self.__dict__.update(state)

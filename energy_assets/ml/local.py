@@ -1,10 +1,10 @@
 """Local models: one meter's own history, fitted in milliseconds.
 
-Each follows the contract of ``energy_assets.ml.models``: ``fit(y)`` learns a few numbers from a
-gap-free daily series, ``forecast(history, horizon)`` forecasts after any later history with
-them. Parameters are chosen by the error of the forecasts the endpoint makes, 1 to ``HORIZON``
-days ahead from every day of the history, not by one-step likelihood: a level that is best one
-day ahead is often too nervous two weeks ahead.
+Each follows the API of ``energy_assets.ml.forecaster``: ``fit(y)`` learns a few numbers from a
+gap-free daily series, ``forward(y, h)`` forecasts after any later history with them.
+Parameters are chosen by the error of the forecasts the endpoint makes, 1 to ``HORIZON`` days
+ahead from every day of the history, not by one-step likelihood: a level that is best one day
+ahead is often too nervous two weeks ahead.
 
 The weekly pattern of energy use is a multiplicative weekday profile (classical decomposition:
 each day over its centred 7-day mean, averaged by weekday over the history); the models differ
@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.signal import lfilter
+
+from energy_assets.ml.forecaster import Forecaster
 
 HORIZON = 14
 BURN_IN = 28  # origins before this day are not scored: the level must settle first
@@ -73,7 +75,7 @@ def _check_length(name: str, values: np.ndarray, needed: int) -> None:
         raise ValueError(f"{name} needs at least {needed} days, got {len(values)}")
 
 
-class ProfileSES:
+class ProfileSES(Forecaster):
     """Exponential smoothing of the series divided by its weekday profile (``ses``).
 
     With ``log`` the series is smoothed on a log scale (``ses_log``): the forecast is then a
@@ -85,7 +87,10 @@ class ProfileSES:
     def __init__(self, log: bool = False, window: int = 365):
         self.log = log
         self.window = window
-        self.name = "ses_log" if log else "ses"
+
+    @property
+    def name(self) -> str:
+        return "ses_log" if self.log else "ses"
 
     def _scaled(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The deseasonalised series on the model's scale, and the profile on that scale."""
@@ -101,7 +106,7 @@ class ProfileSES:
             return np.maximum(np.exp(level + profile[positions % 7]) - self.offset_, 0.0)
         return level * profile[positions % 7]
 
-    def fit(self, y) -> ProfileSES:
+    def _fit(self, y, X=None) -> None:
         values = np.asarray(y, dtype=float)[-self.window :]
         _check_length(self.name, values, BURN_IN + 14)
         mean = float(np.mean(values))
@@ -116,17 +121,16 @@ class ProfileSES:
             )
 
         self.alpha_ = float(ALPHAS[int(np.argmin([error(a) for a in ALPHAS]))])
-        return self
 
-    def forecast(self, history, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)[-self.window :]
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = np.asarray(y, dtype=float)[-self.window :]
         z, profile = self._scaled(values)
         level = smoothed_levels(z, self.alpha_)[-1]
         n = len(values)
-        return self._reseason(level, profile, np.arange(n, n + horizon))
+        return self._reseason(level, profile, np.arange(n, n + h))
 
 
-class Theta:
+class Theta(Forecaster):
     """The Theta method on the weekly-deseasonalised series (``theta``): exponential smoothing
     plus half the slope of the linear trend, the M3 competition's winner (Assimakopoulos and
     Nikolopoulos, 2000; as simple exponential smoothing with drift, Hyndman and Billah, 2003)."""
@@ -147,7 +151,7 @@ class Theta:
     def _ahead(self, levels, drift: float, alpha: float, n: int, steps) -> np.ndarray:
         return levels + drift * (steps - 1 + (1 - (1 - alpha) ** n) / alpha)
 
-    def fit(self, y) -> Theta:
+    def _fit(self, y, X=None) -> None:
         values = np.asarray(y, dtype=float)[-self.window :]
         _check_length(self.name, values, BURN_IN + 14)
         z, profile = self._deseasonalised(values)
@@ -163,14 +167,13 @@ class Theta:
             )
 
         self.alpha_ = float(ALPHAS[int(np.argmin([error(a) for a in ALPHAS]))])
-        return self
 
-    def forecast(self, history, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)[-self.window :]
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = np.asarray(y, dtype=float)[-self.window :]
         z, profile = self._deseasonalised(values)
         n = len(values)
         level = smoothed_levels(z, self.alpha_)[-1]
-        steps = np.arange(1, horizon + 1)
+        steps = np.arange(1, h + 1)
         ahead = self._ahead(level, self._drift(z), self.alpha_, n, steps)
         return np.maximum(ahead * profile[(n - 1 + steps) % 7], 0.0)
 
@@ -241,7 +244,7 @@ def _ets_ahead(levels, trends, seasonals, grid, origins: np.ndarray, h: int) -> 
     return np.where(season == SEASONS["multiplicative"], base * s, base + s)
 
 
-class ExpSmoothing:
+class ExpSmoothing(Forecaster):
     """Exponential smoothing with weekly seasonality, form and parameters chosen together
     (``ets``): no trend or a damped one; no season, an additive or a multiplicative one; the
     smoothing rates on a grid. All 160 combinations run over the history in one vectorised pass
@@ -251,7 +254,10 @@ class ExpSmoothing:
     def __init__(self, window: int = 365, log: bool = False):
         self.window = window
         self.log = log
-        self.name = "ets_log" if log else "ets"
+
+    @property
+    def name(self) -> str:
+        return "ets_log" if self.log else "ets"
 
     def _scaled(self, values: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(values, 0) + self.offset_) if self.log else values
@@ -259,7 +265,7 @@ class ExpSmoothing:
     def _unscaled(self, values: np.ndarray) -> np.ndarray:
         return np.exp(values) - self.offset_ if self.log else values
 
-    def fit(self, y) -> ExpSmoothing:
+    def _fit(self, y, X=None) -> None:
         values = np.asarray(y, dtype=float)[-self.window :]
         _check_length(self.name, values, BURN_IN + 14)
         mean = float(np.mean(values))
@@ -286,13 +292,12 @@ class ExpSmoothing:
             "trend": "damped" if beta > 0 else "none",
             "season": next(k for k, v in SEASONS.items() if v == season),
         }
-        return self
 
-    def forecast(self, history, horizon: int) -> np.ndarray:
-        values = self._scaled(np.asarray(history, dtype=float)[-self.window :])
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = self._scaled(np.asarray(y, dtype=float)[-self.window :])
         level, trend, seasonal = _ets_final_state(values, self.params_)
         _, _, _, phi, season = self.params_
-        steps = np.arange(1, horizon + 1)
+        steps = np.arange(1, h + 1)
         base = level + np.cumsum(phi**steps) * trend
         s = seasonal[(len(values) - 1 + steps) % 7]
         ahead = base * s if season == SEASONS["multiplicative"] else base + s
@@ -332,18 +337,27 @@ def _ets_final_state(values: np.ndarray, params: np.ndarray) -> tuple[float, flo
     return level, trend, np.array(seasonal)
 
 
-class Combination:
+class Combination(Forecaster):
     """The mean of several models' forecasts. Combinations of simple models are the robust
     winners on short series (the M3 and M4 competitions): each member misses a turn of the
-    level in its own way, and their mean misses less than the typical member."""
+    level in its own way, and their mean misses less than the typical member.
+
+    ``members``: unfitted models; ``fit`` fits a clone of each (``members_``)."""
 
     def __init__(self, members):
-        self.members = tuple(members)
-        self.name = "mean(" + ",".join(m.name for m in self.members) + ")"
+        self.members = members
 
-    def fit(self, y) -> Combination:
-        self.members = tuple(m.fit(y) for m in self.members)
-        return self
+    @property
+    def name(self) -> str:
+        return "mean(" + ",".join(m.name for m in self.members) + ")"
 
-    def forecast(self, history, horizon: int) -> np.ndarray:
-        return np.mean([m.forecast(history, horizon) for m in self.members], axis=0)
+    def _fit(self, y, X=None) -> None:
+        self.members_ = tuple(m.clone().fit(y, X) for m in self.members)
+
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        return np.mean([m.forward(y, h, X, X_future) for m in self.members_], axis=0)
+
+    def __setstate__(self, state: dict) -> None:
+        # artifacts of format 1 kept the fitted members in ``members``
+        state.setdefault("members_", tuple(state["members"]))
+        self.__dict__.update(state)

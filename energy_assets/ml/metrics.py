@@ -7,6 +7,8 @@ import pandas as pd
 
 from energy_assets.ml.bundle import ForecastBundle
 from energy_assets.ml.models import SeasonalNaive
+from energy_assets.ml.selection import geometric_mean
+from energy_assets.ml.series import meter_series
 
 
 def mae(actual, forecast) -> float:
@@ -47,10 +49,7 @@ def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFram
     are comparable row by row.
     """
     naive = SeasonalNaive()
-    history = {
-        m: pd.Series(g["usage"].to_numpy(float), index=pd.DatetimeIndex(g["date"]))
-        for m, g in train.sort_values("date").groupby("meter_id", sort=False)
-    }
+    history = meter_series(train)
     frames = []
     for meter, actual in test.sort_values("date").groupby("meter_id", sort=True):
         if meter not in history or meter not in bundle.models:
@@ -59,8 +58,8 @@ def forecast_test(bundle: ForecastBundle, train: pd.DataFrame, test: pd.DataFram
         start = past.index[-1] + pd.Timedelta(days=1)
         horizon = (actual["date"].max() - start).days + 1
         dates = pd.date_range(start, periods=horizon, freq="D")
-        model = bundle.forecast_from(meter, past, horizon)
-        baseline = naive.forecast(past, horizon)
+        model = bundle.forward(meter, past, horizon)
+        baseline = naive.forward(past, horizon)
         predicted = pd.DataFrame({"date": dates, "forecast": model, "baseline": baseline})
         widths = bundle.halfwidths(meter, past, dates)
         for level in ("80", "95"):
@@ -93,10 +92,9 @@ def rolling_test_forecasts(
     first_test_day = test.groupby("meter_id")["date"].min()
     naive = SeasonalNaive()
     frames = []
-    for meter, rows in known.sort_values("date").groupby("meter_id", sort=True):
+    for meter, series in meter_series(known).items():
         if meter not in bundle.models or meter not in first_test_day:
             continue
-        series = pd.Series(rows["usage"].to_numpy(float), index=pd.DatetimeIndex(rows["date"]))
         series = series.asfreq("D").interpolate(limit_direction="both")
         first = series.index.get_loc(first_test_day[meter])
         if first < naive.season_length:
@@ -112,8 +110,8 @@ def rolling_test_forecasts(
                         "origin": series.index[position],
                         "date": series.index[position + 1 : position + 1 + steps],
                         "actual": series.iloc[position + 1 : position + 1 + steps].to_numpy(),
-                        "forecast": bundle.forecast_from(meter, context, steps),
-                        "baseline": naive.forecast(context, steps),
+                        "forecast": bundle.forward(meter, context, steps),
+                        "baseline": naive.forward(context, steps),
                         "scale": scale,
                     }
                 )
@@ -164,9 +162,7 @@ def score(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
         [{"meter_id": m, **_scores(g)} for m, g in frame.groupby("meter_id", sort=True)]
     )
     overall = _scores(frame)
-    ratios = per_meter["mae_ratio"].to_numpy(float)
-    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
-    overall["relative_mae"] = float(np.exp(np.log(ratios).mean())) if len(ratios) else np.nan
+    overall["relative_mae"] = geometric_mean(per_meter["mae_ratio"])
     return per_meter, overall
 
 
@@ -192,7 +188,7 @@ def baseline_verdict(rolling: pd.DataFrame, alpha: float = 0.05) -> dict:
         [_ratio(e, b) for e, b in zip(by_meter["error"], by_meter["baseline_error"], strict=True)]
     )
     ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
-    relative = float(np.exp(np.log(ratios).mean())) if len(ratios) else np.nan
+    relative = geometric_mean(ratios)
     scale = per["scale"].where(per["scale"] > 0)
     daily = (
         ((per["error"] - per["baseline_error"]) / scale)

@@ -1,12 +1,9 @@
-"""Forecasting models over one daily series.
+"""Forecasting models over one daily series: the baseline and the statsmodels candidates.
 
-Every model follows the same small contract so that training, evaluation and serving share it:
-
-* ``fit(y)`` learns parameters from a gap-free daily series (``pd.Series`` on a ``DatetimeIndex``)
-  and returns ``self``; learnt state lives in attributes ending in ``_``.
-* ``forecast(history, horizon)`` returns the ``horizon`` values following the last day of
-  ``history`` using the learnt parameters, without refitting. Serving passes the recent actuals
-  as ``history``, so one fitted model forecasts from any origin.
+Every model follows the API of ``energy_assets.ml.forecaster``: ``fit(y, X=None)``,
+``predict(h, X_future=None)`` after the fitted series, ``forward(y, h, X=None, X_future=None)``
+after any later history with the fitted parameters (how the endpoint serves: one fitted model
+forecasts from any origin).
 
 Models are plain picklable objects holding numbers, never fitted statsmodels result objects, so an
 artifact stays small and loads across library patch versions.
@@ -17,48 +14,41 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-
-class Forecaster(Protocol):
-    name: str
-
-    def fit(self, y: pd.Series) -> Forecaster: ...
-
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray: ...
+from energy_assets.ml.forecaster import Forecaster
 
 
-class SeasonalNaive:
-    """Repeat the last observed season: the baseline every other model must beat."""
+class SeasonalNaive(Forecaster):
+    """Repeat the last observed season: the baseline every other model must beat. It learns
+    nothing, so ``forward`` needs no ``fit``."""
 
     name = "seasonal_naive"
 
     def __init__(self, season_length: int = 7):
         self.season_length = season_length
 
-    def fit(self, y: pd.Series) -> SeasonalNaive:
+    def _fit(self, y, X=None) -> None:
         if len(y) < self.season_length:
             raise ValueError(
                 f"seasonal naive needs at least {self.season_length} days, got {len(y)}"
             )
         self.n_obs_ = len(y)
-        return self
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = np.asarray(y, dtype=float)
         if len(values) < self.season_length:
             raise ValueError(
                 f"seasonal naive needs {self.season_length} days of history, got {len(values)}"
             )
         last_season = values[-self.season_length :]
-        reps = int(np.ceil(horizon / self.season_length))
-        return np.tile(last_season, reps)[:horizon]
+        reps = int(np.ceil(h / self.season_length))
+        return np.tile(last_season, reps)[:h]
 
 
-class WeeklySES:
+class WeeklySES(Forecaster):
     """Simple exponential smoothing of the series with its weekly profile divided out.
 
     The level adapts to recent days at a rate (``alpha``) fitted to one-step errors; the
@@ -88,7 +78,7 @@ class WeeklySES:
 
         return lfilter([alpha], [1, alpha - 1], z, zi=[(1 - alpha) * z[0]])[0]
 
-    def fit(self, y: pd.Series) -> WeeklySES:
+    def _fit(self, y, X=None) -> None:
         values = np.asarray(y, dtype=float)
         if len(values) < 28:
             raise ValueError(f"ses needs at least 28 days, got {len(values)}")
@@ -98,23 +88,22 @@ class WeeklySES:
             z = self._deseasonalised(values, profile)
             errors = [np.mean(np.abs(z[1:] - self._levels(z, a)[:-1])) for a in self.ALPHAS]
             self.alpha_ = float(self.ALPHAS[int(np.argmin(errors))])
-        return self
 
     def _deseasonalised(self, values: np.ndarray, profile: np.ndarray) -> np.ndarray:
         tail = values[-self.window :]
         weekday = np.arange(len(values) - len(tail), len(values)) % 7
         return tail / profile[weekday]
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = np.asarray(y, dtype=float)
         profile = self._profile(values)
         if profile is None:  # no positive level to scale a profile by: repeat the last week
-            return SeasonalNaive().forecast(values, horizon)
+            return SeasonalNaive().forward(values, h)
         level = self._levels(self._deseasonalised(values, profile), self.alpha_)[-1]
-        return level * profile[np.arange(len(values), len(values) + horizon) % 7]
+        return level * profile[np.arange(len(values), len(values) + h) % 7]
 
 
-class Sarima:
+class Sarima(Forecaster):
     """Seasonal ARIMA with weekly seasonality (statsmodels state space).
 
     The parameters are estimated once in ``fit`` on the last ``fit_days`` (a year holds every
@@ -133,8 +122,8 @@ class Sarima:
         fit_days: int = 365,
         maxiter: int = 50,
     ):
-        self.order = tuple(order)
-        self.seasonal_order = tuple(seasonal_order)
+        self.order = order
+        self.seasonal_order = seasonal_order
         self.context_days = context_days
         self.fit_days = fit_days
         self.maxiter = maxiter
@@ -144,13 +133,13 @@ class Sarima:
 
         return SARIMAX(
             values,
-            order=self.order,
-            seasonal_order=self.seasonal_order,
+            order=tuple(self.order),
+            seasonal_order=tuple(self.seasonal_order),
             enforce_stationarity=False,
             enforce_invertibility=False,
         )
 
-    def fit(self, y: pd.Series) -> Sarima:
+    def _fit(self, y, X=None) -> None:
         values = np.asarray(y, dtype=float)[-self.fit_days :]
         min_len = 3 * self.seasonal_order[3] + sum(self.order) + 1
         if len(values) < min_len:
@@ -163,24 +152,23 @@ class Sarima:
             raise ValueError("SARIMA estimation produced non-finite parameters")
         self.params_ = params
         self.aic_ = float(result.aic)
-        return self
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)[-self.context_days :]
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = np.asarray(y, dtype=float)[-self.context_days :]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = self._model(values).filter(self.params_)
-            return np.asarray(result.forecast(horizon), dtype=float)
+            return np.asarray(result.forecast(h), dtype=float)
 
 
-class Sarimax:
+class Sarimax(Forecaster):
     """SARIMAX with exogenous calendar terms and the order chosen automatically.
 
     Exogenous regressors are known for any future day: public holidays (the ``holidays``
     library, ``country``/``subdiv``) and ``fourier`` sine/cosine pairs of the day of year for the
     yearly cycle; the weekly cycle is the seasonal part (period 7). ``fit`` estimates each
     non-seasonal order of ``orders`` on the last ``fit_days`` and keeps the lowest AIC; the
-    chosen order and parameters are stored as numbers, and ``forecast`` filters the last
+    chosen order and parameters are stored as numbers, and ``forward`` filters the last
     ``context_days`` with them, like ``Sarima``. Several fits per meter: a candidate by name
     (``sarimax``), not in the default.
     """
@@ -198,10 +186,11 @@ class Sarimax:
         fit_days: int = 365,
         maxiter: int = 50,
     ):
-        self.orders = tuple(tuple(o) for o in orders)
-        self.seasonal_order = tuple(seasonal_order)
+        self.orders = orders
+        self.seasonal_order = seasonal_order
         self.fourier = fourier
-        self.country, self.subdiv = country, subdiv
+        self.country = country
+        self.subdiv = subdiv
         self.context_days = context_days
         self.fit_days = fit_days
         self.maxiter = maxiter
@@ -222,12 +211,12 @@ class Sarimax:
             values,
             exog=exog,
             order=order,
-            seasonal_order=self.seasonal_order,
+            seasonal_order=tuple(self.seasonal_order),
             enforce_stationarity=False,
             enforce_invertibility=False,
         )
 
-    def fit(self, y: pd.Series) -> Sarimax:
+    def _fit(self, y, X=None) -> None:
         y = y.iloc[-self.fit_days :]
         values = np.asarray(y, dtype=float)
         min_len = 3 * self.seasonal_order[3] + 10
@@ -235,7 +224,7 @@ class Sarimax:
             raise ValueError(f"SARIMAX needs at least {min_len} days, got {len(values)}")
         exog = self.exog(pd.DatetimeIndex(y.index))
         best = None
-        for order in self.orders:
+        for order in map(tuple, self.orders):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
@@ -249,23 +238,22 @@ class Sarimax:
         if best is None:
             raise ValueError("no SARIMAX order could be estimated")
         self.aic_, self.order_, self.params_ = best
-        return self
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        history = history.iloc[-self.context_days :]
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        history = y.iloc[-self.context_days :]
         index = pd.DatetimeIndex(history.index)
-        future = pd.date_range(index[-1] + pd.Timedelta(days=1), periods=horizon, freq="D")
+        future = pd.date_range(index[-1] + pd.Timedelta(days=1), periods=h, freq="D")
         values = np.asarray(history, dtype=float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = self._model(values, self.exog(index), self.order_).filter(self.params_)
-            return np.asarray(result.forecast(horizon, exog=self.exog(future)), dtype=float)
+            return np.asarray(result.forecast(h, exog=self.exog(future)), dtype=float)
 
 
-class HoltWinters:
+class HoltWinters(Forecaster):
     """Additive Holt-Winters exponential smoothing with a damped trend and weekly seasonality.
 
-    Smoothing parameters are estimated in ``fit``; ``forecast`` re-initialises the states
+    Smoothing parameters are estimated in ``fit``; ``forward`` re-initialises the states
     heuristically on the last ``context_days`` of history and smooths with those parameters, so
     the level follows recent history (it adapts faster than SARIMA in seasonal ramps).
     """
@@ -290,7 +278,7 @@ class HoltWinters:
             initialization_method=initialization,
         )
 
-    def fit(self, y: pd.Series) -> HoltWinters:
+    def _fit(self, y, X=None) -> None:
         values = np.asarray(y, dtype=float)[-self.fit_days :]
         if len(values) < 4 * self.season_length:
             raise ValueError(f"ETS needs at least {4 * self.season_length} days, got {len(values)}")
@@ -301,17 +289,16 @@ class HoltWinters:
         if not all(np.isfinite(v) for v in params.values()):
             raise ValueError("ETS estimation produced non-finite parameters")
         self.params_ = params
-        return self
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        values = np.asarray(history, dtype=float)[-self.context_days :]
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        values = np.asarray(y, dtype=float)[-self.context_days :]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = self._model(values, "heuristic").fit(optimized=False, **self.params_)
-            return np.asarray(result.forecast(horizon), dtype=float)
+            return np.asarray(result.forecast(h), dtype=float)
 
 
-class Ensemble:
+class Ensemble(Forecaster):
     """Mean of seasonal naive, SARIMA and Holt-Winters forecasts.
 
     Each member lags a seasonal ramp or overreacts to noise in its own way; their mean is more
@@ -321,27 +308,23 @@ class Ensemble:
 
     name = "ensemble"
 
-    def __init__(self):
-        self.members = (SeasonalNaive(), Sarima(), HoltWinters())
+    def _fit(self, y, X=None) -> None:
+        self.members_ = tuple(m.fit(y) for m in (SeasonalNaive(), Sarima(), HoltWinters()))
 
-    def fit(self, y: pd.Series) -> Ensemble:
-        self.members_ = tuple(member.fit(y) for member in self.members)
-        return self
-
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        return np.mean([m.forecast(history, horizon) for m in self.members_], axis=0)
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        return np.mean([m.forward(y, h) for m in self.members_], axis=0)
 
 
-class ProphetModel:
+class ProphetModel(Forecaster):
     """Prophet (weekly and yearly seasonality) when the optional extra is installed:
-    ``pip install '.[prophet]'``. Its forecast is a function of the date, so ``forecast``
-    predicts the days after ``history`` without refitting (recent actuals do not move it).
+    ``pip install '.[prophet]'``. Its forecast is a function of the date, so ``forward``
+    predicts the days after ``y`` without refitting (recent actuals do not move it).
     A candidate by name only: its predict call takes tens of milliseconds, beyond the
     endpoint's latency budget for the default."""
 
     name = "prophet"
 
-    def fit(self, y: pd.Series) -> ProphetModel:
+    def _fit(self, y, X=None) -> None:
         import logging
 
         from prophet import Prophet
@@ -350,11 +333,10 @@ class ProphetModel:
         frame = pd.DataFrame({"ds": pd.DatetimeIndex(y.index), "y": np.asarray(y, dtype=float)})
         self.model_ = Prophet(weekly_seasonality=True, yearly_seasonality=len(y) >= 730,
                               daily_seasonality=False).fit(frame)  # fmt: skip
-        return self
 
-    def forecast(self, history: pd.Series, horizon: int) -> np.ndarray:
-        start = pd.DatetimeIndex(history.index)[-1] + pd.Timedelta(days=1)
-        future = pd.DataFrame({"ds": pd.date_range(start, periods=horizon, freq="D")})
+    def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
+        start = pd.DatetimeIndex(y.index)[-1] + pd.Timedelta(days=1)
+        future = pd.DataFrame({"ds": pd.date_range(start, periods=h, freq="D")})
         return np.clip(self.model_.predict(future)["yhat"].to_numpy(float), 0, None)
 
 

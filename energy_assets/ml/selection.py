@@ -16,11 +16,13 @@ naive for a meter whose served model does not beat it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 BASELINE = "seasonal_naive"
 GLOBAL = "gbm"
+LOCAL, BLEND = "local", "blend"  # the other kinds of choice
 # a single local model replaces the default combination only when it validates this much better
 LOCAL_MARGIN = 0.10
 # weights of the global model in its blend with each meter's local model, one for the fleet
@@ -29,20 +31,34 @@ BLEND_WEIGHTS = (1 / 3, 1 / 2, 2 / 3, 1.0)
 GLOBAL_MARGIN = 0.0
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One meter's choice as a recipe: what to refit on the whole window."""
+
+    kind: str  # BASELINE, LOCAL, GLOBAL or BLEND
+    members: tuple[str, ...] = ()  # the local models (their mean) served alone or blended
+
+
 def mae(errors: np.ndarray | None) -> float:
     return float(np.mean(np.abs(errors))) if errors is not None and len(errors) else np.nan
 
 
+def geometric_mean(ratios: Iterable[float]) -> float:
+    """The geometric mean of the finite, positive ``ratios`` (NaN when there are none): how
+    training, evaluation and the benchmarks sum up per-meter error ratios, so that each meter
+    counts alike, a small household as much as a large building."""
+    values = np.asarray(list(ratios), dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.exp(np.mean(np.log(values)))) if len(values) else np.nan
+
+
 def geometric_mean_ratio(numerator: Mapping[str, float], denominator: Mapping[str, float]) -> float:
-    """Geometric mean over the keys of both of ``numerator / denominator`` (finite, positive
-    ratios only): each meter counts alike, a small household as much as a large building."""
-    ratios = [
+    """``geometric_mean`` over the keys of both of ``numerator / denominator``."""
+    return geometric_mean(
         numerator[m] / denominator[m]
         for m in numerator
         if m in denominator and denominator[m] > 0 and np.isfinite(numerator[m])
-    ]
-    ratios = [r for r in ratios if r > 0]
-    return float(np.exp(np.mean(np.log(ratios)))) if ratios else np.nan
+    )
 
 
 def combination_name(members: Iterable[str]) -> str:

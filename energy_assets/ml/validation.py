@@ -66,19 +66,16 @@ def validation_targets(index: pd.DatetimeIndex, origins: Sequence[int], horizon:
 
 
 def validation_residuals(
-    model, y: pd.Series, origins: Sequence[int], horizon: int, covariates=None
+    model, y: pd.Series, origins: Sequence[int], horizon: int, X: pd.DataFrame | None = None
 ) -> np.ndarray:
     """Errors (actual - forecast) of ``horizon``-day forecasts from each origin, the fitted
-    ``model`` given only the actuals up to the origin."""
+    ``model`` given only the actuals up to the origin (``forward``) and the meter's exogenous
+    frame ``X``."""
     out = []
     for o in origins:
         past = y.iloc[: o + 1]
         future = y.iloc[o + 1 : o + 1 + horizon].to_numpy()
-        if covariates is None:
-            predicted = model.forecast(past, len(future))
-        else:
-            predicted = model.forecast(past, len(future), covariates)
-        out.append(future - predicted)
+        out.append(future - model.forward(past, len(future), X))
     return np.concatenate(out)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from energy_assets import layout
 from energy_assets.ml import monitoring as mon
 from energy_assets.resources.s3 import MissingObject
-from energy_assets.serving.artifact import load_bundle
+from energy_assets.serving.artifact import bundle_at
 
 if TYPE_CHECKING:
     from energy_assets.ml.bundle import ForecastBundle
@@ -23,7 +23,7 @@ def serving_bundle(storage: S3Storage, current: dict) -> ForecastBundle:
     """The bundle of ``current`` (a deployment record: ``model_version``, maybe ``model_uri``)."""
     version = current["model_version"]
     uri = current.get("model_uri") or storage.uri(layout.model_dir(version) + "model.tar.gz")
-    return load_bundle(storage.get_bytes(storage.key_of(uri)))
+    return bundle_at(storage, uri)
 
 
 def serving_reference(

@@ -7,12 +7,14 @@ a real account are the same.
 
 from energy_assets.resources.cloudwatch import CloudWatchResource
 from energy_assets.resources.dynamodb import UsageTableResource
+from energy_assets.resources.meters import MeterSettings
 from energy_assets.resources.s3 import IncompleteObject, MissingObject, S3Storage
 from energy_assets.resources.sagemaker import SageMakerResource
 
 __all__ = [
     "CloudWatchResource",
     "IncompleteObject",
+    "MeterSettings",
     "MissingObject",
     "S3Storage",
     "SageMakerResource",

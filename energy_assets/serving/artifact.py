@@ -3,15 +3,19 @@
 SageMaker downloads the model's ``ModelDataUrl`` and extracts it into ``/opt/ml/model`` before
 the container starts, so the files sit at the archive root (no leading folder)::
 
-    manifest.json   format_version (= energy_assets.ml.bundle.FORMAT_VERSION, now 1), version,
-                    created_at, library versions, the model name per meter, extra
+    manifest.json   format_version (= energy_assets.ml.bundle.FORMAT_VERSION, now 2), version,
+                    created_at, library versions, the model name per meter, the training facts
+                    (``training``), ``note`` and ``instead_of`` (a baseline's reason and the
+                    version it stands in for)
     models.pkl      fitted per-meter models (plain numbers inside, no statsmodels results),
                     selection table and interval half-widths; pickle protocol 5
     history.csv     meter_id,date,usage: the recent actuals forecasts start from
+    covariates.csv  meter_id,date and the exogenous columns (when training had temperature)
 
-``ForecastBundle.load`` refuses another ``format_version``: a container only serves artifacts of
-the format it was built for. Packing is reproducible (fixed mtimes and owners), so packing the
-same bundle twice gives the same bytes and the same S3 ETag.
+``ForecastBundle.load`` reads formats 1 (the facts in a free-form ``extra``) and 2 and refuses
+any other ``format_version``: a container only serves artifacts of the formats it was built
+for, and a rollback may name a version trained before format 2. Packing is reproducible (fixed
+mtimes and owners), so packing the same bundle twice gives the same bytes and the same S3 ETag.
 
 An artifact is identified by the SHA-256 of its bytes: recorded in the object's S3 metadata when
 training writes it and in the model package's metadata when it is registered, and checked
@@ -27,6 +31,7 @@ import io
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from energy_assets.ml.bundle import FORMAT_VERSION, ForecastBundle
 
@@ -120,3 +125,18 @@ def load_bundle(artifact: bytes | str | Path) -> ForecastBundle:
     """The ``ForecastBundle`` inside ``model.tar.gz`` bytes (or a file path)."""
     with tempfile.TemporaryDirectory() as tmp:
         return ForecastBundle.load(unpack(artifact, tmp))
+
+
+class ArtifactStore(Protocol):
+    """Where artifacts are kept, by ``s3://`` URI (``energy_assets.resources.S3Storage``)."""
+
+    def key_of(self, uri: str) -> str: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+
+def bundle_at(storage: ArtifactStore, uri: str) -> ForecastBundle:
+    """The ``ForecastBundle`` of the artifact at ``uri`` (checked against its set's manifest by
+    ``get_bytes``): what evaluation judges, the champion and challenger compared at deployment
+    and the model monitoring scores."""
+    return load_bundle(storage.get_bytes(storage.key_of(uri)))

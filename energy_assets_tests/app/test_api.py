@@ -192,8 +192,10 @@ def test_aws_down_is_a_503_that_says_so(deployed):
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()  # the app binds port 0 itself and prints what it got
-        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
-        deadline = time.monotonic() + 60
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, f"the app did not start: {line!r}"
+        url = found.group(0)
+        deadline = time.monotonic() + 180  # busy 2 cores: dagster imports in ~50 s
         while True:
             try:
                 httpx.get(f"{url}/favicon.ico")

@@ -18,7 +18,8 @@ from energy_assets.jobs import ingestion_job, meter_file_job
 from energy_assets.meterfiles.ops import USAGE_TABLE
 from energy_assets.ml.cleaning import clean_usage
 from energy_assets.resources import S3Storage, UsageTableResource
-from energy_assets.sensors import meter_file_sensor
+from energy_assets.sensors import build_meter_file_sensor
+from energy_assets_tests.conftest import HISTORY_START
 from energy_assets_tests.meterfiles.builders import (
     espi_feed,
     greenbutton_csv,
@@ -29,6 +30,7 @@ from energy_assets_tests.meterfiles.builders import (
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 D1, D2, D3 = (YESTERDAY - timedelta(days=n) for n in (12, 11, 10))
+meter_file_sensor = build_meter_file_sensor("UTC", HISTORY_START)
 
 
 def _nem12() -> str:

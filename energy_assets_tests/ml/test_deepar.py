@@ -56,14 +56,12 @@ def test_request_names_image_channels_output_and_hyperparameters():
 
 
 def test_training_asset_launches_a_deepar_job(local_aws):
-    from dagster_aws.s3 import S3Resource
-
-    from energy_assets.definitions import defs
-    from energy_assets.resources import S3Storage, UsageTableResource
+    from energy_assets.definitions import build_defs
+    from energy_assets_tests.conftest import NAMES, deployment
 
     # a bucket of its own: the session's pipeline fixture keeps its split in the shared one
-    storage = S3Storage(bucket="test-deepar", s3=S3Resource(region_name="us-east-1"))
-    sagemaker = defs.resources["sagemaker"]
+    resources = build_defs(deployment(**{**NAMES, "bucket": "test-deepar"})).resources
+    storage = resources["storage"]
     storage.ensure_bucket()
     train, test = _split()
     for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
@@ -71,11 +69,7 @@ def test_training_asset_launches_a_deepar_job(local_aws):
     config = {"trainer": "sagemaker_deepar", "deepar_hyperparameters": {"epochs": "20"}}
     result = dg.materialize(
         [trained_forecaster],
-        resources={
-            "storage": storage,
-            "sagemaker": sagemaker,
-            "usage_table": UsageTableResource(table_name="test-deepar-unused"),
-        },
+        resources=resources,
         run_config={"ops": {"trained_forecaster": {"config": config}}},
     )
     meta = {

@@ -35,16 +35,16 @@ def _mae(a, b):
 def test_global_model_beats_seasonal_naive_across_meters_of_any_size():
     series, _ = _meters()
     train = {m: s.iloc[:-70] for m, s in series.items()}
-    model = GlobalBoosting().fit_many(train)
+    model = GlobalBoosting().fit(train)
     ratios = []
     for s in series.values():
         errors, naive = [], []
         for origin in range(len(s) - 70, len(s) - 14, 7):  # 8 weekly origins after training
             past, future = s.iloc[:origin], s.iloc[origin : origin + 14].to_numpy()
-            forecast = model.forecast(past, 14)
+            forecast = model.forward(past, 14)
             assert forecast.shape == (14,) and (forecast >= 0).all()
             errors.append(_mae(forecast, future))
-            naive.append(_mae(SeasonalNaive().forecast(past, 14), future))
+            naive.append(_mae(SeasonalNaive().forward(past, 14), future))
         ratios.append(np.mean(errors) / np.mean(naive))
     assert np.exp(np.mean(np.log(ratios))) < 0.85
 
@@ -52,12 +52,12 @@ def test_global_model_beats_seasonal_naive_across_meters_of_any_size():
 def test_one_fitted_model_forecasts_from_any_origin():
     # (how fast: benchmarks/serving.py, not a timed test)
     series, _ = _meters(n=3, days=500)
-    model = GlobalBoosting().fit_many(series)
+    model = GlobalBoosting().fit(series)
     s = series["m1"]
-    assert not np.allclose(model.forecast(s.iloc[:-30], 7), model.forecast(s, 7))
+    assert not np.allclose(model.forward(s.iloc[:-30], 7), model.forward(s, 7))
     with pytest.raises(ValueError, match="28 days"):
-        model.forecast(s.iloc[:10], 7)
-    assert len(model.forecast(s, 14)) == 14
+        model.forward(s.iloc[:10], 7)
+    assert len(model.forward(s, 14)) == 14
 
 
 def test_compiled_trees_predict_exactly_like_scikit_learn():
@@ -84,31 +84,29 @@ def test_the_model_learns_that_holidays_are_different():
     series, _ = _meters(n=4, days=800, holidays=holidays)
     marked = {m: pd.DataFrame({"holiday": s.index.isin(holidays).astype(float)}, index=s.index)
               for m, s in series.items()}  # fmt: skip
-    model = GlobalBoosting().fit_many(series, marked)
+    model = GlobalBoosting().fit(series, marked)
     history = series["m2"].iloc[:-10]
-    on_holiday = model.forecast(history, 10)[np.isin(series["m2"].index[-10:], holidays)]
-    ordinary = model.forecast(history, 10)[~np.isin(series["m2"].index[-10:], holidays)]
+    on_holiday = model.forward(history, 10)[np.isin(series["m2"].index[-10:], holidays)]
+    ordinary = model.forward(history, 10)[~np.isin(series["m2"].index[-10:], holidays)]
     assert len(on_holiday) and on_holiday.mean() < 0.6 * ordinary.mean()
 
 
 def test_temperature_modes():
     series, covariates = _meters(n=3, days=800)
     with pytest.raises(ValueError, match="temperature must be"):
-        GlobalBoosting(temperature="psychic")
+        GlobalBoosting(temperature="psychic").fit(series)
     with pytest.raises(ValueError, match="temperature covariate"):
-        GlobalBoosting(temperature="climatology").fit_many(series)
+        GlobalBoosting(temperature="climatology").fit(series)
     history = series["m1"].iloc[:-14]
     cold = covariates["m1"].copy()
     cold.iloc[-14:] = -5.0
-    oracle = GlobalBoosting(temperature="observed").fit_many(series, covariates)
-    honest = GlobalBoosting(temperature="climatology").fit_many(series, covariates)
+    oracle = GlobalBoosting(temperature="observed").fit(series, covariates)
+    honest = GlobalBoosting(temperature="climatology").fit(series, covariates)
     # the oracle reads the future temperature: a cold fortnight raises the forecast
-    assert (
-        oracle.forecast(history, 14, cold) > oracle.forecast(history, 14, covariates["m1"])
-    ).all()
+    assert (oracle.forward(history, 14, cold) > oracle.forward(history, 14, covariates["m1"])).all()
     # the honest model never looks at future days
     np.testing.assert_allclose(
-        honest.forecast(history, 14, cold), honest.forecast(history, 14, covariates["m1"])
+        honest.forward(history, 14, cold), honest.forward(history, 14, covariates["m1"])
     )
 
 
@@ -122,7 +120,7 @@ def test_climatology_is_a_smooth_day_of_year_mean():
 
 def test_bundle_with_a_shared_model_round_trips(tmp_path):
     series, covariates = _meters(n=3, days=500)
-    model = GlobalBoosting(temperature="climatology").fit_many(series, covariates)
+    model = GlobalBoosting(temperature="climatology").fit(series, covariates)
     local = WeeklySES().fit(series["m1"])
     models = {"m0": model, "m1": LocalBlend(model, local, 2 / 3), "m2": NaiveBlend(model)}
     bundle = ForecastBundle("v1", models, series, covariates=covariates)
@@ -132,13 +130,13 @@ def test_bundle_with_a_shared_model_round_trips(tmp_path):
     assert loaded.model_name("m2") == "gbm_naive_blend"  # artifacts trained before still load
     np.testing.assert_allclose(
         loaded.forecast("m1", 14)["forecast"].to_numpy(),
-        2 / 3 * model.forecast(series["m1"], 14, covariates["m1"])
-        + 1 / 3 * local.forecast(series["m1"], 14),
+        2 / 3 * model.forward(series["m1"], 14, covariates["m1"])
+        + 1 / 3 * local.forward(series["m1"], 14),
     )
     for meter in series:
         pd.testing.assert_frame_equal(bundle.forecast(meter, 14), loaded.forecast(meter, 14))
-    naive = SeasonalNaive().forecast(series["m2"], 14)
+    naive = SeasonalNaive().forward(series["m2"], 14)
     blend = loaded.forecast("m2", 14)["forecast"].to_numpy()
     np.testing.assert_allclose(
-        blend, 0.5 * (model.forecast(series["m2"], 14, covariates["m2"]) + naive)
+        blend, 0.5 * (model.forward(series["m2"], 14, covariates["m2"]) + naive)
     )

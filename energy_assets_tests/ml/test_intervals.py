@@ -85,7 +85,7 @@ def test_served_intervals_widen_into_the_hard_season_and_cover_it():
     for start in pd.date_range("2024-12-01", "2025-02-14", freq="7D"):
         context = y[y.index < start]
         dates = pd.date_range(start, periods=14)
-        forecast = bundle.forecast_from("m", context, 14)
+        forecast = bundle.forward("m", context, 14)
         error = np.abs(y[dates].to_numpy() - forecast)
         covered.extend(error <= bundle.halfwidths("m", context, dates)["80"])
         plain.extend(error <= bundle.intervals["m"]["80"] * bundle.interval_factor("m", context))

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_assets.ml.bundle import ForecastBundle, UnknownMeterError
+from energy_assets.ml.bundle import FORMAT_VERSION, ForecastBundle, UnknownMeterError
 from energy_assets.ml.models import (
     Ensemble,
     HoltWinters,
@@ -25,7 +25,7 @@ def _seasonal(days=500, seed=0):
 
 def test_seasonal_naive_repeats_the_last_week():
     y = pd.Series(np.arange(14.0), index=pd.date_range("2025-01-01", periods=14))
-    forecast = SeasonalNaive().fit(y).forecast(y, 10)
+    forecast = SeasonalNaive().fit(y).forward(y, 10)
     assert forecast.tolist() == [7, 8, 9, 10, 11, 12, 13, 7, 8, 9]
     with pytest.raises(ValueError, match="7 days"):
         SeasonalNaive().fit(y.iloc[:3])
@@ -35,8 +35,8 @@ def test_seasonal_naive_repeats_the_last_week():
 def test_models_beat_seasonal_naive_on_a_noisy_weekly_series(model):
     y = _seasonal()
     past, future = y.iloc[:-28], y.iloc[-28:].to_numpy()
-    error = np.mean(np.abs(model.fit(past).forecast(past, 28) - future))
-    naive = np.mean(np.abs(SeasonalNaive().fit(past).forecast(past, 28) - future))
+    error = np.mean(np.abs(model.fit(past).forward(past, 28) - future))
+    naive = np.mean(np.abs(SeasonalNaive().fit(past).forward(past, 28) - future))
     assert error < 0.95 * naive
 
 
@@ -50,20 +50,20 @@ def test_ses_follows_a_level_shift_and_keeps_the_weekly_profile():
     )
     model = WeeklySES().fit(y)
     assert 0.02 <= model.alpha_ <= 0.5
-    forecast = model.forecast(y, 14)
+    forecast = model.forward(y, 14)
     expected = np.tile(week * 1.5, 3)[360 % 7 : 360 % 7 + 14]
     assert np.mean(np.abs(forecast - expected)) < 0.08 * expected.mean()
     # nothing positive to scale a profile by: the last week again
     zeros = pd.Series(np.zeros(60), index=pd.date_range("2024-01-01", periods=60))
-    assert WeeklySES().fit(zeros).forecast(zeros, 9).tolist() == [0.0] * 9
+    assert WeeklySES().fit(zeros).forward(zeros, 9).tolist() == [0.0] * 9
 
 
 def test_fitted_models_forecast_from_any_history_without_refitting():
     y = _seasonal()
     model = Sarima().fit(y.iloc[:-60])
     params = model.params_.copy()
-    a = model.forecast(y.iloc[:-30], 7)
-    b = model.forecast(y, 7)
+    a = model.forward(y.iloc[:-30], 7)
+    b = model.forward(y, 7)
     assert not np.allclose(a, b)
     assert np.array_equal(model.params_, params)
 
@@ -77,7 +77,7 @@ def test_sarimax_chooses_its_order_and_uses_holidays_ahead():
     assert model.order_ in model.orders and np.isfinite(model.aic_)
     exog = model.exog(pd.DatetimeIndex(["2024-12-24", "2024-12-25"]))
     assert exog[:, 0].tolist() == [0.0, 1.0] and exog.shape[1] == 1 + 2 * model.fourier
-    forecast = model.forecast(past, 21)  # 2024-12-11 .. 2024-12-31
+    forecast = model.forward(past, 21)  # 2024-12-11 .. 2024-12-31
     christmas, same_weekday_before = forecast[14], forecast[7]
     assert christmas < same_weekday_before - 20  # the holiday effect reaches the forecast
 
@@ -111,7 +111,7 @@ def test_bundle_refuses_another_format(tmp_path):
     manifest = (
         (folder / "manifest.json")
         .read_text()
-        .replace('"format_version": 1', '"format_version": 99')
+        .replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 99')
     )
     (folder / "manifest.json").write_text(manifest)
     with pytest.raises(ValueError, match="format 99"):
@@ -141,5 +141,5 @@ def test_prophet_is_a_candidate_exactly_when_installed():
             make_model("prophet")
         return
     y = _seasonal(400)
-    forecast = make_model("prophet").fit(y.iloc[:-14]).forecast(y.iloc[:-14], 14)
+    forecast = make_model("prophet").fit(y.iloc[:-14]).predict(14, level=())["forecast"]
     assert forecast.shape == (14,) and np.isfinite(forecast).all()

@@ -63,7 +63,7 @@ def test_a_candidate_that_fails_falls_back_to_seasonal_naive(monkeypatch):
     class Broken:
         name = "broken"
 
-        def fit(self, y):
+        def fit(self, y, X=None):
             raise RuntimeError("cannot fit")
 
     monkeypatch.setitem(models.CANDIDATES, "broken", Broken)

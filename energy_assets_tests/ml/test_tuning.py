@@ -86,9 +86,9 @@ def test_a_fleet_tunes_the_global_model_and_blends_it():
     bundle = train_forecasters(
         frame, version="v", n_jobs=1, gbm_grid=(useless, good), log=messages.append
     )
-    tuning = pd.DataFrame(bundle.extra["tuning"])
+    tuning = pd.DataFrame(list(bundle.training.tuning))
     assert len(tuning) == 2 and tuning["relative_mae"].iloc[1] < tuning["relative_mae"].iloc[0]
-    assert bundle.extra["gbm_params"]["max_iter"] == 100  # the better grid point is kept
+    assert bundle.training.gbm_params["max_iter"] == 100  # the better grid point is kept
     assert any("global model weight in the blend" in m for m in messages)
     selection = bundle.selection.set_index("meter_id")
     assert selection.loc["flat", "chosen"] == "seasonal_naive"  # nothing beats a perfect repeat
@@ -96,7 +96,7 @@ def test_a_fleet_tunes_the_global_model_and_blends_it():
     noisy = selection.drop(index="flat")
     assert (noisy["mae_served"] < noisy["mae_seasonal_naive"]).all()
     assert (noisy["origins"] == 25).all()
-    weight = bundle.extra["blend"]["global_weight"]
+    weight = bundle.training.blend_weight
     assert weight > 0
     expected = "gbm" if weight == 1 else "gbm_mean(ses_log,ets)_blend"
     assert set(noisy["chosen"]) <= {expected, "mean(ses_log,ets)"}
@@ -113,7 +113,7 @@ def test_a_few_meters_with_a_year_are_served_local_models():
     messages = []
     bundle = train_forecasters(frame, version="v", n_jobs=1, log=messages.append)
     assert any("global model skipped" in m for m in messages)
-    assert bundle.extra["validation"]["global_model"] is False
+    assert bundle.training.validation.global_model is False
     chosen = bundle.selection.set_index("meter_id")["chosen"]
     assert chosen["flat"] == "seasonal_naive"
     assert set(chosen.drop(index="flat")) <= {"mean(ses_log,ets)", "ses", "theta", "ses_log"}

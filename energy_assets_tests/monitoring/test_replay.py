@@ -11,19 +11,20 @@ import pandas as pd
 import pytest
 
 from energy_assets import layout
-from energy_assets.settings import Settings
 from energy_assets.simulate import replay, replay_definitions, summary_lines
-from energy_assets_tests.conftest import HISTORY_DAYS
+from energy_assets_tests.conftest import HISTORY_DAYS, deployment
 
 DAYS = 50
-NAMES = Settings(
-    table="replay-usage", bucket="replay-energy-assets", endpoint_name="replay-forecaster"
-)
+NAMES = {
+    "table": "replay-usage",
+    "bucket": "replay-energy-assets",
+    "endpoint_name": "replay-forecaster",
+}
 
 
 @pytest.fixture(scope="module")
 def replayed(local_aws):
-    defs = replay_definitions(NAMES)
+    defs = replay_definitions(deployment(**NAMES))
     instance = dg.DagsterInstance.ephemeral()
     history_days = HISTORY_DAYS - DAYS - 5  # the partitions start HISTORY_DAYS ago
     result = replay(
@@ -68,7 +69,7 @@ def test_the_endpoint_ends_up_serving_a_retrained_model_with_lower_error(replaye
     phases = result.phases
     assert phases["after"]["versions"] == [result.final_version]
     assert phases["after"]["mase"] < phases["shift"]["mase"] / 2
-    endpoint = boto3.client("sagemaker").describe_endpoint(EndpointName=NAMES.endpoint_name)
+    endpoint = boto3.client("sagemaker").describe_endpoint(EndpointName=NAMES["endpoint_name"])
     assert endpoint["EndpointConfigName"].endswith(result.final_version)
 
 
@@ -77,10 +78,10 @@ def test_metrics_alarms_and_anomalies_are_published(replayed):
     cloudwatch = boto3.client("cloudwatch")
     metrics = cloudwatch.list_metrics(Namespace="EnergyAssets", MetricName="ScaledError")
     dims = [{d["Name"]: d["Value"] for d in m["Dimensions"]} for m in metrics["Metrics"]]
-    mine = [d for d in dims if d["Endpoint"] == NAMES.endpoint_name]
+    mine = [d for d in dims if d["Endpoint"] == NAMES["endpoint_name"]]
     assert {d["ModelVersion"] for d in mine} >= {result.final_version}
     assert len({d["MeterId"] for d in mine}) == 3
-    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=NAMES.endpoint_name)["MetricAlarms"]
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=NAMES["endpoint_name"])["MetricAlarms"]
     assert {a["MetricName"] for a in alarms} == {
         "RollingMASE",
         "WeeklyMASE",
@@ -118,7 +119,7 @@ def test_get_metric_data_returns_what_monitoring_published(replayed):
     midnight = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
     series = resources["cloudwatch"].metric_series(
         "DailyMASE",
-        {"Endpoint": NAMES.endpoint_name, "ModelVersion": result.final_version},
+        {"Endpoint": NAMES["endpoint_name"], "ModelVersion": result.final_version},
         start=midnight - timedelta(days=15),
         end=midnight,
     )
@@ -134,9 +135,8 @@ def test_the_drift_sensor_follows_the_rule_configured_on_monitoring(replayed):
     """The same realised error judged by two rules set on forecast_monitoring: the drift sensor
     retrains under the strict one and not under the lenient one (a rule of its own would answer
     the same both times). Last in the module: it re-monitors the replay's last day."""
-    from energy_assets.sensors import drift_sensor
-
     defs, result = replayed["defs"], replayed["result"]
+    drift_sensor = defs.resolve_sensor_def("drift_sensor")
     last = result.days[-1].day
     job = defs.resolve_job_def("monitoring_job")
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from energy_assets.ml.bundle import ForecastBundle
+from energy_assets.ml.forecaster import Forecaster
 from energy_assets.ml.models import SeasonalNaive
 
 FIRST_DAY = "2025-01-01"
@@ -25,23 +26,23 @@ def make_bundle(version: str = "v1", meters=("m1", "m2"), offset: float = 0.0) -
     return ForecastBundle(version=version, models=models, history=history, intervals=intervals)
 
 
-class ExplodingModel:
+class ExplodingModel(Forecaster):
     """A model that fails at forecast time, as a numerical library bug would."""
 
     name = "exploding"
 
-    def fit(self, y):
-        return self
+    def _fit(self, y, X=None) -> None:
+        pass
 
-    def forecast(self, history, horizon):
+    def _forward(self, y, h, X=None, X_future=None):
         raise RuntimeError("kaboom")
 
 
 class NanModel(ExplodingModel):
     name = "nan"
 
-    def forecast(self, history, horizon):
-        return np.full(horizon, np.nan)
+    def _forward(self, y, h, X=None, X_future=None):
+        return np.full(h, np.nan)
 
 
 def broken_bundle(version: str = "broken") -> ForecastBundle:
