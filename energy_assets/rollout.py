@@ -161,7 +161,8 @@ def restore(storage, sagemaker, failed: Target, previous: str | None, horizon: i
         if not problems:
             _record_serving(storage, sagemaker, candidate, f"restored after {failed.config_name}")
             return candidate
-    sagemaker.delete_endpoint()
+    if sagemaker.describe_endpoint() is not None:
+        sagemaker.delete_endpoint()
     _record_serving(
         storage, sagemaker, None, f"no config known to serve after {failed.config_name}"
     )
