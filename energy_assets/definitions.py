@@ -50,7 +50,11 @@ def build_resources(settings: Settings) -> dict:
         s3=S3Resource(region_name=settings.region, max_attempts=4),
     )
     return {
-        "usage_table": UsageTableResource(table_name=settings.table, region_name=settings.region),
+        "usage_table": UsageTableResource(
+            table_name=settings.table,
+            region_name=settings.region,
+            scan_max_items=settings.scan_max_items,
+        ),
         "storage": storage,
         # the values assets hand downstream (the model's version, URI, checksum), per run
         "io_manager": RunValueIOManager(storage=storage),

@@ -33,6 +33,9 @@ training_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(cleaned_usage).downstream()
     - dg.AssetSelection.assets(FORECAST_MONITORING, exploration_features, exploration_report),
     description="Clean, split, train, evaluate and deploy, gated by blocking checks.",
+    # on ECS (deploy/aws/dagster.yaml) these runs queue under their own limit and get a larger
+    # task; the local launcher ignores the ecs/ tags
+    tags={"energy-assets/stage": "training", "ecs/cpu": "4096", "ecs/memory": "16384"},
 )
 
 exploration_job = dg.define_asset_job(

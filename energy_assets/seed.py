@@ -222,9 +222,10 @@ def seed_table(
         except ValueError as error:
             raise SeedError(str(error)) from None
     created = not table.exists()
-    if created:
-        table.create(single_series=single)
-    rows = table.put_usage(frame)
+    staging = None
+    if created and 0 < table.bulk_load_min_items <= len(frame):
+        staging = _staging_bucket(settings)  # a large new table is loaded by ImportTable
+    rows = table.load_usage(frame, single_series=single, staging_bucket=staging).items
     if country:
         table.set_place(country, subdiv)
     summary = SeedSummary(
@@ -244,6 +245,17 @@ def seed_table(
     )
     summary.notes = _notes(summary)
     return summary
+
+
+def _staging_bucket(settings: Settings) -> str:
+    """The data bucket (created private and encrypted when absent, as the pipeline would),
+    where ImportTable reads a large seed from."""
+    from dagster_aws.s3 import S3Resource
+
+    from energy_assets.resources import S3Storage
+
+    S3Storage(bucket=settings.bucket, s3=S3Resource(region_name=settings.region)).ensure_bucket()
+    return settings.bucket
 
 
 def _notes(s: SeedSummary) -> list[str]:

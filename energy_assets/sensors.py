@@ -113,7 +113,7 @@ def build_new_usage_sensor(
         today = meter_days.today(timezone, now)
         yesterday = last_complete.isoformat()
         first = first_day
-        seen = [d for d in usage_table.days_after(after, until=today) if d >= first]
+        seen = [d for d in usage_table.new_days(after, until=today, first=first) if d >= first]
         table_days = [d for d in seen if d <= yesterday]
         pending = [d for d in seen if d > yesterday]
         cursor = max([after or "", *table_days]) or None

@@ -57,6 +57,11 @@ class Settings:
     app_max_in_flight: int = field(
         default_factory=lambda: int(_env("ENERGY_ASSETS_APP_MAX_IN_FLIGHT", "64"))
     )
+    # raw_usage_export Scans tables of at most this many items, exports larger ones
+    # (energy_assets/table_reads.py; 0: always exports)
+    scan_max_items: int = field(
+        default_factory=lambda: _whole("ENERGY_ASSETS_SCAN_MAX_ITEMS", "10000", "items")
+    )
     # Where the meters are: their days end at midnight there (``meter_days``).
     timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))
     # ...and whose public holidays they keep (codes of the holidays library: AU, VIC; US, CA)
@@ -89,12 +94,21 @@ class Settings:
             "ENERGY_ASSETS_UNIT": self.unit,
             "ENERGY_ASSETS_APP_TOKEN": self.app_token,
             "ENERGY_ASSETS_APP_MAX_IN_FLIGHT": str(self.app_max_in_flight),
+            "ENERGY_ASSETS_SCAN_MAX_ITEMS": str(self.scan_max_items),
             "ENERGY_ASSETS_TIMEZONE": self.timezone,
             "ENERGY_ASSETS_COUNTRY": self.country,
             "ENERGY_ASSETS_SUBDIV": self.subdiv,
             "ENERGY_ASSETS_COVARIATES": ",".join(self.covariates),
         }
         return values
+
+
+def _whole(name: str, default: str, what: str) -> int:
+    text = _env(name, default)
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of {what}, not {text!r}") from None
 
 
 def holiday_calendar(country: str, subdiv: str | None):

@@ -1,4 +1,6 @@
 """Endpoint name -> the model it serves, resolved through the local SageMaker control plane.
+A multi-model variant (``Mode: MultiModel``) resolves to its prefix; the model an invocation
+targets is loaded by ``multi_model.MultiModelCache``.
 
 The runtime finds a model the way SageMaker does: endpoint (must be InService) -> its endpoint
 config -> each production variant's model -> ``PrimaryContainer.ModelDataUrl`` -> the
@@ -33,6 +35,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.sagemaker.models import sagemaker_backends
 
+from energy_assets.localaws.multi_model import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_MODELS,
+    MultiModelCache,
+)
 from energy_assets.serving.artifact import unpack
 from energy_assets.serving.handler import Predictor
 
@@ -58,9 +65,10 @@ class Variant:
     name: str
     model_name: str
     model_data_url: str
-    predictor: Predictor
+    predictor: Predictor | None  # None for a multi-model variant: ``models`` holds them
     initial_weight: float = 1.0
     instances: int = 1
+    models: MultiModelCache | None = None  # a multi-model variant's loaded targets
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,9 @@ class EndpointResolver:
         self.aws_url = aws_url
         self.default_region = default_region
         self.max_models = max_models
+        # each multi-model variant's bounds (its instance's memory), read when it is deployed
+        self.multi_model_max_models = DEFAULT_MAX_MODELS
+        self.multi_model_max_bytes = DEFAULT_MAX_BYTES
         self._clients: dict[tuple[str, str], object] = {}
         self._deployments: dict[tuple[str, str], Deployment] = {}
         self._models: OrderedDict[tuple[str, str], Predictor] = OrderedDict()
@@ -122,6 +133,17 @@ class EndpointResolver:
                     self._deployments[key] = deployment
         return self._pick(deployment, endpoint, target_variant), deployment
 
+    def multi_model_cache(
+        self, endpoint_name: str, region: str | None = None, variant: str | None = None
+    ) -> MultiModelCache | None:
+        """The loaded targets of a deployed multi-model endpoint's variant (diagnostics)."""
+        deployment = self._deployments.get((region or self.default_region, endpoint_name))
+        if deployment is None:
+            return None
+        chosen = deployment.variants.get(variant) if variant else None
+        chosen = chosen or next(iter(deployment.variants.values()))
+        return chosen.models
+
     def _describe_endpoint(self, name: str, region: str) -> dict:
         """DescribeEndpoint's fields the runtime needs, from moto's backend in this process."""
         endpoint = sagemaker_backends[ACCOUNT][region].endpoints.get(name)
@@ -155,13 +177,28 @@ class EndpointResolver:
                 model = sagemaker.describe_model(ModelName=spec["ModelName"])
             except ClientError as error:
                 raise DeploymentBroken(f"endpoint {name}: {_message(error)}") from error
-            url = (model.get("PrimaryContainer") or {}).get("ModelDataUrl")
+            container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+            url = container.get("ModelDataUrl")
             if not url:
                 raise DeploymentBroken(
-                    f"model {spec['ModelName']} has no PrimaryContainer.ModelDataUrl; the local "
-                    "runtime serves single-container models with a model.tar.gz in S3"
+                    f"model {spec['ModelName']} has no ModelDataUrl; the local runtime serves "
+                    "one container with a model.tar.gz, or a multi-model prefix, in S3"
                 )
-            predictor = self._model(url, region)
+            predictor, models = None, None
+            if container.get("Mode") == "MultiModel":
+                setting = (container.get("MultiModelConfig") or {}).get("ModelCacheSetting")
+                try:
+                    models = MultiModelCache(
+                        url,
+                        lambda region=region: self.client("s3", region),
+                        self.multi_model_max_models,
+                        self.multi_model_max_bytes,
+                        caching=setting != "Disabled",
+                    )
+                except ValueError as error:
+                    raise DeploymentBroken(f"model {spec['ModelName']}: {error}") from error
+            else:
+                predictor = self._model(url, region)
             variants[spec["VariantName"]] = Variant(
                 name=spec["VariantName"],
                 model_name=spec["ModelName"],
@@ -169,6 +206,7 @@ class EndpointResolver:
                 predictor=predictor,
                 initial_weight=float(spec.get("InitialVariantWeight", 1.0)),
                 instances=int(spec.get("InitialInstanceCount") or 1),
+                models=models,
             )
         log.info("endpoint %s serves %s", name, {k: v.model_data_url for k, v in variants.items()})
         return Deployment(

@@ -24,6 +24,12 @@ codes as on AWS:
   a container's 4xx; ``ModelFailure`` (its 500) -> 424 ``ModelError``, OriginalStatusCode 500;
 * the model cannot be loaded -> 424 ``ModelError``, OriginalStatusCode 500 (AWS would have failed
   the endpoint instead; a 424 is not retried by botocore, a 5xx would be, four times);
+* multi-model endpoints (``multi_model.py``): ``TargetModel`` names the artifact under the
+  model's prefix, loaded on first use and cached; a target with no object -> 400
+  ``ValidationError`` "Failed to download model data(...)", no ``TargetModel`` -> 400
+  ``ValidationError`` "... is missing a target model header", ``TargetModel`` on an endpoint that
+  is not multi-model -> 400 ``ValidationError`` "... is not a multi-model endpoint and does not
+  support target model header.", a target that does not load -> 424 ``ModelError``;
 * anything else -> 500 ``InternalFailure``.
 
 The region is the one the caller signed the request for (moto keeps state per region).
@@ -46,6 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from energy_assets.localaws import runtime_protocol as wire
+from energy_assets.localaws.multi_model import TargetBroken, TargetNotFound
 from energy_assets.localaws.resolver import (
     ACCOUNT,
     Deployment,
@@ -132,13 +139,21 @@ class Runtime:
         return _Served(variant, deployment, deployment.arn.split(":")[4] or ACCOUNT)
 
     def _predict(
-        self, served: _Served, name: str, region: str, request: tuple[bytes, str], accept, started
+        self,
+        served: _Served,
+        name: str,
+        region: str,
+        request: tuple[bytes, str],
+        accept,
+        started,
+        predictor=None,
     ) -> tuple[int, bytes, str]:
         """The container's status, body and content type for one request, with the endpoint's
-        metrics and data capture as on AWS."""
+        metrics and data capture as on AWS. ``predictor``: a multi-model endpoint's target."""
         model_started = time.perf_counter()
         try:
-            payload, content_type = served.variant.predictor.invoke(*request, accept)
+            predictor = predictor or served.variant.predictor
+            payload, content_type = predictor.invoke(*request, accept)
             status = 200
         except (InvalidRequest, ModelFailure) as error:
             status = 400 if isinstance(error, InvalidRequest) else 500
@@ -166,14 +181,47 @@ class Runtime:
             )
         return status, payload, content_type
 
+    def _target(self, served: _Served, name: str, region: str, target: str | None):
+        """The predictor a multi-model endpoint's ``TargetModel`` names (None for a single
+        model), or the error SageMaker answers."""
+        models = served.variant.models
+        if models is None:
+            if target:
+                return wire.error(
+                    400,
+                    "ValidationError",
+                    f"Endpoint {name} is not a multi-model endpoint and does not support "
+                    "target model header.",
+                )
+            return None
+        if not target:
+            return wire.error(
+                400,
+                "ValidationError",
+                f"Request {uuid.uuid4()} is missing a target model header: endpoint {name} is "
+                "a multi-model endpoint; name the model with TargetModel.",
+            )
+        try:
+            return models.get(target)
+        except TargetNotFound as error:
+            return wire.error(400, "ValidationError", str(error))
+        except TargetBroken as error:
+            log.warning("endpoint %s: %s", name, error)
+            return wire.model_error(
+                name, region, served.account, 500, json.dumps({"error": str(error)})
+            )
+
     def _invoke(self, name, region, headers, body: bytes, started, stream=False) -> Answer:
         served = self._resolve(name, region, headers.get("x-amzn-sagemaker-target-variant"))
         if isinstance(served, Answer):
             return served
+        predictor = self._target(served, name, region, headers.get("x-amzn-sagemaker-target-model"))
+        if isinstance(predictor, Answer):
+            return predictor
         request = (body, headers.get("content-type") or "application/json")
         accept = headers.get("x-amzn-sagemaker-accept" if stream else "accept")
         status, payload, content_type = self._predict(
-            served, name, region, request, accept, started
+            served, name, region, request, accept, started, predictor
         )
         if status != 200:
             return wire.model_error(name, region, served.account, status, payload.decode())
@@ -197,6 +245,13 @@ class Runtime:
         served = self._resolve(name, region, None)
         if isinstance(served, Answer):
             return served
+        if served.variant.models is not None:
+            return wire.error(
+                400,
+                "ValidationError",
+                f"Endpoint {name} is a multi-model endpoint: InvokeEndpointAsync names no "
+                "target model.",
+            )
         config = served.deployment.async_inference
         if not config:
             return wire.error(

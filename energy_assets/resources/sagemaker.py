@@ -123,6 +123,58 @@ class SageMakerResource(dg.ConfigurableResource):
         )
         return response["EndpointConfigArn"]
 
+    # -- multi-model endpoints: one endpoint, one model artifact per meter shard --
+
+    def create_multi_model(
+        self, model_name: str, model_data_prefix: str, tags: dict[str, str]
+    ) -> str:
+        """A multi-model SageMaker model: every ``model.tar.gz`` under ``model_data_prefix``
+        (``s3://bucket/models/shards/``), each invocation naming its artifact by ``TargetModel``
+        (its key under the prefix, e.g. ``shard-03/model.tar.gz``); SageMaker loads an artifact
+        on its first invocation and keeps it while it is used."""
+        prefix = model_data_prefix if model_data_prefix.endswith("/") else model_data_prefix + "/"
+        response = self.client().create_model(
+            ModelName=model_name,
+            PrimaryContainer={
+                "Image": self.image_uri,
+                "Mode": "MultiModel",
+                "ModelDataUrl": prefix,
+                "Environment": {"SAGEMAKER_PROGRAM": "energy_assets.serving.server"},
+            },
+            ExecutionRoleArn=self.role_arn,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return response["ModelArn"]
+
+    def create_multi_model_endpoint_config(
+        self,
+        config_name: str,
+        model_name: str,
+        model_data_prefix: str,
+        instance_type: str,
+        instance_count: int,
+        tags: dict[str, str],
+        data_capture: dict | None = None,
+    ) -> str:
+        """The multi-model ``model_name`` over ``model_data_prefix`` and an endpoint config
+        serving it (an endpoint config is the same for one model or many); returns the config's
+        ARN. ``point_endpoint_at(config_name, ...)`` then deploys it."""
+        self.create_multi_model(model_name, model_data_prefix, tags)
+        return self.create_endpoint_config(
+            config_name, model_name, instance_type, instance_count, tags, data_capture
+        )
+
+    def invoke_target(self, target_model: str, payload: dict) -> dict:
+        """Invoke a multi-model endpoint's ``target_model`` (its key under the prefix)."""
+        response = self.runtime().invoke_endpoint(
+            EndpointName=self.endpoint_name,
+            ContentType="application/json",
+            Accept="application/json",
+            TargetModel=target_model,
+            Body=json.dumps(payload).encode(),
+        )
+        return json.loads(response["Body"].read())
+
     def endpoint_config_exists(self, config_name: str) -> bool:
         client = self.client()
         try:

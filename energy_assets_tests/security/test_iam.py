@@ -40,6 +40,19 @@ IMPLIED = {
     "iam:PassRole": "CreateModel and CreateTrainingJob pass the endpoint's execution role",
     "iam:CreateServiceLinkedRole": "RegisterScalableTarget creates autoscaling's role once",
     "sagemaker:AddTags": "Create* calls with Tags need AddTags on the new resource",
+    "s3:AbortMultipartUpload": "ExportTableToPointInTime writes the export as the caller",
+    "s3:PutObjectAcl": "ExportTableToPointInTime writes the export as the caller",
+    **{
+        f"logs:{action}": "ImportTable logs the items it refuses as the caller"
+        for action in (
+            "CreateLogGroup",
+            "CreateLogStream",
+            "DescribeLogGroups",
+            "DescribeLogStreams",
+            "PutLogEvents",
+            "PutRetentionPolicy",
+        )
+    },
 }
 
 
@@ -143,6 +156,7 @@ def test_grants_are_scoped_to_the_projects_resources(role):
         "energy-assets",
         "energy-deepar",
         "/aws/sagemaker/",
+        "/aws-dynamodb/",  # ImportTable's log groups
         "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
     )
     for statement in statements(role):
