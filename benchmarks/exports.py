@@ -53,7 +53,7 @@ def main() -> None:
 
         from energy_assets.assets.ingestion import raw_usage_export_asset
         from energy_assets.ml.synthetic import generate_usage
-        from energy_assets.partitions import daily_partitions
+        from energy_assets.orchestration.partitions import daily_partitions
         from energy_assets.resources import S3Storage, UsageTableResource
         from energy_assets.settings import Settings
 

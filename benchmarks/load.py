@@ -199,7 +199,7 @@ def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
         "ENERGY_ASSETS_ENDPOINT": ENDPOINT,
     }
     # the app binds port 0 itself and prints the port it got: no port picked here and freed
-    command = [sys.executable, "-m", "energy_assets.cli", "app", "--port", "0"]
+    command = [sys.executable, "-m", "energy_assets.tools.cli", "app", "--port", "0"]
     process = subprocess.Popen(command, env=app_env, stdout=subprocess.PIPE, text=True)
     found = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
     if found is None:

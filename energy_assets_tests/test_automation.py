@@ -19,18 +19,18 @@ from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
-from energy_assets.definitions import build_defs
 from energy_assets.ml.monitoring import DriftRule, Reference, drift_verdict
-from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
-from energy_assets.seed import seed_table
-from energy_assets.sensors import (
+from energy_assets.orchestration.definitions import build_defs
+from energy_assets.orchestration.sensors import (
     DRIFT_RETRAIN_RUN_CONFIG,
     build_new_usage_sensor,
     day_ranges,
     drift_sensor,
     run_failure_alert_sensor,
 )
+from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
 from energy_assets.settings import Settings
+from energy_assets.tools.seed import seed_table
 from energy_assets_tests.conftest import HISTORY_START, NAMES, deployment
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
@@ -232,8 +232,8 @@ def test_the_time_zone_setting_moves_the_schedules_and_the_partitions():
 
 
 def test_a_time_zone_that_does_not_exist_is_one_clear_error(monkeypatch):
-    from energy_assets.cli import main
     from energy_assets.settings import Settings
+    from energy_assets.tools.cli import main
 
     with pytest.raises(ValueError, match="'Mars/Olympus' is not an IANA time zone name"):
         Settings(timezone="Mars/Olympus")

@@ -21,12 +21,12 @@ from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout, table_reads
 from energy_assets.assets.ingestion import raw_usage_export_asset
-from energy_assets.partitions import daily_partitions
+from energy_assets.orchestration.partitions import daily_partitions
+from energy_assets.orchestration.sensors import build_new_usage_sensor
 from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.resources.dynamodb import NoDayIndex
-from energy_assets.seed import seed_table
-from energy_assets.sensors import build_new_usage_sensor
 from energy_assets.settings import Settings
+from energy_assets.tools.seed import seed_table
 from energy_assets_tests.conftest import HISTORY_START, deployment
 
 raw_usage_export = raw_usage_export_asset(daily_partitions(deployment()))

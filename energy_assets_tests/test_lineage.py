@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from energy_assets.assets.values import ModelArtifact
-from energy_assets.definitions import build_resources
-from energy_assets.pipeline import asset_metadata
+from energy_assets.orchestration.definitions import build_resources
+from energy_assets.orchestration.pipeline import asset_metadata
 from energy_assets_tests.conftest import deployment
 
 TIMEOUT = 60

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_assets.pipeline import asset_metadata, materialize_all
+from energy_assets.orchestration.pipeline import asset_metadata, materialize_all
 from energy_assets.resources import UsageTableResource
-from energy_assets.seed import seed_table
-from energy_assets.simulate import replay_definitions
+from energy_assets.tools.seed import seed_table
+from energy_assets.tools.simulate import replay_definitions
 from energy_assets_tests.conftest import TODAY, deployment
 
 DAYS = 365

@@ -9,8 +9,8 @@ import pandas as pd
 
 from energy_assets import layout, meter_days, table_reads
 from energy_assets.ml.days import day_keys, parse_days
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import S3Storage, UsageTableResource
-from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 usage_table = dg.AssetSpec(
     "usage_table",

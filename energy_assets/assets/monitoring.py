@@ -9,8 +9,8 @@ from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.assets.preparation import markdown_table
 from energy_assets.ml import monitoring as mon
 from energy_assets.monitoring.run import Options, Outcome, describe_rule, monitor
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import CloudWatchResource, S3Storage
-from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 
 class MonitoringConfig(dg.Config):

@@ -188,7 +188,7 @@ def test_aws_down_is_a_503_that_says_so(deployed):
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}",
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{dead}",
     }
-    command = [sys.executable, "-m", "energy_assets.cli", "app", "--port", "0"]
+    command = [sys.executable, "-m", "energy_assets.tools.cli", "app", "--port", "0"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()  # the app binds port 0 itself and prints what it got

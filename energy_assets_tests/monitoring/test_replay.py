@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from energy_assets import layout
-from energy_assets.simulate import replay, replay_definitions, summary_lines
+from energy_assets.tools.simulate import replay, replay_definitions, summary_lines
 from energy_assets_tests.conftest import HISTORY_DAYS, deployment
 
 DAYS = 50

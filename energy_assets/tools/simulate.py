@@ -136,8 +136,8 @@ def replay(
     say: Callable[[str], None] = print,
 ) -> ReplayResult:
     """Seed ``history_days``, train and deploy, then replay ``days`` days one by one."""
-    from energy_assets.pipeline import failure_summary, materialize_all
-    from energy_assets.seed import seed_table
+    from energy_assets.orchestration.pipeline import failure_summary, materialize_all
+    from energy_assets.tools.seed import seed_table
 
     started = time.monotonic()
     table = defs.resources["usage_table"]
@@ -254,7 +254,7 @@ def _finite(value) -> float | None:
 
 def _decision(storage, run: dg.ExecuteInProcessResult) -> dict:
     """The gate's record of this run's challenger, or why the run stopped before the gate."""
-    from energy_assets.pipeline import asset_metadata
+    from energy_assets.orchestration.pipeline import asset_metadata
 
     made = asset_metadata(run, "evaluation_report") or asset_metadata(run, "trained_forecaster")
     version = (made or {}).get("version")
@@ -363,7 +363,7 @@ def as_json(result: ReplayResult) -> str:
 def replay_definitions(settings) -> dg.Definitions:
     """The project's definitions for the deployment ``settings`` names (its own table, bucket
     and endpoint), so a replay leaves other data alone."""
-    from energy_assets.definitions import build_defs
+    from energy_assets.orchestration.definitions import build_defs
 
     return build_defs(settings)
 

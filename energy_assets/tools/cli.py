@@ -12,7 +12,7 @@ from energy_assets.settings import Settings
 
 def project_root() -> Path:
     """The folder holding dagster.yaml and workspace.yaml (the current one, or the checkout)."""
-    for folder in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]):
+    for folder in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]):
         if (folder / "dagster.yaml").exists() and (folder / "workspace.yaml").exists():
             return folder
     raise SystemExit("run energy-assets from the project folder (with dagster.yaml)")
@@ -25,7 +25,7 @@ def cmd_local_aws(args: argparse.Namespace) -> int:
 
 
 def _resources() -> dict:
-    from energy_assets.definitions import build_resources
+    from energy_assets.orchestration.definitions import build_resources
     from energy_assets.settings import Settings
 
     return build_resources(Settings())
@@ -34,7 +34,7 @@ def _resources() -> dict:
 def cmd_models(args: argparse.Namespace) -> int:
     """The registry: every registered version, its approval, metrics, whether its artifact
     still verifies and which one the endpoint answers with now."""
-    from energy_assets.registry_view import registry_table
+    from energy_assets.tools.registry_view import registry_table
 
     resources = _resources()
     print(registry_table(resources["sagemaker"], resources["storage"]))
@@ -42,7 +42,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from energy_assets.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
+    from energy_assets.release.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
 
     resources = _resources()
     try:
@@ -61,8 +61,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
-    from energy_assets.seed import read_usage_csv, seed_table
     from energy_assets.settings import Settings, parse_names
+    from energy_assets.tools.seed import read_usage_csv, seed_table
 
     settings = Settings()
     table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
@@ -223,8 +223,8 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from energy_assets.demo import run_demo
     from energy_assets.settings import parse_names
+    from energy_assets.tools.demo import run_demo
 
     return run_demo(
         root=project_root(),
@@ -243,7 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from energy_assets.simulate import run_simulation
+    from energy_assets.tools.simulate import run_simulation
 
     os.environ.setdefault("DAGSTER_HOME", str(project_root()))
     return run_simulation(

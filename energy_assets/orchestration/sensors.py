@@ -13,17 +13,17 @@ from dagster._core.storage.tags import (
 
 from energy_assets import layout, meter_days
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
-from energy_assets.jobs import (
+from energy_assets.meterfiles.ops import dropped_files, imported_days
+from energy_assets.monitoring.cloudwatch import alarms_in_alarm
+from energy_assets.monitoring.drift import drift_decision
+from energy_assets.monitoring.raw import day_of, raw_day_keys
+from energy_assets.orchestration.jobs import (
     ingestion_job,
     meter_file_job,
     monitoring_job,
     training_job,
     usage_job,
 )
-from energy_assets.meterfiles.ops import dropped_files, imported_days
-from energy_assets.monitoring.cloudwatch import alarms_in_alarm
-from energy_assets.monitoring.drift import drift_decision
-from energy_assets.monitoring.raw import day_of, raw_day_keys
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
 from energy_assets.settings import Settings
 
