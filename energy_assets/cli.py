@@ -199,15 +199,26 @@ def cmd_notebook(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from energy_assets.app.api import app_from_env
+    from energy_assets.background import bind_socket, client_host, uvicorn_server
+    from energy_assets.errors import CommandError
     from energy_assets.settings import Settings
 
     token = Settings().app_token
     link = f"#token={token}" if token else ""  # the page keeps it; the fragment reaches no server
-    print(f"energy_assets app on http://{args.host}:{args.port}/{link} (API docs at /docs)")
-    uvicorn.run(app_from_env(), host=args.host, port=args.port, log_level="warning")
+    try:
+        sock = bind_socket(args.host, args.port)  # --port 0: a free port, printed below
+    except RuntimeError as error:
+        raise CommandError(str(error)) from None
+    port = sock.getsockname()[1]
+    print(
+        f"energy_assets app on http://{client_host(args.host)}:{port}/{link} (API docs at /docs)",
+        flush=True,
+    )
+    try:
+        uvicorn_server(app_from_env()).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 
@@ -324,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
 
     app = sub.add_parser("app", help="the web app: actual beside predicted usage")
     app.add_argument("--host", default="127.0.0.1")
-    app.add_argument("--port", type=int, default=8000)
+    app.add_argument("--port", type=int, default=8000, help="0: a free port (printed)")
     app.set_defaults(func=cmd_app)
 
     demo = sub.add_parser("demo", help="local AWS + sample data + whole graph + endpoint + UI")

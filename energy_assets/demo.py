@@ -88,10 +88,10 @@ class DemoServers:
 
     def start_app(self, port: int):
         from energy_assets.app.api import app_from_env
-        from energy_assets.background import BackgroundServer
+        from energy_assets.background import ASGIThread
 
         with _signals_to_main_thread():
-            self.app = BackgroundServer(app_from_env(), port=port).start()
+            self.app = ASGIThread(port=port).start(app_from_env())
         return self.app
 
     def start_ui(

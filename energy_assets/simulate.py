@@ -23,6 +23,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_
 
 from energy_assets import layout, meter_days
 from energy_assets.ml import monitoring as mon
+from energy_assets.monitoring.raw import recent_clean
+from energy_assets.monitoring.store import serving_bundle, stored_reference
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -269,7 +271,7 @@ def phase_errors(storage, result: ReplayResult, initial: str) -> dict[str, dict]
     after it was replaced (the counterfactual that shows what retraining bought)."""
     rows = storage.read_parquet(layout.MONITORING_REALISED)
     # one yardstick for every version: the first model's per-meter scale
-    scale = storage.get_json(layout.monitoring_reference(initial))["scale"]
+    scale = stored_reference(storage, initial).scale
     rows = rows.assign(scaled_error=rows["abs_error"] / rows["meter_id"].map(scale))
     phase_of = {d.day: d.phase for d in result.days}
     rows = rows.assign(day=rows["date"].dt.strftime("%Y-%m-%d"))
@@ -292,14 +294,9 @@ def phase_errors(storage, result: ReplayResult, initial: str) -> dict[str, dict]
 
 def counterfactual(storage, version: str, days: list[str]) -> dict:
     """The first model's realised error on ``days``, reconstructed as monitoring does."""
-    from energy_assets.assets.monitoring import read_raw_days
-    from energy_assets.ml.cleaning import clean_usage
-    from energy_assets.serving.artifact import load_bundle
-
-    bundle = load_bundle(storage.get_bytes(layout.model_dir(version) + "model.tar.gz"))
-    ref = mon.Reference.from_dict(storage.get_json(layout.monitoring_reference(version)))
-    first = min(s.index[-1] for s in bundle.history.values()) - pd.Timedelta(days=35)
-    clean = clean_usage(read_raw_days(storage, first.strftime("%Y-%m-%d"), days[-1])).clean
+    bundle = serving_bundle(storage, {"model_version": version})
+    ref = stored_reference(storage, version)
+    clean = recent_clean(storage, bundle, days[-1])
     rows = mon.realised(bundle, clean, ref, days=pd.DatetimeIndex(pd.to_datetime(days)))
     return {
         "days": int(rows["date"].nunique()),

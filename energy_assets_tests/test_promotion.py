@@ -315,13 +315,13 @@ def health(env):
 
     from energy_assets.app.api import create_app
     from energy_assets.app.service import UsageService
-    from energy_assets.background import BackgroundServer
+    from energy_assets.background import ASGIThread
 
     resources = env["resources"]
     service = UsageService(
         table=resources["usage_table"], sagemaker=resources["sagemaker"], health_ttl_seconds=0
     )
-    server = BackgroundServer(create_app(service)).start()
+    server = ASGIThread().start(create_app(service))
 
     def get() -> tuple[int, dict]:
         response = httpx.get(f"{server.url}/api/health", timeout=30)
