@@ -132,7 +132,11 @@ def test_dynamodb_throttling_is_retried_by_botocore(env):
         message="The level of configured provisioned throughput for the table was exceeded.",
     )
     started = time.monotonic()
-    result = export(env)
+    # the Scan path (tables up to scan_max_items); by default the export reads through exports
+    from energy_assets.resources import UsageTableResource
+
+    scanned = UsageTableResource(table_name=TABLE, scan_max_items=10**9)
+    result = export(env, {**env["resources"], "usage_table": scanned})
     seconds = time.monotonic() - started
     (rule,) = faults.clear()
     assert result.success
@@ -269,6 +273,10 @@ def test_materializing_twice_changes_nothing_and_duplicates_nothing(env):
     # every output is the same bytes, but the counts of cleaning name the run's own
     # quarantine record (an audit log kept per run) and so does their manifest
     run_keyed = {layout.CLEAN_STATS, layout.CLEAN_MANIFEST}
+    # DynamoDB's own exports, and the state chaining them, are per refresh (table_reads.py)
+    first, second = (
+        {k: v for k, v in s.items() if not k.startswith("exports/")} for s in (first, second)
+    )
     same = {
         k: v for k, v in first.items() if not k.startswith("quarantine/") and k not in run_keyed
     }
