@@ -94,7 +94,7 @@ def dropped_files(
     skip = set(seen or [])
     found = []
     for prefix in RAW_PREFIXES.values():
-        for obj in storage.list_objects(prefix):
+        for obj in storage.object_entries(prefix):
             if obj["Key"].endswith("/") or (after and obj["LastModified"] < after):
                 continue
             found.append((obj["LastModified"], obj["Key"], obj["ETag"].strip('"')))

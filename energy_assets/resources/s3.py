@@ -309,7 +309,7 @@ class S3Storage(dg.ConfigurableResource):
             for obj in page.get("Contents", [])
         ]
 
-    def list_objects(self, prefix: str) -> list[dict]:
+    def object_entries(self, prefix: str) -> list[dict]:
         """ListObjectsV2's entries under ``prefix`` (Key, LastModified, ETag, Size), all pages."""
         paginator = self.client().get_paginator("list_objects_v2")
         return [
