@@ -32,3 +32,5 @@ format: $(STAMP)
 
 lock:
 	python3 -m uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	python3 -m uv pip compile --group pyproject.toml:serving -c requirements.lock \
+		-o energy_assets/serving/requirements.lock --python-version 3.11

@@ -4,17 +4,18 @@ import dagster as dg
 
 from energy_assets import layout
 from energy_assets.assets.evaluation import evaluation_report, report_problems, report_warning
-from energy_assets.assets.preparation import cleaned_usage
+from energy_assets.assets.preparation import cleaned_usage, read_frame
+from energy_assets.assets.values import Dataset, Evaluation
 from energy_assets.resources import S3Storage
 
 MAX_QUARANTINED_SHARE = 0.05
 
 
 @dg.asset_check(asset=cleaned_usage, blocking=True)
-def cleaned_usage_is_complete(storage: S3Storage) -> dg.AssetCheckResult:
+def cleaned_usage_is_complete(storage: S3Storage, cleaned_usage: Dataset) -> dg.AssetCheckResult:
     """One finite, non-negative value per meter and day, gap-free, with few rows quarantined."""
-    frame = storage.read_parquet(layout.CLEAN)
-    stats = storage.get_json(layout.CLEAN_STATS)
+    frame = read_frame(storage, cleaned_usage, layout.CLEAN)
+    stats = storage.get_json(layout.CLEAN_STATS, expect=cleaned_usage.sha256(layout.CLEAN_STATS))
     duplicates = int(frame.duplicated(["meter_id", "date"]).sum())
     missing = int(frame["usage"].isna().sum())
     negative = int((frame["usage"] < 0).sum())
@@ -36,12 +37,14 @@ def cleaned_usage_is_complete(storage: S3Storage) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=evaluation_report, blocking=True)
-def model_beats_seasonal_naive(storage: S3Storage) -> dg.AssetCheckResult:
+def model_beats_seasonal_naive(
+    storage: S3Storage, evaluation_report: Evaluation
+) -> dg.AssetCheckResult:
     """Deploy only what does not lose to seasonal naive: a model that beats it on the test
     window (a week ahead from every test day), or is not significantly worse (a warning). A
     model significantly worse is replaced by the baseline itself (a warning: the baseline
     deploys if nothing better serves). A model with non-finite metrics never deploys."""
-    report = storage.get_json(layout.EVALUATION_LATEST)
+    report = storage.get_json(storage.key_of(evaluation_report.report_uri))
     problems = report_problems(report)
     warning = report_warning(report)
     overall, verdict = report["overall"], report["baseline_verdict"]

@@ -12,10 +12,10 @@ from dagster_aws.s3 import S3Resource
 
 from energy_assets.assets.deployment import forecast_endpoint, rollback_job
 from energy_assets.assets.evaluation import evaluation_report
-from energy_assets.assets.exploration import exploration_report
+from energy_assets.assets.exploration import exploration_features, exploration_report
 from energy_assets.assets.ingestion import raw_usage_export_asset, usage_table
 from energy_assets.assets.monitoring import forecast_monitoring_asset
-from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
+from energy_assets.assets.preparation import cleaned_usage, train_test_split
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import trained_forecaster
 from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
@@ -32,6 +32,7 @@ from energy_assets.partitions import daily_partitions
 from energy_assets.resources import (
     CloudWatchResource,
     MeterSettings,
+    RunValueIOManager,
     S3Storage,
     SageMakerResource,
     UsageTableResource,
@@ -43,17 +44,20 @@ from energy_assets.settings import Settings
 
 def build_resources(settings: Settings) -> dict:
     """The resources of the deployment ``settings`` names (also what the CLI commands use)."""
+    storage = S3Storage(
+        bucket=settings.bucket,
+        # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
+        s3=S3Resource(region_name=settings.region, max_attempts=4),
+    )
     return {
         "usage_table": UsageTableResource(
             table_name=settings.table,
             region_name=settings.region,
             scan_max_items=settings.scan_max_items,
         ),
-        "storage": S3Storage(
-            bucket=settings.bucket,
-            # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
-            s3=S3Resource(region_name=settings.region, max_attempts=4),
-        ),
+        "storage": storage,
+        # the values assets hand downstream (the model's version, URI, checksum), per run
+        "io_manager": RunValueIOManager(storage=storage),
         "sagemaker": SageMakerResource(
             endpoint_name=settings.endpoint_name,
             role_arn=settings.role_arn,
@@ -84,8 +88,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
             usage_table,
             raw_usage_export_asset(partitions),
             cleaned_usage,
-            usage_features,
             train_test_split,
+            exploration_features,
             exploration_report,
             trained_forecaster,
             evaluation_report,

@@ -289,7 +289,12 @@ def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None
     import dagster as dg
 
     from energy_assets.definitions import build_defs
-    from energy_assets.pipeline import failure_summary, interrupted, materialize_all
+    from energy_assets.pipeline import (
+        asset_metadata,
+        failure_summary,
+        interrupted,
+        materialize_all,
+    )
 
     defs = build_defs(settings)
     instance = dg.DagsterInstance.get()
@@ -309,7 +314,9 @@ def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None
     storage = defs.resources["storage"]
     sagemaker = defs.resources["sagemaker"]
     stats = storage.get_json("clean/stats.json")
-    report = storage.get_json("evaluation/latest.json")
+    # the report of the model this run evaluated (and, in a fresh demo, deployed)
+    evaluated = asset_metadata(runs.training, "evaluation_report")
+    report = storage.get_json(storage.key_of(evaluated["report_uri"]))
     deployment = storage.get_json("deployments/current.json")
     meter = report["smoke_meter"]
     answer = sagemaker.invoke({"meter_id": meter, "horizon": 7})
@@ -320,7 +327,7 @@ def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None
         "deployment": deployment,
         "endpoint": sagemaker.describe_endpoint(),
         "package": sagemaker.find_package(deployment["model_version"]) or {},
-        "exploration": storage.get_json("exploration/latest.json")["report_uri"],
+        "exploration": asset_metadata(runs.exploration, "exploration_report")["report_uri"],
         "answer": answer,
         "last_day": last_day,
         "settings": settings,

@@ -3,7 +3,7 @@ select (made by ``build_defs`` from the deployment's settings)."""
 
 import dagster as dg
 
-from energy_assets.assets.exploration import exploration_report
+from energy_assets.assets.exploration import exploration_features, exploration_report
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.assets.preparation import cleaned_usage
 from energy_assets.meterfiles.ops import import_meter_file
@@ -31,8 +31,8 @@ monitoring_job = dg.define_asset_job(
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.assets(cleaned_usage).downstream()
-    - dg.AssetSelection.assets(FORECAST_MONITORING, exploration_report),
-    description="Clean, featurise, split, train, evaluate and deploy, gated by blocking checks.",
+    - dg.AssetSelection.assets(FORECAST_MONITORING, exploration_features, exploration_report),
+    description="Clean, split, train, evaluate and deploy, gated by blocking checks.",
     # on ECS (deploy/aws/dagster.yaml) these runs queue under their own limit and get a larger
     # task; the local launcher ignores the ecs/ tags
     tags={"energy-assets/stage": "training", "ecs/cpu": "4096", "ecs/memory": "16384"},
@@ -40,8 +40,8 @@ training_job = dg.define_asset_job(
 
 exploration_job = dg.define_asset_job(
     "exploration_job",
-    selection=dg.AssetSelection.assets(exploration_report),
-    description="Execute the exploration notebook against the training set in S3.",
+    selection=dg.AssetSelection.assets(exploration_features, exploration_report),
+    description="The exploration table of the training set and the notebook executed on it.",
 )
 
 

@@ -1,24 +1,30 @@
 """Where each asset keeps its files in the bucket.
 
 Daily raw objects share one prefix so that reading all history is one listing; model and
-evaluation files are versioned, with a small ``latest.json`` pointer naming the current version.
+evaluation files are versioned. What an asset hands to the assets downstream (the model's
+version, URI and checksum; the checksums of a dataset's objects) is kept per run under
+``runs/`` by the IO manager (``resources/handoff.py``): no pointer in the bucket decides what a
+run reads.
 """
 
 RAW_PREFIX = "raw/usage/"
 RAW_UNDATED = "raw/usage/undated/usage.csv"
 CLEAN = "clean/usage.parquet"
 CLEAN_STATS = "clean/stats.json"
-FEATURES = "features/usage_features.parquet"
+FEATURES = "exploration/features.csv"  # an exploration table: no model reads it
 TRAIN = "datasets/train/train.csv"
 TEST = "datasets/test/test.csv"
 DEEPAR_PREFIX = "datasets/deepar/"
-MODEL_LATEST = "models/latest.json"
-EVALUATION_LATEST = "evaluation/latest.json"
 DEPLOYMENTS_PREFIX = "deployments/"
 DEPLOYMENT_CURRENT = "deployments/current.json"
 MONITORING_REALISED = "monitoring/realised.parquet"
 MONITORING_LATEST = "monitoring/latest.json"
 DATA_CAPTURE_PREFIX = "datacapture/"
+
+
+def handoff(run_id: str, asset: str) -> str:
+    """The value ``asset`` handed on in run ``run_id``."""
+    return f"runs/{run_id}/{asset}.json"
 
 
 def raw_day(day: str) -> str:
@@ -35,6 +41,11 @@ def model_dir(version: str) -> str:
 
 def evaluation_dir(version: str) -> str:
     return f"evaluation/{version}/"
+
+
+def report(version: str) -> str:
+    """The evaluation report of a model version (also its registered quality statistics)."""
+    return f"{evaluation_dir(version)}report.json"
 
 
 def deployment(version: str) -> str:
@@ -74,9 +85,9 @@ PRODUCERS = (
     (RAW_PREFIX, "raw_usage_export"),
     ("clean/", "cleaned_usage"),
     ("quarantine/", "cleaned_usage"),
-    ("features/", "usage_features"),
     (DEEPAR_PREFIX, "train_test_split"),
     ("datasets/", "train_test_split"),
+    (FEATURES, "exploration_features"),
     ("exploration/", "exploration_report"),
     ("models/", "trained_forecaster"),
     ("evaluation/", "evaluation_report"),

@@ -150,12 +150,21 @@ def _materialize(run, first_day, last_day, explore, say, chunk_days) -> Pipeline
                 f"({done}/{total} days, {elapsed:.0f} s; about {left:.0f} s left)"
             )
     runs = PipelineRuns(ingestion=ingestion_runs[-1], ingestion_runs=ingestion_runs)
-    say("training_job: clean, features, split, train, evaluate, register, deploy")
+    say("training_job: clean, split, train, evaluate, register, deploy")
     runs.training = run("training_job")
     if explore and runs.training.success:
-        say("exploration_job: the exploration notebook against the training set")
+        say("exploration_job: the exploration table and notebook of the training set")
         runs.exploration = run("exploration_job")
     return runs
+
+
+def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict | None:
+    """The metadata of ``asset``'s materialization in a run (the last one of a range run, which
+    records one per partition), as plain values; None when the run did not materialize it."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path == [asset]]
+    if not events:
+        return None
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
 def interrupted(result: dg.ExecuteInProcessResult) -> bool:

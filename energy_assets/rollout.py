@@ -162,7 +162,7 @@ def restore(storage, sagemaker, failed: Target, previous: str | None, horizon: i
             _record_serving(storage, sagemaker, candidate, f"restored after {failed.config_name}")
             return candidate
     if sagemaker.describe_endpoint() is not None:
-        sagemaker.client().delete_endpoint(EndpointName=sagemaker.endpoint_name)
+        sagemaker.delete_endpoint()
     _record_serving(
         storage, sagemaker, None, f"no config known to serve after {failed.config_name}"
     )

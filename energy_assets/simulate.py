@@ -252,13 +252,16 @@ def _finite(value) -> float | None:
 
 def _decision(storage, run: dg.ExecuteInProcessResult) -> dict:
     """The gate's record of this run's challenger, or why the run stopped before the gate."""
-    report = storage.get_json(layout.EVALUATION_LATEST)
-    key = layout.deploy_decision(report["version"])
-    if report.get("run_id") == run.run_id and storage.exists(key):
-        return storage.get_json(key)
+    from energy_assets.pipeline import asset_metadata
+
+    made = asset_metadata(run, "evaluation_report") or asset_metadata(run, "trained_forecaster")
+    version = (made or {}).get("version")
+    decided = storage.get_json_or_none(layout.deploy_decision(version)) if version else None
+    if decided and decided.get("run_id") == run.run_id:
+        return decided
     failed = [e.check_name for e in run.get_asset_check_evaluations() if not e.passed]
     reason = f"blocked by {', '.join(failed)}" if failed else "the run failed before the gate"
-    return {"version": report.get("version"), "reason": reason}
+    return {"version": version, "reason": reason}
 
 
 def phase_errors(storage, result: ReplayResult, initial: str) -> dict[str, dict]:

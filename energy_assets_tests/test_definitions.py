@@ -47,7 +47,7 @@ def test_one_graph_from_table_to_endpoint():
         "usage_table",
         "raw_usage_export",
         "cleaned_usage",
-        "usage_features",
+        "exploration_features",
         "train_test_split",
         "trained_forecaster",
         "evaluation_report",

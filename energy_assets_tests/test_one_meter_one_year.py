@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_assets.pipeline import materialize_all
+from energy_assets.pipeline import asset_metadata, materialize_all
 from energy_assets.resources import UsageTableResource
 from energy_assets.seed import seed_table
 from energy_assets.simulate import replay_definitions
@@ -80,7 +80,9 @@ def _run(kind: str, local_aws):
         "names": names,
         "defs": defs,
         "runs": runs,
-        "report": storage.get_json("evaluation/latest.json"),
+        "report": storage.get_json(
+            storage.key_of(asset_metadata(runs.training, "evaluation_report")["report_uri"])
+        ),
         "deployment": storage.get_json("deployments/current.json"),
         "check": {e.check_name: e for e in runs.training.get_asset_check_evaluations()}[
             "model_beats_seasonal_naive"

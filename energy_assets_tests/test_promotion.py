@@ -13,15 +13,21 @@ import pytest
 
 from energy_assets import layout
 from energy_assets.assets.deployment import forecast_endpoint, rollback_job
+from energy_assets.assets.evaluation import evaluation_report
+from energy_assets.assets.preparation import train_test_split
 from energy_assets.assets.registry import registered_model
+from energy_assets.assets.values import Evaluation
 from energy_assets.ml.bundle import ForecastBundle
 from energy_assets.ml.cleaning import clean_usage
 from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.split import time_split
 from energy_assets.ml.synthetic import generate_usage
 from energy_assets.promotion import compare
+from energy_assets.resources.s3 import sha256_hex
 from energy_assets.serving.artifact import pack_bundle
 from energy_assets.settings import Settings
+from energy_assets_tests.lineage import publish as publish_value
+from energy_assets_tests.lineage import written
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +44,15 @@ def env(local_aws):
     train, test = time_split(clean[["meter_id", "date", "usage"]], test_days=28)
     storage.put_csv(layout.TRAIN, train)
     storage.put_csv(layout.TEST, test)
-    return {"resources": resources, "train": train, "test": test, "versions": {}}
+    instance = dg.DagsterInstance.ephemeral()
+    split = written(storage, layout.TRAIN, layout.TEST)
+    publish_value(train_test_split, split, resources, instance)
+    return {"resources": resources, "train": train, "test": test, "instance": instance}
 
 
 def publish(env, version: str, season_length: int, drop_history: bool = False) -> str:
-    """Train a bundle of one model kind, store it and an evaluation report as the latest."""
+    """Train a bundle of one model kind, store it and its evaluation report, and materialize
+    evaluation_report as that model (what registration and deployment read)."""
     storage = env["resources"]["storage"]
     known = pd.concat([env["train"], env["test"]])
     history, models = {}, {}
@@ -54,25 +64,42 @@ def publish(env, version: str, season_length: int, drop_history: bool = False) -
     if drop_history:  # a broken artifact: the container cannot start on it
         history.pop(sorted(history)[-1])
     bundle = ForecastBundle(version=version, models=models, history=history)
-    uri = storage.put_bytes(layout.model_dir(version) + "model.tar.gz", pack_bundle(bundle))
+    artifact = pack_bundle(bundle)
+    uri = storage.put_bytes(layout.model_dir(version) + "model.tar.gz", artifact)
     report = {
         "version": version,
         "model_uri": uri,
         "overall": {"mae": 1.0, "rmse": 1.0, "mse": 1.0, "relative_mae": 0.9},
         "smoke_meter": sorted(models)[0],
     }
-    storage.put_json(layout.evaluation_dir(version) + "report.json", report)
-    storage.put_json(layout.EVALUATION_LATEST, report)
+    report_uri = storage.put_json(layout.report(version), report)
+    evaluation = Evaluation(
+        version=version,
+        model_uri=uri,
+        artifact_sha256=sha256_hex(artifact),
+        report_uri=report_uri,
+        smoke_meter=report["smoke_meter"],
+        trained_version=version,
+    )
+    publish_value(evaluation_report, evaluation, env["resources"], env["instance"])
     return version
 
 
-def deploy(env, **config) -> dg.ExecuteInProcessResult:
+def materialize(env, *selected, config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Materialize ``selected`` of the deployment assets; their upstream values are the ones
+    published last (the latest materializations the instance records)."""
+    upstream = [train_test_split, evaluation_report, registered_model]
     return dg.materialize(
-        [registered_model, forecast_endpoint],
+        [a.to_source_asset() for a in upstream if a not in selected] + list(selected),
         resources=env["resources"],
+        instance=env["instance"],
         run_config={"ops": {"forecast_endpoint": {"config": config}}} if config else None,
         raise_on_error=False,
     )
+
+
+def deploy(env, **config) -> dg.ExecuteInProcessResult:
+    return materialize(env, registered_model, forecast_endpoint, config=config)
 
 
 def deploy_metadata(result) -> dict:
@@ -137,6 +164,12 @@ def test_first_model_is_registered_and_deployed(env):
     assert meta["deployed"] is True and meta["reason"] == "no model is serving"
     assert serving(env) == "v1-naive"
     assert status(env, "v1-naive") == "Approved"
+    # the UI says which model the registration and the deployment are about
+    versions = {
+        e.asset_key.path[-1]: e.materialization.tags["dagster/data_version"]
+        for e in result.get_asset_materialization_events()
+    }
+    assert versions == {"registered_model": "v1-naive", "forecast_endpoint": "v1-naive"}
 
 
 def test_deploying_the_serving_version_again_changes_nothing(env):
@@ -208,6 +241,9 @@ def test_rollback_to_a_named_version(env):
     current = env["resources"]["storage"].get_json(layout.DEPLOYMENT_CURRENT)
     assert current["model_version"] == "v1-naive" and current["rolled_back_from"] == "v2-weekly"
     assert status(env, "v2-weekly") == "Rejected" and status(env, "v1-naive") == "Approved"
+    # the UI's data version of forecast_endpoint names the model it serves again
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.tags["dagster/data_version"] == "v1-naive"
 
 
 def test_rollback_to_a_version_that_never_served_fails_clearly(env):
@@ -370,15 +406,10 @@ def test_failed_smoke_test_restores_only_a_config_known_to_serve(env, health):
 
 def test_deploy_refuses_an_artifact_changed_after_registration(env):
     publish(env, "v6-weekly", season_length=7)
-    registered = dg.materialize([registered_model], resources=env["resources"])
+    registered = materialize(env, registered_model)
     assert registered.success
     overwrite_artifact(env, "v6-weekly")
-    result = dg.materialize(
-        [forecast_endpoint],
-        resources=env["resources"],
-        run_config={"ops": {"forecast_endpoint": {"config": {"force": True}}}},
-        raise_on_error=False,
-    )
+    result = materialize(env, forecast_endpoint, config={"force": True})
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "of version v6-weekly changed since registration" in failure
@@ -408,7 +439,7 @@ def test_with_no_config_known_to_serve_the_endpoint_is_deleted(env, health, monk
 def test_registration_refuses_an_artifact_replaced_after_training(env):
     publish(env, "v8-weekly", season_length=7)
     overwrite_artifact(env, "v8-weekly", with_bytes_of="v6-weekly")
-    result = dg.materialize([registered_model], resources=env["resources"], raise_on_error=False)
+    result = materialize(env, registered_model)
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "model.tar.gz changed between training and registration" in failure

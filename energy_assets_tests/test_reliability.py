@@ -19,14 +19,14 @@ from dagster._core.storage.tags import (
 )
 
 from energy_assets import layout
-from energy_assets.assets.preparation import cleaned_usage, train_test_split, usage_features
+from energy_assets.assets.preparation import cleaned_usage, train_test_split
 from energy_assets.definitions import build_defs
 from energy_assets.localaws.faults import FaultClient
 from energy_assets.resources import IncompleteObject
 from energy_assets_tests.conftest import deployment
 
 TABLE, BUCKET = "reliability-usage", "reliability-bucket"
-PREPARATION = [cleaned_usage, usage_features, train_test_split]
+PREPARATION = [cleaned_usage, train_test_split]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,7 @@ def env(local_aws):
         "faults": faults,
         "settings": settings,
         "raw_usage_export": defs.get_assets_def("raw_usage_export"),
+        "instance": dg.DagsterInstance.ephemeral(),  # one lineage for the module's runs
     }
     faults.clear()
 
@@ -60,12 +61,28 @@ def export(env, resources=None) -> dg.ExecuteInProcessResult:
             ASSET_PARTITION_RANGE_END_TAG: seeded.last_date,
         },
         raise_on_error=False,
+        instance=env["instance"],
     )
 
 
 def prepare(env, resources=None, **split) -> dg.ExecuteInProcessResult:
     config = {"ops": {"train_test_split": {"config": split}}} if split else None
-    return dg.materialize(PREPARATION, resources=resources or env["resources"], run_config=config)
+    return dg.materialize(
+        PREPARATION,
+        resources=resources or env["resources"],
+        run_config=config,
+        instance=env["instance"],
+    )
+
+
+def split_alone(env, resources=None) -> dg.ExecuteInProcessResult:
+    """train_test_split on its own: it reads the cleaned_usage the last preparation handed on."""
+    return dg.materialize(
+        [cleaned_usage.to_source_asset(), train_test_split],
+        resources=resources or env["resources"],
+        instance=env["instance"],
+        raise_on_error=False,
+    )
 
 
 def snapshot(storage, prefix: str = "") -> dict[str, str]:
@@ -171,7 +188,7 @@ def test_s3_slowdown_is_retried_by_botocore(env):
 
 
 def test_a_step_that_still_fails_after_botocore_is_retried_by_dagster(env):
-    """Three 500s in a row on the only read of usage_features exhaust a client allowed three
+    """Three 500s in a row on the only read of train_test_split exhaust a client allowed three
     attempts (dagster-aws's ``max_attempts`` counts retries); the asset's RetryPolicy runs the
     step again and it succeeds."""
     from dagster_aws.s3 import S3Resource
@@ -192,11 +209,11 @@ def test_a_step_that_still_fails_after_botocore_is_retried_by_dagster(env):
         status=500,
         code="InternalError",
     )
-    result = dg.materialize([usage_features], resources=resources, raise_on_error=False)
+    result = split_alone(env, resources)
     (rule,) = faults.clear()
     assert result.success
     assert rule["injected"] == 3 and rule["matched"] == 4
-    assert retries_of(result, "usage_features") == 1
+    assert retries_of(result, "train_test_split") == 1
 
 
 def test_a_missing_input_names_the_object_and_the_asset_to_materialize(env):
@@ -205,14 +222,42 @@ def test_a_missing_input_names_the_object_and_the_asset_to_materialize(env):
     storage = env["resources"]["storage"]
     assert prepare(env).success
     storage.delete(layout.CLEAN)
-    result = dg.materialize([usage_features], resources=env["resources"], raise_on_error=False)
+    result = split_alone(env)
     assert not result.success
-    assert retries_of(result, "usage_features") == 0  # missing stays missing: no retry
+    assert retries_of(result, "train_test_split") == 0  # missing stays missing: no retry
     assert failure_summary(result) == (
-        f"usage_features: s3://{BUCKET}/clean/usage.parquet does not exist: "
+        f"train_test_split: s3://{BUCKET}/clean/usage.parquet does not exist: "
         "materialize cleaned_usage first (it writes this object)"
     )
     assert prepare(env).success  # materializing the named asset is the cure
+
+
+def test_data_another_run_replaced_is_refused_by_the_step_that_reads_it(env):
+    """A complete cleaning output of another run (its own manifest) lands between cleaned_usage
+    and train_test_split: the step reads what its upstream handed on, or stops, naming both."""
+    from energy_assets.pipeline import failure_summary
+    from energy_assets.resources.s3 import json_bytes, parquet_bytes
+
+    storage = env["resources"]["storage"]
+    assert prepare(env).success
+    other = storage.read_parquet(layout.CLEAN).iloc[:-1]
+    storage.put_set(
+        layout.CLEAN_MANIFEST,
+        {
+            layout.CLEAN: (parquet_bytes(other), "application/vnd.apache.parquet"),
+            layout.CLEAN_STATS: (json_bytes({"rows_in": len(other)}), "application/json"),
+        },
+    )
+    result = split_alone(env)
+    assert not result.success
+    assert retries_of(result, "train_test_split") == 0  # another run's data stays another's
+    summary = failure_summary(result)
+    assert summary.startswith(
+        f"train_test_split: s3://{BUCKET}/clean/usage.parquet is not the object cleaned_usage "
+        "handed on (SHA-256 "
+    )
+    assert summary.endswith("another run replaced it since; materialize cleaned_usage again")
+    assert prepare(env).success
 
 
 def test_materializing_twice_changes_nothing_and_duplicates_nothing(env):
@@ -231,6 +276,12 @@ def test_materializing_twice_changes_nothing_and_duplicates_nothing(env):
     assert first_stats.pop("quarantine_uri") != second_stats.pop("quarantine_uri")
     assert first_stats == second_stats
     new = set(second) - set(first)
+    handed_on = {k for k in new if k.startswith("runs/")}  # each run's values, kept per run
+    assert {k.rsplit("/", 1)[1] for k in handed_on} == {
+        "cleaned_usage.json",
+        "train_test_split.json",
+    }
+    new -= handed_on
     assert len(new) == 1 and next(iter(new)).startswith("quarantine/")  # this run's record
     quarantine = [second[k] for k in second if k.startswith("quarantine/")]
     assert len(set(quarantine)) == 1  # and it holds the same rows as every other run's
@@ -253,11 +304,13 @@ def test_a_run_killed_half_way_leaves_no_object_that_looks_complete(env, local_a
     )
     script = (
         "import dagster as dg\n"
-        "from dagster_aws.s3 import S3Resource\n"
-        "from energy_assets.assets.preparation import train_test_split\n"
-        "from energy_assets.resources import S3Storage\n"
-        f"storage = S3Storage(bucket={BUCKET!r}, s3=S3Resource())\n"
-        "dg.materialize([train_test_split], resources={'storage': storage},\n"
+        "from energy_assets.assets.preparation import (\n"
+        "    cleaned_usage, train_test_split)\n"
+        "from energy_assets.definitions import build_resources\n"
+        "from energy_assets.settings import Settings\n"
+        f"settings = Settings(table={TABLE!r}, bucket={BUCKET!r})\n"
+        "dg.materialize([cleaned_usage, train_test_split],\n"
+        "    resources=build_resources(settings),\n"
         "    run_config={'ops': {'train_test_split': {'config': {'test_days': 14}}}})\n"
     )
     child_env = {**os.environ, **local_aws.env()}

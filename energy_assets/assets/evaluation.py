@@ -6,8 +6,9 @@ import math
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.preparation import markdown_table, train_test_split
-from energy_assets.assets.training import read_split, trained_forecaster
+from energy_assets.assets.preparation import markdown_table
+from energy_assets.assets.training import read_split
+from energy_assets.assets.values import Dataset, Evaluation, ModelArtifact, handed_on
 from energy_assets.ml.metrics import (
     baseline_verdict,
     forecast_test,
@@ -17,7 +18,7 @@ from energy_assets.ml.metrics import (
 from energy_assets.ml.plots import plot_predicted_vs_actual
 from energy_assets.resources import CloudWatchResource, MeterSettings, S3Storage
 from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.serving.artifact import bundle_at, pack_bundle
+from energy_assets.serving.artifact import artifact_sha256, load_bundle, pack_bundle
 
 CLOUDWATCH_METRICS = {
     "mae": "TestMAE",
@@ -61,7 +62,7 @@ def evaluate_bundle(
     }
     if bundle.is_baseline:
         report["baseline"] = {"note": bundle.note, "instead_of": bundle.instead_of}
-    storage.put_json(prefix + "report.json", report)
+    storage.put_json(layout.report(bundle.version), report)
     return report, per_meter, png
 
 
@@ -80,7 +81,6 @@ def baseline_reason(report: dict, bundle) -> str | None:
 
 
 @dg.asset(
-    deps=[trained_forecaster, train_test_split],
     group_name="evaluation",
     kinds={"pandas", "s3", "cloudwatch"},
     code_version="3",
@@ -91,7 +91,9 @@ def evaluation_report(
     storage: S3Storage,
     cloudwatch: CloudWatchResource,
     meters: MeterSettings,
-) -> dg.MaterializeResult:
+    trained_forecaster: ModelArtifact,
+    train_test_split: Dataset,
+) -> dg.Output[Evaluation]:
     """MAE, MSE, RMSE, MAPE, MASE and 80%/95% interval coverage per meter and overall on the
     test window beside seasonal naive, with a predicted-vs-actual small multiple (interval band
     per meter); the model forecasts multi-step from the end of training, like seasonal naive.
@@ -100,21 +102,30 @@ def evaluation_report(
     test day (``baseline_verdict``). A model significantly worse than seasonal naive is not
     what this evaluation passes on: the seasonal-naive baseline of the same meters is, named
     as such (``<version>-baseline``) with the reason; it deploys if nothing better serves."""
-    latest = storage.get_json(layout.MODEL_LATEST)
-    bundle = bundle_at(storage, latest["model_uri"])
-    train, test = read_split(storage, layout.TRAIN), read_split(storage, layout.TEST)
+    model = trained_forecaster
+    if model.trainer != "local":
+        raise dg.Failure(
+            f"model {model.version} was trained by {model.trainer} ({model.model_uri}): its "
+            "model is DeepAR's own format, served by the DeepAR image; this evaluation scores "
+            "the models trained here (trainer: local)",
+            allow_retries=False,
+        )
+    bundle = load_bundle(storage.get_bytes(storage.key_of(model.model_uri), expect=model.sha256))
+    train = read_split(storage, train_test_split, layout.TRAIN)
+    test = read_split(storage, train_test_split, layout.TEST)
     report, per_meter, png = evaluate_bundle(
-        storage, bundle, latest["model_uri"], train, test, context.run_id, meters.unit
+        storage, bundle, model.model_uri, train, test, context.run_id, meters.unit
     )
+    sha256 = model.sha256
     reason = baseline_reason(report, bundle)
     if reason and not bundle.is_baseline:
         context.log.warning(f"{reason}: the seasonal-naive baseline is evaluated in its place")
         baseline = bundle.as_baseline(f"{bundle.version}-baseline", reason)
+        artifact = pack_bundle(baseline)
         uri = storage.put_bytes(
-            layout.model_dir(baseline.version) + "model.tar.gz",
-            pack_bundle(baseline),
-            "application/gzip",
+            layout.model_dir(baseline.version) + "model.tar.gz", artifact, "application/gzip"
         )
+        sha256 = artifact_sha256(artifact)
         model_report = report
         report, per_meter, png = evaluate_bundle(
             storage, baseline, uri, train, test, context.run_id, meters.unit
@@ -124,7 +135,6 @@ def evaluation_report(
         }
     elif reason:
         context.log.warning(f"{reason}: the model is the seasonal-naive baseline")
-    storage.put_json(layout.EVALUATION_LATEST, report)
     overall = report["overall"]
     cloudwatch.put_metrics(
         {
@@ -136,9 +146,20 @@ def evaluation_report(
     )
     image = base64.b64encode(png).decode()
     verdict = report["baseline_verdict"]
-    return dg.MaterializeResult(
+    evaluation = Evaluation(
+        version=report["version"],
+        model_uri=report["model_uri"],
+        artifact_sha256=sha256,
+        report_uri=storage.uri(layout.report(report["version"])),
+        smoke_meter=report["smoke_meter"],
+        trained_version=model.version,
+        serves_baseline=bool(report.get("baseline")),
+    )
+    return handed_on(
+        evaluation,
         metadata={
             "version": report["version"],
+            "trained_version": model.version,
             **{k: float(v) for k, v in overall.items() if isinstance(v, (int, float))},
             "baseline_verdict": verdict["verdict"],
             "baseline_p_value": float(verdict["p_value"]),
@@ -150,7 +171,8 @@ def evaluation_report(
             "per_meter": markdown_table(per_meter.drop(columns=["n"]).round(3), 50),
             "plot": dg.MetadataValue.md(f"![predicted vs actual](data:image/png;base64,{image})"),
             "plot_uri": dg.MetadataValue.url(report["plot_uri"]),
-        }
+            "report_uri": dg.MetadataValue.url(evaluation.report_uri),
+        },
     )
 
 

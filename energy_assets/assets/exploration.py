@@ -1,13 +1,26 @@
-"""The exploration notebook executed against the training set in S3, rendered to HTML."""
+"""What engineers look at before modelling, beside the graph that trains: the training window
+with calendar and history features (``exploration_features``) and the exploration notebook
+executed against it, rendered to HTML (``exploration_report``). Training does not read them:
+the models build their own inputs from ``train.csv`` (the global model its own features)."""
 
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.preparation import train_test_split
-from energy_assets.ml.notebook import EXPLORATION, execute_notebook
+from energy_assets.assets.preparation import markdown_table
+from energy_assets.assets.training import read_split
+from energy_assets.assets.values import Dataset, handed_on
+from energy_assets.ml.features import add_calendar_features
+from energy_assets.ml.notebook import execute_notebook
+from energy_assets.notebooks import EXPLORATION
 from energy_assets.resources import S3Storage
+from energy_assets.resources.s3 import sha256_hex
+from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 REPORT_PREFIX = "exploration/"
+
+
+class FeatureConfig(dg.Config):
+    hemisphere: str = "north"
 
 
 class ExplorationConfig(dg.Config):
@@ -17,29 +30,64 @@ class ExplorationConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[train_test_split],
+    group_name="exploration",
+    kinds={"pandas", "s3"},
+    code_version="2",
+    retry_policy=AWS_RETRY_POLICY,
+)
+def exploration_features(
+    config: FeatureConfig, storage: S3Storage, train_test_split: Dataset
+) -> dg.Output[Dataset]:
+    """An exploration table: the training window with day of week, weekend, month, day and week
+    of year, season, lag 7 and the mean of the previous 7 days, as CSV (the notebook needs only
+    pandas). The notebook relates each feature to usage; no model reads this table."""
+    train = read_split(storage, train_test_split, layout.TRAIN)
+    frame = add_calendar_features(train, hemisphere=config.hemisphere)
+    body = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode()
+    storage.put_bytes(layout.FEATURES, body, "text/csv")
+    return handed_on(
+        Dataset({layout.FEATURES: sha256_hex(body)}),
+        metadata={
+            "rows": len(frame),
+            "columns": ", ".join(frame.columns),
+            "hemisphere": config.hemisphere,
+            "preview": markdown_table(frame.tail(7)),
+            "uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
+        },
+    )
+
+
+@dg.asset(
     group_name="exploration",
     kinds={"jupyter", "s3"},
-    code_version="1",
+    code_version="2",
 )
 def exploration_report(
-    context: dg.AssetExecutionContext, config: ExplorationConfig, storage: S3Storage
+    context: dg.AssetExecutionContext,
+    config: ExplorationConfig,
+    storage: S3Storage,
+    train_test_split: Dataset,
+    exploration_features: Dataset,
 ) -> dg.MaterializeResult:
-    """Trends, weekly and yearly patterns, the missing-data map and the engineered features of
-    ``train.csv``: notebooks/exploration.ipynb run in a fresh kernel that reads S3 with boto3
-    (the same environment variables point it at the local AWS or a real account)."""
+    """Trends, weekly and yearly patterns, the missing-data map of ``train.csv`` and how each
+    feature of ``exploration_features`` relates to usage: the package's exploration.ipynb run in
+    a fresh kernel that reads S3 with boto3 (the same environment variables point it at the
+    local AWS or a real account)."""
+    # the kernel reads them: they must be the objects the upstream steps handed on
+    storage.check(layout.TRAIN, train_test_split.sha256(layout.TRAIN))
+    storage.check(layout.FEATURES, exploration_features.sha256(layout.FEATURES))
     notebook, html = execute_notebook(
         config.notebook_path,
         parameters={
             "BUCKET": storage.bucket,
             "TRAIN_KEY": layout.TRAIN,
+            "FEATURES_KEY": layout.FEATURES,
             "MAX_METERS": config.max_meters,
         },
         timeout=config.timeout_seconds,
     )
     key = f"{REPORT_PREFIX}{context.run_id}/exploration.html"
     uri = storage.put_bytes(key, html.encode(), "text/html")
-    storage.put_json(f"{REPORT_PREFIX}latest.json", {"report_uri": uri, "run_id": context.run_id})
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     return dg.MaterializeResult(
         metadata={
@@ -47,5 +95,6 @@ def exploration_report(
             "cells_executed": len(code_cells),
             "html_bytes": len(html),
             "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
+            "features_uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
         }
     )

@@ -1,4 +1,4 @@
-"""Cleaning, features and the train/test split, each written to S3."""
+"""Cleaning and the train/test split, each written to S3 (what training reads)."""
 
 import dagster as dg
 import pandas as pd
@@ -6,9 +6,9 @@ import pydantic
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
+from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
-from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.split import MIN_TRAIN_DAYS, short_meters, time_split
 from energy_assets.resources import MeterSettings, S3Storage
 from energy_assets.resources.s3 import json_bytes, parquet_bytes
@@ -30,10 +30,6 @@ class CleaningConfig(dg.Config):
     )
 
 
-class FeatureConfig(dg.Config):
-    hemisphere: str = "north"
-
-
 class SplitConfig(dg.Config):
     test_days: int = 28
 
@@ -42,8 +38,9 @@ def markdown_table(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
-def read_frame(storage: S3Storage, key: str) -> pd.DataFrame:
-    return storage.read_parquet(key)
+def read_frame(storage: S3Storage, dataset: Dataset, key: str) -> pd.DataFrame:
+    """``key`` of ``dataset``: the bytes its asset wrote, or a clear error."""
+    return storage.read_parquet(key, expect=dataset.sha256(key))
 
 
 @dg.asset(
@@ -58,7 +55,7 @@ def cleaned_usage(
     config: CleaningConfig,
     storage: S3Storage,
     meters: MeterSettings,
-) -> dg.MaterializeResult:
+) -> dg.Output[Dataset]:
     """Every meter on a full daily calendar: duplicates and bad rows quarantined with a reason,
     missing days imputed and flagged.
 
@@ -88,7 +85,7 @@ def cleaned_usage(
     storage.put_csv(quarantine_key, result.quarantine)
     stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}
     # the frame and its counts are one output: a manifest written last vouches for both
-    storage.put_set(
+    written = storage.put_set(
         layout.CLEAN_MANIFEST,
         {
             layout.CLEAN: (parquet_bytes(result.clean), "application/vnd.apache.parquet"),
@@ -100,50 +97,31 @@ def cleaned_usage(
         if len(result.quarantine)
         else pd.DataFrame({"reason": [], "rows": []})
     )
-    return dg.MaterializeResult(
+    return handed_on(
+        Dataset(written),
         metadata={
             **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))},
             "quarantined_by_reason": markdown_table(reasons, 20),
             "quarantine": dg.MetadataValue.url(storage.uri(quarantine_key)),
             "uri": dg.MetadataValue.url(storage.uri(layout.CLEAN)),
-        }
+        },
     )
 
 
 @dg.asset(
-    deps=[cleaned_usage],
     group_name="preparation",
     kinds={"pandas", "s3"},
-    code_version="1",
+    code_version="3",
     retry_policy=AWS_RETRY_POLICY,
 )
-def usage_features(config: FeatureConfig, storage: S3Storage) -> dg.MaterializeResult:
-    """Calendar and history features: day of week, month, season, lags and rolling means."""
-    frame = add_calendar_features(read_frame(storage, layout.CLEAN), hemisphere=config.hemisphere)
-    storage.put_parquet(layout.FEATURES, frame)
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(frame),
-            "columns": ", ".join(frame.columns),
-            "hemisphere": config.hemisphere,
-            "preview": markdown_table(frame.tail(7)),
-            "uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
-        }
-    )
-
-
-@dg.asset(
-    deps=[usage_features],
-    group_name="preparation",
-    kinds={"pandas", "s3"},
-    code_version="2",
-    retry_policy=AWS_RETRY_POLICY,
-)
-def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeResult:
-    """Time-ordered split: the last ``test_days`` days are the test set; CSVs in S3. A meter with
-    too few training days stays in (training serves it seasonal naive once it has a week) and
-    is named in the metadata: one new meter must not stop the fleet."""
-    frame = read_frame(storage, layout.FEATURES)
+def train_test_split(
+    config: SplitConfig, storage: S3Storage, cleaned_usage: Dataset
+) -> dg.Output[Dataset]:
+    """Time-ordered split of the cleaned frame: the last ``test_days`` days are the test set;
+    CSVs in S3 with the columns training reads (usage, the imputed flag, covariates). A meter
+    with too few training days stays in (training serves it seasonal naive once it has a week)
+    and is named in the metadata: one new meter must not stop the fleet."""
+    frame = read_frame(storage, cleaned_usage, layout.CLEAN).sort_values(["meter_id", "date"])
     train, test = time_split(frame, test_days=config.test_days)
     short = short_meters(train, frame["meter_id"].unique())
     objects = {
@@ -157,8 +135,9 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
     for name, body in deepar_channels(train, test).items():
         objects[layout.deepar_channel(name)] = (body.encode(), "application/jsonlines")
     # one output of four objects: the manifest, written last, vouches for all of them
-    storage.put_set(layout.SPLIT_MANIFEST, objects)
-    return dg.MaterializeResult(
+    written = storage.put_set(layout.SPLIT_MANIFEST, objects)
+    return handed_on(
+        Dataset(written),
         metadata={
             "train_rows": len(train),
             "test_rows": len(test),
@@ -172,5 +151,5 @@ def train_test_split(config: SplitConfig, storage: S3Storage) -> dg.MaterializeR
             "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
             "test_uri": dg.MetadataValue.url(storage.uri(layout.TEST)),
             "deepar_channels": dg.MetadataValue.url(storage.uri(layout.DEEPAR_PREFIX)),
-        }
+        },
     )

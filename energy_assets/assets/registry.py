@@ -6,63 +6,63 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.assets.evaluation import evaluation_report
+from energy_assets.assets.values import Evaluation, Registration, handed_on
 from energy_assets.resources import S3Storage, SageMakerResource
-from energy_assets.resources.s3 import SHA256
 from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.serving.artifact import artifact_sha256
 
 REGISTERED_METRICS = ("mae", "rmse", "mse", "baseline_mae", "relative_mae")
 
 
-def artifact_identity(storage: S3Storage, model_uri: str) -> dict[str, str]:
-    """SHA-256 of the artifact's bytes (checked against the one training wrote in the object's
-    metadata) and its ETag, which lets the registry view check it with a HEAD request."""
-    key = storage.key_of(model_uri)
+def artifact_identity(storage: S3Storage, evaluation: Evaluation) -> dict[str, str]:
+    """SHA-256 of the artifact's bytes (checked against the one training handed on with it)
+    and its ETag, which lets the registry view check it with a HEAD request."""
+    key = storage.key_of(evaluation.model_uri)
     head = storage.head(key)
     data = storage.get_bytes(key)
     sha = artifact_sha256(data)
-    written = ((head or {}).get("Metadata") or {}).get(SHA256)
-    if written != sha:
-        was = f"training wrote {written[:12]}…" if written else "written without a checksum"
+    if sha != evaluation.artifact_sha256:
         raise dg.Failure(
-            f"{model_uri} changed between training and registration (SHA-256 {sha[:12]}…, "
-            f"{was}): materialize trained_forecaster again",
+            f"{evaluation.model_uri} changed between training and registration (SHA-256 "
+            f"{sha[:12]}…, training wrote {evaluation.artifact_sha256[:12]}…): materialize "
+            "trained_forecaster again",
             allow_retries=False,
         )
     return {"artifact_sha256": sha, "artifact_etag": (head or {}).get("ETag", "").strip('"')}
 
 
 @dg.asset(
-    deps=[evaluation_report],
     group_name="deployment",
     kinds={"sagemaker"},
     code_version="2",
     retry_policy=AWS_RETRY_POLICY,
 )
 def registered_model(
-    context: dg.AssetExecutionContext, storage: S3Storage, sagemaker: SageMakerResource
-) -> dg.MaterializeResult:
+    context: dg.AssetExecutionContext,
+    storage: S3Storage,
+    sagemaker: SageMakerResource,
+    evaluation_report: Evaluation,
+) -> dg.Output[Registration]:
     """Register the evaluated model in the model package group with its test metrics, pending
     approval; the deploy gate approves it when it serves or rejects it with the reason. The
     artifact's SHA-256 goes into the package's metadata. Registering a version twice returns the
     existing package."""
-    report = storage.get_json(layout.EVALUATION_LATEST)
-    version = report["version"]
+    evaluation = evaluation_report
+    version = evaluation.version
     package = sagemaker.find_package(version)
     if package is None:
+        report = storage.get_json(storage.key_of(evaluation.report_uri))
         metrics = {
             k: f"{float(report['overall'][k]):.6g}"
             for k in REGISTERED_METRICS
             if k in report["overall"]
         }
-        report_uri = storage.uri(layout.evaluation_dir(version) + "report.json")
-        identity = artifact_identity(storage, report["model_uri"])
+        identity = artifact_identity(storage, evaluation)
         arn = sagemaker.register_model(
             version,
-            report["model_uri"],
+            evaluation.model_uri,
             {**metrics, **identity},
-            report_uri,
+            evaluation.report_uri,
             tags={"energy-assets:model-version": version, "energy-assets:run-id": context.run_id},
         )
         package = sagemaker.describe_package(arn)
@@ -73,12 +73,20 @@ def registered_model(
         "model_package_group": sagemaker.package_group,
         "package_version": package.get("ModelPackageVersion"),
         "status": package["ModelApprovalStatus"],
-        "model_uri": report["model_uri"],
+        "model_uri": evaluation.model_uri,
         "artifact_sha256": package.get("CustomerMetadataProperties", {}).get("artifact_sha256"),
         "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     storage.put_json(layout.registration(version), record)
-    return dg.MaterializeResult(
+    registration = Registration(
+        version=version,
+        model_uri=evaluation.model_uri,
+        artifact_sha256=record["artifact_sha256"] or "",
+        model_package_arn=record["model_package_arn"],
+        smoke_meter=evaluation.smoke_meter,
+    )
+    return handed_on(
+        registration,
         metadata={
             "version": version,
             "model_package_arn": record["model_package_arn"],
@@ -86,5 +94,5 @@ def registered_model(
             "package_version": record["package_version"] or 0,
             "approval_status": record["status"],
             **dict(package.get("CustomerMetadataProperties", {})),
-        }
+        },
     )

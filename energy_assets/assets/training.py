@@ -6,7 +6,8 @@ import dagster as dg
 import pandas as pd
 
 from energy_assets import layout
-from energy_assets.assets.preparation import markdown_table, train_test_split
+from energy_assets.assets.preparation import markdown_table
+from energy_assets.assets.values import Dataset, ModelArtifact, handed_on
 from energy_assets.ml.deepar import deepar_channels, deepar_image_uri, training_job_request
 from energy_assets.ml.training import (
     DEFAULT_CANDIDATES,
@@ -22,7 +23,7 @@ from energy_assets.resources import (
     SageMakerResource,
     UsageTableResource,
 )
-from energy_assets.serving.artifact import pack_bundle
+from energy_assets.serving.artifact import artifact_sha256, pack_bundle
 from energy_assets.settings import data_place
 
 
@@ -53,8 +54,11 @@ class TrainingConfig(dg.Config):
     deepar_image_uri: str = ""  # default: the region's built-in DeepAR image
 
 
-def read_split(storage: S3Storage, key: str) -> pd.DataFrame:
-    return storage.read_csv(key, dtype={"meter_id": str}, parse_dates=["date"])
+def read_split(storage: S3Storage, split: Dataset, key: str) -> pd.DataFrame:
+    """``train.csv`` or ``test.csv`` of ``split``: the bytes train_test_split handed on."""
+    return storage.read_csv(
+        key, expect=split.sha256(key), dtype={"meter_id": str}, parse_dates=["date"]
+    )
 
 
 def model_version(run_id: str) -> str:
@@ -62,7 +66,6 @@ def model_version(run_id: str) -> str:
 
 
 @dg.asset(
-    deps=[train_test_split],
     group_name="training",
     kinds={"scikitlearn", "statsmodels", "s3"},
     code_version="3",
@@ -74,7 +77,8 @@ def trained_forecaster(
     sagemaker: SageMakerResource,
     usage_table: UsageTableResource,
     meters: MeterSettings,
-) -> dg.MaterializeResult:
+    train_test_split: Dataset,
+) -> dg.Output[ModelArtifact]:
     """Validate the candidates per meter from weekly origins over up to ``validation_days`` of
     training (refitted per block of origins); serve each meter the mean of the default local
     models (or a single one clearly better), blended with the global model for fleets where the
@@ -84,8 +88,8 @@ def trained_forecaster(
 
     Parameters come from the training window only; the test days join the artifact's history so
     that the endpoint forecasts the days after the latest actual."""
-    train = read_split(storage, layout.TRAIN)
-    test = read_split(storage, layout.TEST)
+    train = read_split(storage, train_test_split, layout.TRAIN)
+    test = read_split(storage, train_test_split, layout.TEST)
     columns = ["meter_id", "date", "usage"] + [
         c for c in ("temperature", "holiday") if c in train and c in test
     ]
@@ -118,14 +122,12 @@ def trained_forecaster(
     prefix = layout.model_dir(version)
     model_uri = storage.put_bytes(prefix + "model.tar.gz", artifact, "application/gzip")
     storage.put_csv(prefix + "selection.csv", bundle.selection)
-    storage.put_json(
-        layout.MODEL_LATEST,
-        {"version": version, "model_uri": model_uri, "created_at": bundle.created_at},
-    )
+    model = ModelArtifact(version, model_uri, artifact_sha256(artifact))
     selection = bundle.selection
     chosen = selection["chosen"].value_counts().to_dict()
     mae_columns = [c for c in selection.columns if c.startswith("mae_")]
-    return dg.MaterializeResult(
+    return handed_on(
+        model,
         metadata={
             "version": version,
             "meters": len(bundle.meters),
@@ -148,7 +150,8 @@ def trained_forecaster(
             "global_model_used": bundle.training.validation.global_model,
             "global_model_weight": bundle.training.blend_weight,
             "model_uri": dg.MetadataValue.url(model_uri),
-        }
+            "sha256": model.sha256,
+        },
     )
 
 
@@ -160,7 +163,7 @@ def launch_deepar(context, config, storage, sagemaker, train, test, version):
         if not storage.exists(layout.deepar_channel(name)):  # train_test_split writes them
             storage.put_bytes(layout.deepar_channel(name), body.encode(), "application/jsonlines")
         channels[name] = storage.uri(f"{layout.DEEPAR_PREFIX}{name}/")
-    region = sagemaker.region_name or sagemaker.client().meta.region_name
+    region = sagemaker.region()
     request = training_job_request(
         job_name=f"energy-deepar-{version}"[:63],
         image_uri=config.deepar_image_uri or deepar_image_uri(region),
@@ -172,9 +175,11 @@ def launch_deepar(context, config, storage, sagemaker, train, test, version):
         cardinality=int(train["meter_id"].nunique()),
         with_temperature="temperature" in train,
     )
-    arn = sagemaker.client().create_training_job(**request)["TrainingJobArn"]
+    arn = sagemaker.create_training_job(request)
     context.log.info(f"started DeepAR training job {request['TrainingJobName']}")
-    return dg.MaterializeResult(
+    output = request["OutputDataConfig"]["S3OutputPath"]
+    return handed_on(
+        ModelArtifact(version, output, sha256="", trainer="sagemaker_deepar"),
         metadata={
             "trainer": "sagemaker_deepar",
             "training_job": request["TrainingJobName"],
@@ -183,6 +188,6 @@ def launch_deepar(context, config, storage, sagemaker, train, test, version):
             "hyperparameters": dg.MetadataValue.json(request["HyperParameters"]),
             "train_channel": dg.MetadataValue.url(channels["train"]),
             "test_channel": dg.MetadataValue.url(channels["test"]),
-            "output_uri": dg.MetadataValue.url(request["OutputDataConfig"]["S3OutputPath"]),
-        }
+            "output_uri": dg.MetadataValue.url(output),
+        },
     )

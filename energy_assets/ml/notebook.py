@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-EXPLORATION = NOTEBOOKS / "exploration.ipynb"
-
 
 def execute_notebook(
     path: str | Path, parameters: dict | None = None, timeout: int = 300

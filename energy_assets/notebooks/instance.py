@@ -25,7 +25,9 @@ from pathlib import Path
 import nbformat
 from botocore.exceptions import ClientError
 
-from energy_assets.ml.notebook import EXPLORATION, inject_parameters
+from energy_assets import layout
+from energy_assets.ml.notebook import inject_parameters
+from energy_assets.notebooks import EXPLORATION
 
 HOME = "/home/ec2-user/SageMaker"
 ASSETS_PREFIX = "notebook-instance/"
@@ -71,7 +73,9 @@ def exploration_notebook(bucket: str, train_key: str) -> bytes:
     """The exploration notebook with this bucket's names in its parameters (the instance's
     kernels know nothing of ``ENERGY_ASSETS_BUCKET``)."""
     notebook = nbformat.read(str(EXPLORATION), as_version=4)
-    inject_parameters(notebook, {"BUCKET": bucket, "TRAIN_KEY": train_key})
+    inject_parameters(
+        notebook, {"BUCKET": bucket, "TRAIN_KEY": train_key, "FEATURES_KEY": layout.FEATURES}
+    )
     return nbformat.writes(notebook).encode()
 
 

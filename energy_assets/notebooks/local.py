@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from energy_assets.ml.notebook import EXPLORATION
+from energy_assets.notebooks import EXPLORATION
 from energy_assets.notebooks.jupyter import JupyterFailed, LocalJupyter
 
 NOTEBOOK = "exploration.ipynb"

@@ -7,8 +7,9 @@ a real account are the same.
 
 from energy_assets.resources.cloudwatch import CloudWatchResource
 from energy_assets.resources.dynamodb import UsageTableResource
+from energy_assets.resources.handoff import RunValueIOManager
 from energy_assets.resources.meters import MeterSettings
-from energy_assets.resources.s3 import IncompleteObject, MissingObject, S3Storage
+from energy_assets.resources.s3 import IncompleteObject, MissingObject, ReplacedObject, S3Storage
 from energy_assets.resources.sagemaker import SageMakerResource
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "IncompleteObject",
     "MeterSettings",
     "MissingObject",
+    "ReplacedObject",
+    "RunValueIOManager",
     "S3Storage",
     "SageMakerResource",
     "UsageTableResource",

@@ -73,6 +73,21 @@ class IncompleteObject(dg.Failure):
         )
 
 
+class ReplacedObject(dg.Failure):
+    """An object is not the one the asset that a step reads wrote in its run: another run
+    replaced it since (two runs in flight). The step stops rather than read another run's data."""
+
+    def __init__(self, uri: str, key: str, expected: str, found: str):
+        producer = layout.producer(key) or "the asset that writes it"
+        super().__init__(
+            description=f"{uri} is not the object {producer} handed on (SHA-256 {found[:12]}…, "
+            f"expected {expected[:12]}…): another run replaced it since; materialize "
+            f"{producer} again",
+            metadata={"object": uri, "materialize": producer},
+            allow_retries=False,
+        )
+
+
 class S3Storage(dg.ConfigurableResource):
     """Typed helpers over dagster-aws's S3 client for one bucket."""
 
@@ -171,14 +186,27 @@ class S3Storage(dg.ConfigurableResource):
         except client.exceptions.NoSuchKey:
             raise MissingObject(self.uri(key), key) from None
 
-    def get_bytes(self, key: str) -> bytes:
-        """The object's bytes; a member of a set is checked against the set's manifest."""
+    def get_bytes(self, key: str, expect: str | None = None) -> bytes:
+        """The object's bytes; a member of a set is checked against the set's manifest, and
+        with ``expect`` (the SHA-256 its writer handed on) against that."""
         response = self._get(key)
         data = response["Body"].read()
+        if expect is not None and sha256_hex(data) != expect:
+            raise ReplacedObject(self.uri(key), key, expect, sha256_hex(data))
         manifest_key = response.get("Metadata", {}).get(MANIFEST)
-        if manifest_key:
+        if manifest_key and expect is None:
             self._check_member(key, data, manifest_key)
         return data
+
+    def check(self, key: str, expect: str) -> None:
+        """Raise unless the object's recorded SHA-256 is ``expect`` (one HEAD, for objects a
+        step hands to another reader, such as a notebook kernel, without reading them)."""
+        head = self.head(key)
+        if head is None:
+            raise MissingObject(self.uri(key), key)
+        found = (head.get("Metadata") or {}).get(SHA256, "")
+        if found != expect:
+            raise ReplacedObject(self.uri(key), key, expect, found or "none")
 
     def head(self, key: str) -> dict | None:
         """HeadObject's answer (ETag, ContentLength, Metadata), or None when absent."""
@@ -197,8 +225,9 @@ class S3Storage(dg.ConfigurableResource):
         extra: dict | None = None,
     ) -> dict[str, str]:
         """Write several objects that make one output (``key -> (bytes, content type)``), then
-        the manifest naming each one's SHA-256. Writing the same objects again writes the same
-        bytes (the manifest holds no time or run id), so re-materializing is idempotent."""
+        the manifest naming each one's SHA-256; returns those checksums. Writing the same objects
+        again writes the same bytes (the manifest holds no time or run id), so re-materializing
+        is idempotent."""
         checksums = {key: sha256_hex(data) for key, (data, _) in objects.items()}
         client = self.client()
 
@@ -214,9 +243,9 @@ class S3Storage(dg.ConfigurableResource):
             return self.uri(key)
 
         with ThreadPoolExecutor(min(self.threads, max(len(objects), 1))) as pool:
-            uris = dict(zip(objects, pool.map(put, objects), strict=True))
+            list(pool.map(put, objects))
         self.put_json(manifest_key, {**(extra or {}), "objects": dict(sorted(checksums.items()))})
-        return uris
+        return checksums
 
     def _check_member(self, key: str, data: bytes, manifest_key: str) -> None:
         uri = self.uri(key)
@@ -241,8 +270,8 @@ class S3Storage(dg.ConfigurableResource):
     def put_json(self, key: str, payload: dict) -> str:
         return self.put_bytes(key, json_bytes(payload), "application/json")
 
-    def get_json(self, key: str) -> dict:
-        return json.loads(self.get_bytes(key))
+    def get_json(self, key: str, expect: str | None = None) -> dict:
+        return json.loads(self.get_bytes(key, expect))
 
     def get_json_or_none(self, key: str) -> dict | None:
         """The JSON object at ``key``, or None when there is none (one GET, no HEAD first)."""
@@ -263,14 +292,14 @@ class S3Storage(dg.ConfigurableResource):
         with ThreadPoolExecutor(self.threads) as pool:
             return list(pool.map(put, objects.items()))
 
-    def read_csv(self, key: str, **kwargs) -> pd.DataFrame:
-        return pd.read_csv(io.BytesIO(self.get_bytes(key)), **kwargs)
+    def read_csv(self, key: str, expect: str | None = None, **kwargs) -> pd.DataFrame:
+        return pd.read_csv(io.BytesIO(self.get_bytes(key, expect)), **kwargs)
 
     def put_parquet(self, key: str, frame: pd.DataFrame) -> str:
         return self.put_bytes(key, parquet_bytes(frame))
 
-    def read_parquet(self, key: str) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.get_bytes(key)))
+    def read_parquet(self, key: str, expect: str | None = None) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.get_bytes(key, expect)))
 
     def list_keys(self, prefix: str) -> list[str]:
         paginator = self.client().get_paginator("list_objects_v2")

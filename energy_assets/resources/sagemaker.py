@@ -62,6 +62,18 @@ class SageMakerResource(dg.ConfigurableResource):
             config=client_config(self.retry_mode, self.max_attempts),
         )
 
+    def region(self) -> str:
+        """The region the control plane is called in (configured, or boto3's default)."""
+        return self.region_name or self.client().meta.region_name
+
+    def create_training_job(self, request: dict) -> str:
+        """Start a training job (a ``CreateTrainingJob`` request); its ARN."""
+        return self.client().create_training_job(**request)["TrainingJobArn"]
+
+    def delete_endpoint(self) -> None:
+        """Delete the endpoint (its configs and models stay, for a later restore)."""
+        self.client().delete_endpoint(EndpointName=self.endpoint_name)
+
     def describe_endpoint(self) -> dict | None:
         client = self.client()
         try:

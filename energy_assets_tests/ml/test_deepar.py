@@ -56,8 +56,11 @@ def test_request_names_image_channels_output_and_hyperparameters():
 
 
 def test_training_asset_launches_a_deepar_job(local_aws):
+    from energy_assets.assets.evaluation import evaluation_report
+    from energy_assets.assets.preparation import train_test_split
     from energy_assets.definitions import build_defs
     from energy_assets_tests.conftest import NAMES, deployment
+    from energy_assets_tests.lineage import publish, written
 
     # a bucket of its own: the session's pipeline fixture keeps its split in the shared one
     resources = build_defs(deployment(**{**NAMES, "bucket": "test-deepar"})).resources
@@ -66,12 +69,20 @@ def test_training_asset_launches_a_deepar_job(local_aws):
     train, test = _split()
     for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
         storage.put_csv(key, part.assign(date=part["date"].dt.strftime("%Y-%m-%d")))
+    instance = dg.DagsterInstance.ephemeral()
+    publish(train_test_split, written(storage, layout.TRAIN, layout.TEST), resources, instance)
     config = {"trainer": "sagemaker_deepar", "deepar_hyperparameters": {"epochs": "20"}}
     result = dg.materialize(
-        [trained_forecaster],
+        [train_test_split.to_source_asset(), trained_forecaster, evaluation_report],
         resources=resources,
+        instance=instance,
         run_config={"ops": {"trained_forecaster": {"config": config}}},
+        raise_on_error=False,
     )
+    # the job's model is DeepAR's own: evaluation says so rather than score another model
+    failure = result.get_step_failure_events()[0]
+    assert failure.step_key == "evaluation_report"
+    assert "served by the DeepAR image" in failure.step_failure_data.user_failure_data.description
     meta = {
         k: v.value
         for e in result.get_asset_materialization_events()

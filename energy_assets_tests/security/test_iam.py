@@ -22,7 +22,7 @@ from energy_assets_tests.security.boto_calls import (
 )
 
 IAM = PACKAGE.parent / "deploy" / "aws" / "iam"
-NOTEBOOK = PACKAGE.parent / "notebooks" / "exploration.ipynb"
+NOTEBOOK = PACKAGE / "notebooks" / "exploration.ipynb"
 DEFAULTS = {"table": "energy-usage", "bucket": "energy-assets-data"}
 ENDPOINT = "energy-usage-forecaster"
 # Actions IAM has no resource-level permissions for (AWS's Service Authorization Reference), or
