@@ -34,7 +34,8 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time as clock, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import numpy as np
