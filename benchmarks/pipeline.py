@@ -39,10 +39,25 @@ from datetime import time as clock
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 RESULTS = Path(__file__).parent / "results"
 SCAN_ALWAYS = 10**12  # a scan_max_items no table reaches
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of a process now (0 once it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError):
+        return 0
+
+
+def meminfo_gb(name: str) -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
 
 
 class RssSampler(threading.Thread):
@@ -50,17 +65,13 @@ class RssSampler(threading.Thread):
 
     def __init__(self, aws_pid: int, every: float = 0.2):
         super().__init__(daemon=True)
-        self.me, self.aws, self.every = psutil.Process(), psutil.Process(aws_pid), every
+        self.me, self.aws, self.every = os.getpid(), aws_pid, every
         self.samples: list[tuple[float, int, int]] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            try:
-                aws = self.aws.memory_info().rss
-            except psutil.Error:
-                aws = 0
-            self.samples.append((time.time(), self.me.memory_info().rss, aws))
+            self.samples.append((time.time(), rss(self.me), rss(self.aws)))
             self.stopped.wait(self.every)
 
     def peak_mb(self, start: float, end: float) -> tuple[float, float]:
@@ -243,7 +254,7 @@ def fit(sizes: list[Size], attr: str) -> tuple[float, float]:
 
 def report(sizes: list[Size], args, load_start, load_end) -> str:
     done = [s for s in sizes if not s.skipped]
-    memory = psutil.virtual_memory().total / 2**30
+    memory = meminfo_gb("MemTotal")
     lines = [
         f"# Pipeline benchmark ({datetime.now(UTC):%Y-%m-%d}): the whole graph, table to "
         "deployed endpoint",
@@ -340,7 +351,7 @@ def main() -> None:
             scale = meters / last.meters
             seconds = (last.seed_s + last.full_s + last.day_s) * scale
             aws_mb = max(x.aws_mb for x in last.steps) * scale
-            free_mb = psutil.virtual_memory().available / 2**20
+            free_mb = meminfo_gb("MemAvailable") * 1024
             if seconds > args.max_seconds or aws_mb > 0.8 * free_mb:
                 sizes.append(
                     Size(
