@@ -101,6 +101,10 @@ class Size:
     day_items_read: int = 0
     day_source: str = ""
     full_items_read: int = 0
+    full_read_s: float = 0.0  # the full export and reading it, inside raw_usage_export
+    full_mb: float = 0.0  # gzipped DynamoDB JSON the full export wrote
+    day_read_s: float = 0.0
+    day_mb: float = 0.0
     steps: list[Step] = field(default_factory=list)
     skipped: str = ""
 
@@ -173,9 +177,9 @@ def one_size(meters: int, days: int, scan: bool, today) -> Size:
             raise SystemExit(
                 f"{meters} meters: {runs.failed()[0]} {failure_summary(runs.failed()[1])}"
             )
-        size.full_items_read = int(
-            metadata(runs.ingestion_runs[0], "raw_usage_export")["items_read"]
-        )
+        backfill = metadata(runs.ingestion_runs[0], "raw_usage_export")
+        size.full_items_read = int(backfill["items_read"])
+        size.full_read_s, size.full_mb = backfill["read_seconds"], backfill["export_bytes"] / 1e6
         size.steps += step_stats(instance, sampler, [*runs.ingestion_runs, runs.training], "full")
         print(f"{meters} meters: table to endpoint in {size.full_s:.1f} s", flush=True)
 
@@ -202,6 +206,7 @@ def one_size(meters: int, days: int, scan: bool, today) -> Size:
             raise SystemExit(f"{meters} meters: usage_job {failure_summary(daily)}")
         exported = metadata(daily, "raw_usage_export")
         size.day_items_read, size.day_source = int(exported["items_read"]), exported["source"]
+        size.day_read_s, size.day_mb = exported["read_seconds"], exported["export_bytes"] / 1e6
         size.steps += step_stats(instance, sampler, [daily], "day")
         print(f"{meters} meters: one-day refresh in {size.day_s:.1f} s", flush=True)
         if scan:
@@ -314,6 +319,22 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
                     f"| {s.meters:,} | {x.run} | {x.key} | {x.seconds:.1f} | "
                     f"{x.me_mb:,.0f} / {x.aws_mb:,.0f} |"
                 )
+    lines += [
+        "",
+        "## The exports raw_usage_export read",
+        "",
+        "Inside raw_usage_export (its `read_seconds` and `export_bytes` metadata): the export "
+        "requested, waited for and read into frames; MB of gzipped DynamoDB JSON read.",
+        "",
+        "| meters | full export: items | MB | seconds | one-day incremental: items | MB "
+        "| seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in done:
+        lines.append(
+            f"| {s.meters:,} | {s.full_items_read:,} | {s.full_mb:.1f} | {s.full_read_s:.1f} | "
+            f"{s.day_items_read:,} | {s.day_mb:.3f} | {s.day_read_s:.1f} |"
+        )
     peers = [s for s in done if any(x.run.startswith("scan") for x in s.steps)]
     if peers:
         lines += [
