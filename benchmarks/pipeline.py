@@ -1,8 +1,8 @@
 """The whole graph, table to deployed endpoint, at several fleet sizes, and the daily refresh
 beside it, in one run.
 
-    .venv/bin/python benchmarks/pipeline.py [--meters 10 100 1000 10000] [--days 1095]
-                                            [--scan-meters 10] [--max-seconds 900]
+    .venv/bin/python benchmarks/pipeline.py [--meters 10 100 1000] [--try-meters 10000]
+                                            [--days 1095] [--scan-meters 10] [--max-seconds 900]
 
 For each size, against a local AWS of its own (``LocalAWSProcess``: moto and the SageMaker
 runtime in one child process, on the same cores as this one):
@@ -18,8 +18,10 @@ runtime in one child process, on the same cores as this one):
 - at ``--scan-meters`` sizes, the peer: raw_usage_export by one Scan (``scan_max_items`` above
   the table) into a bucket of its own, for the backfill and for the new day.
 
-A size is skipped, and said so, when the previous size's time or local-AWS memory, scaled by
-meters, would pass ``--max-seconds`` or the memory available. Writes
+A ``--try-meters`` size runs only when the least-squares fit over the sizes measured says its
+table-to-endpoint time ends within ``--max-seconds`` and the local AWS's memory at the largest
+size, scaled by meters, fits in the memory available; otherwise it is reported as not run, with
+the projection. Writes
 benchmarks/results/pipeline.md.
 """
 
@@ -132,8 +134,7 @@ def metadata(result, asset: str) -> dict:
     return asset_metadata(result, asset) or {}
 
 
-def one_size(meters: int, days: int, scan: bool, today) -> Size:
-    import dagster as dg
+def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
 
     from energy_assets.definitions import build_defs
     from energy_assets.localaws.process import LocalAWSProcess
@@ -156,12 +157,11 @@ def one_size(meters: int, days: int, scan: bool, today) -> Size:
         covariates=("temperature",),
         timezone="UTC",
     )
-    with LocalAWSProcess(timeout=180) as aws, tempfile.TemporaryDirectory() as home:
+    with LocalAWSProcess(timeout=180) as aws:
         os.environ.update(aws.env)
         os.environ.update(settings.as_env())
         sampler = RssSampler(aws._process.pid)
         sampler.start()
-        instance = dg.DagsterInstance.local_temp(home)
         table = UsageTableResource(table_name=name)
 
         started = time.perf_counter()
@@ -357,34 +357,44 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--meters", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    parser.add_argument("--meters", type=int, nargs="+", default=[10, 100, 1000])
+    # run after those when the fit over them says it ends within --max-seconds and memory
+    parser.add_argument("--try-meters", type=int, nargs="*", default=[10000])
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--scan-meters", type=int, nargs="*", default=[10])
     parser.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args()
+    import dagster as dg
+
     warnings.filterwarnings("ignore", category=Warning, module="dagster")
     load_start = os.getloadavg()
     today = datetime.now(UTC).date()
     sizes: list[Size] = []
-    for meters in sorted(args.meters):
-        last = sizes[-1] if sizes and not sizes[-1].skipped else None
-        if last is not None:
-            scale = meters / last.meters
-            seconds = (last.seed_s + last.full_s + last.day_s) * scale
-            aws_mb = max(x.aws_mb for x in last.steps) * scale
+    # one Dagster instance for the whole run: Dagster keeps the first one it loads
+    # definitions with (DefinitionsLoadContext), so one per size would outlive its directory
+    home = tempfile.TemporaryDirectory()
+    instance = dg.DagsterInstance.local_temp(home.name)
+    for meters in [*sorted(args.meters), *sorted(args.try_meters)]:
+        done = [s for s in sizes if not s.skipped]
+        if (
+            meters in args.try_meters and len(done) >= 2
+        ):  # project this size from the fit over the sizes measured
+            a, b = fit(done, "full_s")
+            seconds = a + b * meters
+            aws_mb = max(x.aws_mb for x in done[-1].steps) * meters / done[-1].meters
             free_mb = meminfo_gb("MemAvailable") * 1024
             if seconds > args.max_seconds or aws_mb > 0.8 * free_mb:
                 sizes.append(
                     Size(
                         meters,
-                        skipped=f"projected from {last.meters:,} meters: {seconds:,.0f} s "
-                        f"(limit {args.max_seconds:,.0f}), local AWS {aws_mb / 1024:,.1f} GB "
+                        skipped=f"projected: table → endpoint {seconds:,.0f} s (limit "
+                        f"{args.max_seconds:,.0f}), local AWS {aws_mb / 1024:,.1f} GB "
                         f"(available {free_mb / 1024:,.1f} GB)",
                     )
                 )
                 print(f"{meters} meters skipped: {sizes[-1].skipped}", flush=True)
                 continue
-        sizes.append(one_size(meters, args.days, meters in args.scan_meters, today))
+        sizes.append(one_size(instance, meters, args.days, meters in args.scan_meters, today))
     text = report(sizes, args, load_start, os.getloadavg())
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pipeline.md").write_text(text)
