@@ -377,7 +377,7 @@ def main() -> None:
     # a small run first, not reported: the process's one-time costs (imports, Dagster's first
     # load of the definitions, the instance's tables) would otherwise be charged to the first
     # size (179 s at 10 meters without it, 81 s at 100 meters after it)
-    one_size(instance, 10, 60, False, today)
+    one_size(instance, 10, args.days, False, today)
     for meters in [*sorted(args.meters), *sorted(args.try_meters)]:
         done = [s for s in sizes if not s.skipped]
         if (
