@@ -1,7 +1,7 @@
 """raw_usage_export's ways of reading the table, side by side, in one run: which is cheaper at
 which size sets ``ENERGY_ASSETS_SCAN_MAX_ITEMS`` (``energy_assets.table_reads``).
 
-    .venv/bin/python benchmarks/exports.py [--meters 10 30 100 300] [--days 365]
+    .venv/bin/python benchmarks/exports.py [--meters 10 30 100 300] [--days 365] [--out exports.md]
 
 For each fleet size, against the local AWS in its own process (its work on the same cores):
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--meters", type=int, nargs="+", default=[10, 30, 100, 300])
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--out", default="exports.md", help="file under benchmarks/results")
     args = parser.parse_args()
     today = datetime.now(UTC).date()
     start = today - timedelta(days=args.days + 1)
@@ -53,7 +54,7 @@ def main() -> None:
 
         from energy_assets.assets.ingestion import raw_usage_export_asset
         from energy_assets.ml.synthetic import generate_usage
-        from energy_assets.partitions import daily_partitions
+        from energy_assets.orchestration.partitions import daily_partitions
         from energy_assets.resources import S3Storage, UsageTableResource
         from energy_assets.settings import Settings
 
@@ -125,7 +126,7 @@ def main() -> None:
         )
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "exports.md").write_text(text)
+    (RESULTS / args.out).write_text(text)
     print(text)
 
 

@@ -192,18 +192,20 @@ def deploy(env: dict[str, str], meters: int) -> list[str]:
 
 
 def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    from energy_assets.background import free_port
-
-    port = free_port()
     app_env = {
         **os.environ,
         **env,
         "ENERGY_ASSETS_TABLE": TABLE,
         "ENERGY_ASSETS_ENDPOINT": ENDPOINT,
     }
-    command = [sys.executable, "-m", "energy_assets.cli", "app", "--port", str(port)]
-    process = subprocess.Popen(command, env=app_env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    # the app binds port 0 itself and prints the port it got: no port picked here and freed
+    command = [sys.executable, "-m", "energy_assets.tools.cli", "app", "--port", "0"]
+    process = subprocess.Popen(command, env=app_env, stdout=subprocess.PIPE, text=True)
+    found = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
+    if found is None:
+        process.kill()
+        raise RuntimeError("the app did not start")
+    url = found.group(0)
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -129,20 +129,20 @@ def step_stats(instance, sampler: RssSampler, runs, label: str) -> list[Step]:
 
 
 def metadata(result, asset: str) -> dict:
-    from energy_assets.pipeline import asset_metadata
+    from energy_assets.orchestration.pipeline import asset_metadata
 
     return asset_metadata(result, asset) or {}
 
 
 def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
 
-    from energy_assets.definitions import build_defs
     from energy_assets.localaws.process import LocalAWSProcess
     from energy_assets.ml.synthetic import generate_usage
-    from energy_assets.pipeline import day_chunks, failure_summary, materialize_all
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import day_chunks, failure_summary, materialize_all
     from energy_assets.resources import UsageTableResource
-    from energy_assets.seed import seed_table
     from energy_assets.settings import Settings
+    from energy_assets.tools.seed import seed_table
 
     size = Size(meters)
     end, new_day = today - timedelta(days=2), today - timedelta(days=1)
@@ -233,7 +233,7 @@ def run_job(defs, instance, name: str, partition: str | None = None, tags: dict 
         instance=instance, partition_key=partition, tags=tags, raise_on_error=False
     )
     if not result.success:
-        from energy_assets.pipeline import failure_summary
+        from energy_assets.orchestration.pipeline import failure_summary
 
         raise SystemExit(f"{name}: {failure_summary(result)}")
     return result

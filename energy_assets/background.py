@@ -1,9 +1,11 @@
-"""An ASGI app served by uvicorn from a background thread (the demo's app, tests).
+"""An ASGI app under uvicorn in a daemon thread, on a socket bound before the thread starts (the
+demo's app, the local AWS's runtime, tests). The one implementation of it in the project.
 
-The socket is bound when the server is made, so ``port=0`` gives a free port that no other
-process can take before the server listens (tests of several developers share one machine),
-and a busy port fails in the caller with a clear message, not inside the thread. ``free_port``
-is for a port handed to another process.
+Binding first means ``port=0`` yields a free port with no window in which another process can
+take it (tests of several developers share one machine), and a busy port fails in the caller
+with a clear message instead of inside the server thread. A port handed to another process is
+bound by that process (``energy-assets app --port 0`` prints the port it got), never picked
+here and released first.
 """
 
 from __future__ import annotations
@@ -15,49 +17,66 @@ import time
 import uvicorn
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port`` (0 = any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise RuntimeError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    return sock
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((host, port)) == 0
+def client_host(host: str) -> str:
+    """The address a client on this machine uses to reach a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
-class BackgroundServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind((host, port))
-        except OSError as error:
-            self._socket.close()
-            raise RuntimeError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-        self.host, self.port = host, self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+def uvicorn_server(app) -> uvicorn.Server:
+    """The project's uvicorn settings: warnings only, no access log, no lifespan events."""
+    return uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    )
+
+
+class ASGIThread:
+    """Bind on construction (errors surface here), serve ``app`` from ``start(app)``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self._socket = bind_socket(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{client_host(self.host)}:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> BackgroundServer:
+    def start(self, app, timeout: float = 20.0) -> ASGIThread:
+        self._server = server = uvicorn_server(app)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"server on {self.url} did not start")
-            time.sleep(0.02)
+                raise RuntimeError(f"the server on {self.url} did not start")
+            time.sleep(0.01)
         return self
 
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
         self._socket.close()

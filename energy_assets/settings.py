@@ -60,7 +60,7 @@ class Settings:
     # raw_usage_export Scans tables of at most this many items, exports larger ones
     # (energy_assets/table_reads.py; 0: always exports)
     scan_max_items: int = field(
-        default_factory=lambda: _whole("ENERGY_ASSETS_SCAN_MAX_ITEMS", "10000", "items")
+        default_factory=lambda: _whole("ENERGY_ASSETS_SCAN_MAX_ITEMS", "0", "items")
     )
     # Where the meters are: their days end at midnight there (``meter_days``).
     timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))

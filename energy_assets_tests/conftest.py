@@ -62,10 +62,10 @@ def deployed(local_aws):
     """Generated data seeded, the whole graph materialized, the endpoint InService."""
     import dagster as dg
 
-    from energy_assets.definitions import build_defs
     from energy_assets.ml.synthetic import generate_usage
-    from energy_assets.pipeline import materialize_all
-    from energy_assets.seed import seed_table
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import materialize_all
+    from energy_assets.tools.seed import seed_table
 
     defs = build_defs(deployment(**NAMES))
     frame = generate_usage(n_meters=DEPLOYED_METERS, n_days=HISTORY_DAYS - 30, seed=7)

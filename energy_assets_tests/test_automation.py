@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,18 +19,18 @@ from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
-from energy_assets.definitions import build_defs
-from energy_assets.ml.monitoring import Reference
-from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
-from energy_assets.seed import seed_table
-from energy_assets.sensors import (
+from energy_assets.ml.monitoring import DriftRule, Reference, drift_verdict
+from energy_assets.orchestration.definitions import build_defs
+from energy_assets.orchestration.sensors import (
     DRIFT_RETRAIN_RUN_CONFIG,
     build_new_usage_sensor,
     day_ranges,
     drift_sensor,
     run_failure_alert_sensor,
 )
+from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
 from energy_assets.settings import Settings
+from energy_assets.tools.seed import seed_table
 from energy_assets_tests.conftest import HISTORY_START, NAMES, deployment
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
@@ -231,8 +232,8 @@ def test_the_time_zone_setting_moves_the_schedules_and_the_partitions():
 
 
 def test_a_time_zone_that_does_not_exist_is_one_clear_error(monkeypatch):
-    from energy_assets.cli import main
     from energy_assets.settings import Settings
+    from energy_assets.tools.cli import main
 
     with pytest.raises(ValueError, match="'Mars/Olympus' is not an IANA time zone name"):
         Settings(timezone="Mars/Olympus")
@@ -240,18 +241,27 @@ def test_a_time_zone_that_does_not_exist_is_one_clear_error(monkeypatch):
     assert main(["models"]) == 2
 
 
-def _reference(version: str) -> dict:
-    return Reference(version, 28, {"a": 1.0}, {"a": 1.0}, 0.8, 0.3, 0.8).as_dict()
+def _reference(version: str) -> Reference:
+    return Reference(version, 28, {"a": 1.0}, {"a": 1.0}, 0.8, 0.3, 0.8)
 
 
-def _monitored(storage: S3Storage, version: str, mase: list[float], endpoint: str) -> None:
-    """The files forecast_monitoring leaves: the deployment and the monitoring summary."""
+def _monitored(
+    storage: S3Storage,
+    version: str,
+    mase: list[float],
+    endpoint: str,
+    rule: DriftRule | None = None,
+) -> None:
+    """The files forecast_monitoring leaves: the deployment and the monitoring summary, with
+    the verdict it reached by ``rule`` (its configured one; the default when None)."""
+    rule = rule or DriftRule()
     first = pd.Timestamp(YESTERDAY) - pd.Timedelta(days=len(mase) - 1)
     daily = pd.DataFrame(
         {"date": pd.date_range(first, periods=len(mase)), "mase": mase, "mae": mase}
     )
     daily["weekly_mase"] = daily["mase"].rolling(7).mean()
     daily["rolling_mase"] = daily["mase"].rolling(28, min_periods=14).mean()
+    verdict = drift_verdict(daily, _reference(version), rule)
     daily = daily.assign(model_version=version, date=daily["date"].dt.strftime("%Y-%m-%d"))
     storage.put_json(layout.DEPLOYMENT_CURRENT, {"endpoint": endpoint, "model_version": version})
     storage.put_json(
@@ -259,7 +269,9 @@ def _monitored(storage: S3Storage, version: str, mase: list[float], endpoint: st
         {
             "model_version": version,
             "as_of": daily["date"].iloc[-1],
-            "reference": _reference(version),
+            "rule": asdict(rule),
+            "verdict": verdict,
+            "reference": _reference(version).as_dict(),
             "daily": json.loads(daily.to_json(orient="records")),
         },
     )
@@ -317,8 +329,22 @@ def test_drift_sensor_rolling_mase_rule(drift_resources):
     assert "rolling MASE" in request.tags["energy-assets/reason"]
 
 
+def test_drift_sensor_follows_the_rule_monitoring_recorded(drift_resources):
+    """The verdict comes from the rule configured on forecast_monitoring, not a default."""
+    resources, endpoint = drift_resources
+    shifted = [0.8, 0.6, 1.0, 0.7, 0.9, 0.8, 0.7] * 2 + [3.0, 3.2, 2.9]
+    lenient = DriftRule(max_rolling_mase=5.0, sigmas=50.0)
+    _monitored(resources["storage"], "v1", shifted, endpoint, rule=lenient)
+    tick = _drift_tick(resources)
+    assert not tick.run_requests and "no drift" in tick.skip_reason.skip_message
+    strict = DriftRule(max_rolling_mase=0.5)
+    _monitored(resources["storage"], "v2", [0.8, 0.6, 1.0, 0.7] * 4, endpoint, rule=strict)
+    (request,) = _drift_tick(resources).run_requests
+    assert "above 0.5 over" in request.tags["energy-assets/reason"]
+
+
 def test_drift_sensor_honours_an_alarm_for_the_serving_version(drift_resources):
-    from energy_assets.assets.monitoring import quality_alarm_names
+    from energy_assets.monitoring.cloudwatch import quality_alarm_names
     from energy_assets.resources.cloudwatch import AlarmSpec
 
     resources, endpoint = drift_resources

@@ -8,8 +8,8 @@ import pytest
 
 from energy_assets.errors import CommandError
 from energy_assets.resources import UsageTableResource
-from energy_assets.seed import seed_table
 from energy_assets.settings import Settings, data_place
+from energy_assets.tools.seed import seed_table
 
 
 def _frame():

@@ -1,7 +1,7 @@
 import dagster as dg
 import pytest
 
-from energy_assets.definitions import build_defs
+from energy_assets.orchestration.definitions import build_defs
 from energy_assets.settings import Settings
 from energy_assets_tests.conftest import NAMES, deployment
 
@@ -15,7 +15,7 @@ def test_definitions_load():
 def test_the_module_dagster_loads_reads_the_environment_when_loaded(monkeypatch):
     """``defs`` in the module Dagster loads is built when the code location loads, from the
     environment then: importing the module reads nothing."""
-    from energy_assets import definitions
+    from energy_assets.orchestration import definitions
 
     monkeypatch.setenv("ENERGY_ASSETS_HISTORY_START", "2025-03-01")
     monkeypatch.setenv("ENERGY_ASSETS_TIMEZONE", "Australia/Sydney")
@@ -65,7 +65,10 @@ def test_one_graph_from_table_to_endpoint():
 
 
 def test_quality_gates_are_blocking():
-    from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
+    from energy_assets.orchestration.checks import (
+        cleaned_usage_is_complete,
+        model_beats_seasonal_naive,
+    )
 
     checks = {
         spec.name: spec

@@ -14,10 +14,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from energy_assets import demo
-from energy_assets.cli import main
-from energy_assets.pipeline import failure_summary, interrupted, materialize_all
+from energy_assets.orchestration.pipeline import failure_summary, interrupted, materialize_all
 from energy_assets.settings import Settings
+from energy_assets.tools import demo
+from energy_assets.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
@@ -150,7 +150,7 @@ SERVE = textwrap.dedent(
     """
     import signal, sys
     from pathlib import Path
-    from energy_assets import demo
+    from energy_assets.tools import demo
 
     def body(servers):
         aws = servers.start_aws(0, 0)
@@ -210,7 +210,7 @@ def test_a_signal_stops_the_demo_servers_and_frees_their_ports_in_seconds(tmp_pa
 
 
 def test_a_run_left_unstarted_by_an_interrupt_is_marked_canceled():
-    from energy_assets.pipeline import _cancel_unfinished
+    from energy_assets.orchestration.pipeline import _cancel_unfinished
 
     defs, _ = _defs(lambda: None)
     instance = dg.DagsterInstance.ephemeral()

@@ -9,10 +9,10 @@ import pytest
 from energy_assets import layout
 from energy_assets.assets.exploration import exploration_features, exploration_report
 from energy_assets.assets.preparation import train_test_split
-from energy_assets.definitions import build_resources
 from energy_assets.ml.cleaning import clean_usage
 from energy_assets.ml.split import time_split
 from energy_assets.ml.synthetic import generate_usage
+from energy_assets.orchestration.definitions import build_resources
 from energy_assets_tests.conftest import deployment
 from energy_assets_tests.lineage import publish, written
 

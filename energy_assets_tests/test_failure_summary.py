@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from energy_assets.pipeline import failure_summary
+from energy_assets.orchestration.pipeline import failure_summary
 
 
 @dg.asset

@@ -13,9 +13,9 @@ from dagster._core.storage.tags import (
 
 from energy_assets import layout
 from energy_assets.assets.preparation import cleaned_usage
-from energy_assets.definitions import build_defs
 from energy_assets.ml.cleaning import counted
-from energy_assets.seed import seed_table
+from energy_assets.orchestration.definitions import build_defs
+from energy_assets.tools.seed import seed_table
 from energy_assets_tests.conftest import HISTORY_START, deployment
 
 TODAY = datetime.now(UTC).date()

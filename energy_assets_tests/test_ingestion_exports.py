@@ -21,12 +21,12 @@ from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout, table_reads
 from energy_assets.assets.ingestion import raw_usage_export_asset
-from energy_assets.partitions import daily_partitions
+from energy_assets.orchestration.partitions import daily_partitions
+from energy_assets.orchestration.sensors import build_new_usage_sensor
 from energy_assets.resources import S3Storage, UsageTableResource
 from energy_assets.resources.dynamodb import NoDayIndex
-from energy_assets.seed import seed_table
-from energy_assets.sensors import build_new_usage_sensor
 from energy_assets.settings import Settings
+from energy_assets.tools.seed import seed_table
 from energy_assets_tests.conftest import HISTORY_START, deployment
 
 raw_usage_export = raw_usage_export_asset(daily_partitions(deployment()))
@@ -57,9 +57,10 @@ def calls(monkeypatch):
     return made
 
 
-def _run(table, storage, first: str, last: str):
+def _run(table, storage, first: str, last: str, instance: dg.DagsterInstance | None = None):
     result = dg.materialize(
         [raw_usage_export],
+        instance=instance,
         resources={"usage_table": table, "storage": storage},
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
     )
@@ -103,7 +104,8 @@ def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, cal
     )
     seed_table(table, pd.concat([frame, extra], ignore_index=True), covariates=())
 
-    meta, partitions = _run(table, storage, BACKFILL[0], BACKFILL[-1])
+    instance = dg.DagsterInstance.ephemeral()  # the deployment's: it remembers materializations
+    meta, partitions = _run(table, storage, BACKFILL[0], BACKFILL[-1], instance)
     assert meta["source"] == "full export" and meta["items_read"] == len(frame) + 2
     assert (meta["rows"], meta["pending_rows"], meta["undated_rows"]) == (30, 1, 1)
     assert partitions == BACKFILL
@@ -124,14 +126,14 @@ def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, cal
         TableName=name, Key={"meter_id": {"S": "m-2"}, "date": {"S": BACKFILL[5]}}
     )
     calls.clear()
-    meta, partitions = _run(table, storage, new_day, new_day)
+    meta, partitions = _run(table, storage, new_day, new_day, instance)
     assert "dynamodb:Scan" not in calls
     assert meta["source"] == "incremental export"
     # only what was written since the previous export, plus today's item carried over
     assert (meta["items_read"], meta["deletions_read"]) == (6 + 1, 1)
     assert (meta["rows"], meta["rows_other_days"], meta["pending_rows"]) == (3, 2, 1)
     assert meta["undated_rows"] == 1 and "table_items" not in meta
-    # the run's day, and the old days the writes touched, reported as materialized
+    # the run's day, and the materialized old days the writes changed, reported as materialized
     assert partitions == sorted([new_day, late_day, BACKFILL[0], BACKFILL[5]])
     for day in [*BACKFILL, new_day]:  # each day object is what the table holds for that day
         assert _rows(_object(storage, layout.raw_day(day))) == _scanned_day(table, day), day

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_assets.pipeline import asset_metadata, materialize_all
+from energy_assets.orchestration.pipeline import asset_metadata, materialize_all
 from energy_assets.resources import UsageTableResource
-from energy_assets.seed import seed_table
-from energy_assets.simulate import replay_definitions
+from energy_assets.tools.seed import seed_table
+from energy_assets.tools.simulate import replay_definitions
 from energy_assets_tests.conftest import TODAY, deployment
 
 DAYS = 365
@@ -187,12 +187,12 @@ def _page_of(run: dict, browser):
     """The app of this deployment served over HTTP, its page loaded in Chromium."""
     from energy_assets.app.api import create_app
     from energy_assets.app.service import UsageService
-    from energy_assets.background import BackgroundServer
+    from energy_assets.background import ASGIThread
     from energy_assets_tests.app.test_page import _offline
 
     resources = run["defs"].resources
     service = UsageService(table=resources["usage_table"], sagemaker=resources["sagemaker"])
-    server = BackgroundServer(create_app(service)).start()
+    server = ASGIThread().start(create_app(service))
     page = browser.new_page(viewport={"width": 1000, "height": 800})
     elsewhere = _offline(page)
     page.goto(server.url)

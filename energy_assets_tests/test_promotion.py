@@ -22,7 +22,7 @@ from energy_assets.ml.cleaning import clean_usage
 from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.split import time_split
 from energy_assets.ml.synthetic import generate_usage
-from energy_assets.promotion import compare
+from energy_assets.release.promotion import compare
 from energy_assets.resources.s3 import sha256_hex
 from energy_assets.serving.artifact import pack_bundle
 from energy_assets.settings import Settings
@@ -32,7 +32,7 @@ from energy_assets_tests.lineage import written
 
 @pytest.fixture(scope="module")
 def env(local_aws):
-    from energy_assets.definitions import build_resources
+    from energy_assets.orchestration.definitions import build_resources
 
     settings = Settings(
         table="promotion-usage", bucket="promotion-bucket", endpoint_name="promotion-endpoint"
@@ -259,8 +259,8 @@ def test_rollback_to_a_version_that_never_served_fails_clearly(env):
 
 
 def test_cli_lists_the_registry_and_rolls_back(env, monkeypatch, capsys):
-    from energy_assets.cli import main
-    from energy_assets.registry_view import registry_frame
+    from energy_assets.tools.cli import main
+    from energy_assets.tools.registry_view import registry_frame
 
     monkeypatch.setenv("ENERGY_ASSETS_BUCKET", "promotion-bucket")
     monkeypatch.setenv("ENERGY_ASSETS_ENDPOINT", "promotion-endpoint")
@@ -294,7 +294,7 @@ def overwrite_artifact(env, version: str, with_bytes_of: str = "v4-broken") -> N
 
 
 def models_listing(monkeypatch, capsys) -> str:
-    from energy_assets.cli import main
+    from energy_assets.tools.cli import main
 
     monkeypatch.setenv("ENERGY_ASSETS_BUCKET", "promotion-bucket")
     monkeypatch.setenv("ENERGY_ASSETS_ENDPOINT", "promotion-endpoint")
@@ -315,13 +315,13 @@ def health(env):
 
     from energy_assets.app.api import create_app
     from energy_assets.app.service import UsageService
-    from energy_assets.background import BackgroundServer
+    from energy_assets.background import ASGIThread
 
     resources = env["resources"]
     service = UsageService(
         table=resources["usage_table"], sagemaker=resources["sagemaker"], health_ttl_seconds=0
     )
-    server = BackgroundServer(create_app(service)).start()
+    server = ASGIThread().start(create_app(service))
 
     def get() -> tuple[int, dict]:
         response = httpx.get(f"{server.url}/api/health", timeout=30)
@@ -345,7 +345,7 @@ def test_rollback_refuses_an_overwritten_artifact_and_leaves_the_endpoint_alone(
     env, monkeypatch, capsys
 ):
     """Issue 13: the serving version's model.tar.gz overwritten, then `rollback` to it."""
-    from energy_assets.cli import main
+    from energy_assets.tools.cli import main
 
     sagemaker = env["resources"]["sagemaker"]
     before = sagemaker.describe_endpoint()["LastModifiedTime"]

@@ -12,11 +12,11 @@ from dagster._core.storage.tags import (
 
 from energy_assets import layout
 from energy_assets.assets.preparation import cleaned_usage
-from energy_assets.cli import main
-from energy_assets.definitions import build_defs
 from energy_assets.ml.cleaning import counted
+from energy_assets.orchestration.definitions import build_defs
 from energy_assets.resources import UsageTableResource
-from energy_assets.seed import SeedError, read_usage_csv, seed_table
+from energy_assets.tools.cli import main
+from energy_assets.tools.seed import SeedError, read_usage_csv, seed_table
 from energy_assets_tests.conftest import deployment
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)

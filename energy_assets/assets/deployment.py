@@ -10,10 +10,10 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from energy_assets import layout
 from energy_assets.assets.training import read_split
 from energy_assets.assets.values import Dataset, Registration
-from energy_assets.promotion import Challenger, DeployFailed, EndpointSpec, promote
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
+from energy_assets.release.promotion import Challenger, DeployFailed, EndpointSpec, promote
+from energy_assets.release.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
 from energy_assets.resources import S3Storage, SageMakerResource
-from energy_assets.retry_policy import AWS_RETRY_POLICY
-from energy_assets.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
 
 
 class DeployConfig(dg.Config):

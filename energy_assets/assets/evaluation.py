@@ -16,8 +16,8 @@ from energy_assets.ml.metrics import (
     score,
 )
 from energy_assets.ml.plots import plot_predicted_vs_actual
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import CloudWatchResource, MeterSettings, S3Storage
-from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.serving.artifact import artifact_sha256, load_bundle, pack_bundle
 
 CLOUDWATCH_METRICS = {

@@ -12,9 +12,9 @@ from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.features import add_calendar_features
 from energy_assets.ml.notebook import execute_notebook
 from energy_assets.notebooks import EXPLORATION
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import S3Storage
 from energy_assets.resources.s3 import sha256_hex
-from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 REPORT_PREFIX = "exploration/"
 

@@ -10,9 +10,9 @@ from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
 from energy_assets.ml.split import MIN_TRAIN_DAYS, short_meters, time_split
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import MeterSettings, S3Storage
 from energy_assets.resources.s3 import json_bytes, parquet_bytes
-from energy_assets.retry_policy import AWS_RETRY_POLICY
 
 
 class CleaningConfig(dg.Config):

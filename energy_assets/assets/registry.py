@@ -7,8 +7,8 @@ import dagster as dg
 
 from energy_assets import layout
 from energy_assets.assets.values import Evaluation, Registration, handed_on
+from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import S3Storage, SageMakerResource
-from energy_assets.retry_policy import AWS_RETRY_POLICY
 from energy_assets.serving.artifact import artifact_sha256
 
 REGISTERED_METRICS = ("mae", "rmse", "mse", "baseline_mae", "relative_mae")

@@ -139,6 +139,7 @@ class TableExportJob(threading.Thread):
         self.manifest_key: str | None = None
         self.incremental: dict[str, Any] | None = None
         self.export_time = _millis(now)
+        self.first_answer: dict[str, Any] | None = None  # ExportTableToPointInTime's answer
         if self.export_type == "INCREMENTAL_EXPORT":
             spec = request.get("IncrementalExportSpecification") or {}
             self.from_time = _millis(_time(spec.get("ExportFromTime")))
@@ -414,6 +415,8 @@ def export_table(self: DynamoDBBackend, request: dict[str, Any]) -> TableExportJ
                 return job
     _validate_times(table, request)
     job = TableExportJob(self, table, request)
+    # AWS answers a new export IN_PROGRESS; a small export may finish before the answer is built
+    job.first_answer = job.description()
     exports[job.arn] = job
     job.start()
     return job
@@ -437,7 +440,8 @@ def list_exports(self: DynamoDBBackend, table_arn: str | None) -> list[TableExpo
 
 def _export_response(self: DynamoHandler) -> ActionResult:
     job = self.dynamodb_backend.export_table(dict(self.body))
-    return ActionResult({"ExportDescription": job.description()})
+    answer, job.first_answer = job.first_answer or job.description(), None
+    return ActionResult({"ExportDescription": answer})
 
 
 def _describe_response(self: DynamoHandler) -> ActionResult:

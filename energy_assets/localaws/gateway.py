@@ -28,8 +28,8 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request
 
+from energy_assets.background import bind_socket, client_host
 from energy_assets.localaws import runtime_protocol as wire
-from energy_assets.localaws.asgi_thread import bind_socket, client_host
 from energy_assets.localaws.faults import FaultInjector
 from energy_assets.localaws.runtime import Runtime
 

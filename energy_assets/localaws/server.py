@@ -19,8 +19,8 @@ import signal
 import sys
 import threading
 
+from energy_assets.background import ASGIThread, client_host
 from energy_assets.localaws import moto_patches, notebook_instances
-from energy_assets.localaws.asgi_thread import ASGIThread, client_host
 from energy_assets.localaws.gateway import MotoGateway
 from energy_assets.localaws.resolver import EndpointResolver
 from energy_assets.localaws.runtime import Runtime, create_runtime_app

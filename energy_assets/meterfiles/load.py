@@ -13,7 +13,7 @@ import pandas as pd
 
 from energy_assets.meterfiles.daily import MeterFileError, MeterFileResult
 from energy_assets.resources import S3Storage, UsageTableResource
-from energy_assets.seed import seed_table
+from energy_assets.tools.seed import seed_table
 
 RAW_PREFIXES = {"nem12": "raw/nem12/", "greenbutton": "raw/greenbutton/"}
 

@@ -93,13 +93,11 @@ def dropped_files(
     after = datetime.fromisoformat(since) if since else None
     skip = set(seen or [])
     found = []
-    paginator = storage.client().get_paginator("list_objects_v2")
     for prefix in RAW_PREFIXES.values():
-        for page in paginator.paginate(Bucket=storage.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                if obj["Key"].endswith("/") or (after and obj["LastModified"] < after):
-                    continue
-                found.append((obj["LastModified"], obj["Key"], obj["ETag"].strip('"')))
+        for obj in storage.object_entries(prefix):
+            if obj["Key"].endswith("/") or (after and obj["LastModified"] < after):
+                continue
+            found.append((obj["LastModified"], obj["Key"], obj["ETag"].strip('"')))
     if not found:
         return [], since or "", list(skip)
     found.sort()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from energy_assets.localaws.asgi_thread import bind_socket, client_host
+from energy_assets.background import bind_socket, client_host
 
 
 class JupyterFailed(RuntimeError):

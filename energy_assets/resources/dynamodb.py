@@ -88,9 +88,10 @@ class UsageTableResource(dg.ConfigurableResource):
     region_name: str | None = None
     scan_segments: int = 4
     # raw_usage_export reads a table of at most this many items (DescribeTable's ItemCount) by a
-    # parallel Scan, a larger one through DynamoDB exports (energy_assets/table_reads.py); the
-    # default is the measured crossover (README, "Ingestion"). ENERGY_ASSETS_SCAN_MAX_ITEMS.
-    scan_max_items: int = 10_000
+    # parallel Scan, a larger one through DynamoDB exports (energy_assets/table_reads.py). 0:
+    # the Scan was not the cheaper at any size measured, from 114 items up (benchmarks/exports.py,
+    # README "Ingestion from exports"). ENERGY_ASSETS_SCAN_MAX_ITEMS.
+    scan_max_items: int = 0
     retry_mode: RetryMode = "adaptive"  # throttling slows the client down, then it retries
     max_attempts: int = 8  # calls per request in all, the first included
     # The meter registry's table (default ``<table_name>-meters``; see meter_registry.py).

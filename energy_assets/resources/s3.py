@@ -309,6 +309,26 @@ class S3Storage(dg.ConfigurableResource):
             for obj in page.get("Contents", [])
         ]
 
+    def object_entries(self, prefix: str) -> list[dict]:
+        """ListObjectsV2's entries under ``prefix`` (Key, LastModified, ETag, Size), all pages."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        return [
+            obj
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+
+    def list_keys_after(self, prefix: str, start_after: str | None = None) -> list[str]:
+        """Keys under ``prefix`` that sort after ``start_after`` (all when None): S3 lists in
+        key order, so the listing starts there instead of at the start of the prefix."""
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        paginator = self.client().get_paginator("list_objects_v2")
+        return [
+            obj["Key"] for page in paginator.paginate(**kwargs) for obj in page.get("Contents", [])
+        ]
+
     def read_csv_prefix(self, prefix: str, **kwargs) -> pd.DataFrame:
         """All CSV objects under a prefix as one frame: one listing, then parallel GETs."""
         keys = [k for k in self.list_keys(prefix) if k.endswith(".csv")]

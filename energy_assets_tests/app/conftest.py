@@ -3,7 +3,7 @@ import pytest
 
 from energy_assets.app.api import create_app
 from energy_assets.app.service import UsageService
-from energy_assets.background import BackgroundServer
+from energy_assets.background import ASGIThread
 from energy_assets.resources import SageMakerResource, UsageTableResource
 
 TOKEN = "s3cret-Token_for/tests"
@@ -20,7 +20,7 @@ def _serve(deployed, endpoint_name: str | None = None, table_name: str | None = 
     if table_name:
         table = UsageTableResource(table_name=table_name)
     service = UsageService(table=table, sagemaker=sagemaker)
-    return BackgroundServer(create_app(service, **app)).start()
+    return ASGIThread().start(create_app(service, **app))
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +94,6 @@ def slash_app_url(local_aws):
         table=table,
         sagemaker=SageMakerResource(endpoint_name="test-slash", role_arn=role, image_uri="img"),
     )
-    server = BackgroundServer(create_app(service)).start()
+    server = ASGIThread().start(create_app(service))
     yield server.url
     server.stop()

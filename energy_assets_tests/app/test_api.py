@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_assets.background import free_port
 from energy_assets_tests.app.conftest import SLASH_METERS, TOKEN
 from energy_assets_tests.conftest import TODAY
 
@@ -177,16 +178,23 @@ def test_a_missing_table_is_a_503_that_says_so(app_without_table_url):
 
 
 def test_aws_down_is_a_503_that_says_so(deployed):
-    port, dead = free_port(), free_port()
+    # AWS at a port bound here and never listening: every connection is refused, and no other
+    # process can start listening there while the test runs
+    dead_socket = socket.socket()
+    dead_socket.bind(("127.0.0.1", 0))
+    dead = dead_socket.getsockname()[1]
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}",
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{dead}",
     }
-    command = [sys.executable, "-m", "energy_assets.cli", "app", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "energy_assets.tools.cli", "app", "--port", "0"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        url = f"http://127.0.0.1:{port}"
+        line = process.stdout.readline()  # the app binds port 0 itself and prints what it got
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, f"the app did not start: {line!r}"
+        url = found.group(0)
         deadline = time.monotonic() + 180  # busy 2 cores: dagster imports in ~50 s
         while True:
             try:
@@ -202,6 +210,7 @@ def test_aws_down_is_a_503_that_says_so(deployed):
     finally:
         process.terminate()
         process.wait(20)
+        dead_socket.close()
 
 
 def test_meter_ids_with_a_slash(slash_app_url):

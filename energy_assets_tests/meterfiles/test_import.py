@@ -13,12 +13,12 @@ from dagster._core.storage.tags import (
 )
 from dagster_aws.s3 import S3Resource
 
-from energy_assets.cli import main
-from energy_assets.jobs import ingestion_job, meter_file_job
 from energy_assets.meterfiles.ops import USAGE_TABLE
 from energy_assets.ml.cleaning import clean_usage
+from energy_assets.orchestration.jobs import ingestion_job, meter_file_job
+from energy_assets.orchestration.sensors import build_meter_file_sensor
 from energy_assets.resources import S3Storage, UsageTableResource
-from energy_assets.sensors import build_meter_file_sensor
+from energy_assets.tools.cli import main
 from energy_assets_tests.conftest import HISTORY_START
 from energy_assets_tests.meterfiles.builders import (
     espi_feed,

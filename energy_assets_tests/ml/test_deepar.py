@@ -58,7 +58,7 @@ def test_request_names_image_channels_output_and_hyperparameters():
 def test_training_asset_launches_a_deepar_job(local_aws):
     from energy_assets.assets.evaluation import evaluation_report
     from energy_assets.assets.preparation import train_test_split
-    from energy_assets.definitions import build_defs
+    from energy_assets.orchestration.definitions import build_defs
     from energy_assets_tests.conftest import NAMES, deployment
     from energy_assets_tests.lineage import publish, written
 

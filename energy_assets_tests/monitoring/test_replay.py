@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from energy_assets import layout
-from energy_assets.simulate import replay, replay_definitions, summary_lines
+from energy_assets.tools.simulate import replay, replay_definitions, summary_lines
 from energy_assets_tests.conftest import HISTORY_DAYS, deployment
 
 DAYS = 50
@@ -129,3 +129,39 @@ def test_get_metric_data_returns_what_monitoring_published(replayed):
     assert {t.strftime("%Y-%m-%d") for t in series.index} <= set(expected)
     for stamp, value in series.items():
         assert value == pytest.approx(expected[stamp.strftime("%Y-%m-%d")])
+
+
+def test_the_drift_sensor_follows_the_rule_configured_on_monitoring(replayed):
+    """The same realised error judged by two rules set on forecast_monitoring: the drift sensor
+    retrains under the strict one and not under the lenient one (a rule of its own would answer
+    the same both times). Last in the module: it re-monitors the replay's last day."""
+    defs, result = replayed["defs"], replayed["result"]
+    drift_sensor = defs.resolve_sensor_def("drift_sensor")
+    last = result.days[-1].day
+    job = defs.resolve_job_def("monitoring_job")
+
+    def monitor_then_tick(rule: dict):
+        config = {"ops": {"forecast_monitoring": {"config": rule}}}
+        instance = dg.DagsterInstance.ephemeral()  # no retrain running in it
+        run = job.execute_in_process(run_config=config, instance=instance, partition_key=last)
+        assert run.success
+        event = instance.get_latest_materialization_event(dg.AssetKey("forecast_monitoring"))
+        with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+            return event.asset_materialization.metadata, drift_sensor(context)
+
+    try:
+        metadata, tick = monitor_then_tick(
+            {"max_rolling_mase": 0.0, "sigmas": -100.0, "consecutive": 1}
+        )
+        assert metadata["drift"].value is True
+        (request,) = tick.run_requests
+        assert request.tags["energy-assets/champion"] == result.final_version
+        reason = request.tags["energy-assets/reason"]
+        assert "above 0 over" in reason or "+ -100 sd" in reason, reason
+
+        metadata, tick = monitor_then_tick({"max_rolling_mase": 100.0, "sigmas": 100.0})
+        assert metadata["drift"].value is False
+        assert "rolling MASE above 100" in metadata["drift_rule"].value
+        assert not tick.run_requests and "no drift" in tick.skip_reason.skip_message
+    finally:
+        monitor_then_tick({})  # the default rule again, as the replay left it

@@ -23,12 +23,12 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from energy_assets import layout
-from energy_assets.cli import main
-from energy_assets.definitions import build_resources
 from energy_assets.localaws import notebook_instances
 from energy_assets.notebooks.job import notebook_instance_job
+from energy_assets.orchestration.definitions import build_resources
 from energy_assets.resources import S3Storage
 from energy_assets.settings import Settings
+from energy_assets.tools.cli import main
 from energy_assets_tests.notebooks.kernel import run_in_kernel
 
 NAME = "test-exploration"
@@ -151,7 +151,7 @@ def test_notebook_instance_job_reports_the_jupyter_url(local_aws, own_bucket):
 def test_notebook_command_serves_the_notebook_wired_to_the_local_aws(local_aws, tmp_path):
     _train_csv("notebook-local")
     env = {**os.environ, **local_aws.env(), "ENERGY_ASSETS_BUCKET": "notebook-local"}
-    command = [sys.executable, "-m", "energy_assets.cli", "notebook", "--port", "0"]
+    command = [sys.executable, "-m", "energy_assets.tools.cli", "notebook", "--port", "0"]
     process = subprocess.Popen(
         [*command, "--dir", str(tmp_path / "home")],
         env=env,

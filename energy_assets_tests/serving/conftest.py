@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from energy_assets.localaws.asgi_thread import ASGIThread
+from energy_assets.background import ASGIThread
 from energy_assets.serving.server import create_app
 from energy_assets_tests.serving.helpers import broken_bundle, make_bundle
 

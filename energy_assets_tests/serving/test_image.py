@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from energy_assets.localaws.asgi_thread import ASGIThread
+from energy_assets.background import ASGIThread
 from energy_assets.serving import server
 
 ROOT = Path(__file__).resolve().parents[2]

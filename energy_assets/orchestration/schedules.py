@@ -3,7 +3,7 @@ is the one that has just ended there."""
 
 import dagster as dg
 
-from energy_assets.jobs import training_job, usage_job
+from energy_assets.orchestration.jobs import training_job, usage_job
 
 
 def build_schedules(timezone: str) -> list:

@@ -23,6 +23,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_
 
 from energy_assets import layout, meter_days
 from energy_assets.ml import monitoring as mon
+from energy_assets.monitoring.raw import recent_clean
+from energy_assets.monitoring.store import serving_bundle, stored_reference
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -134,8 +136,8 @@ def replay(
     say: Callable[[str], None] = print,
 ) -> ReplayResult:
     """Seed ``history_days``, train and deploy, then replay ``days`` days one by one."""
-    from energy_assets.pipeline import failure_summary, materialize_all
-    from energy_assets.seed import seed_table
+    from energy_assets.orchestration.pipeline import failure_summary, materialize_all
+    from energy_assets.tools.seed import seed_table
 
     started = time.monotonic()
     table = defs.resources["usage_table"]
@@ -252,7 +254,7 @@ def _finite(value) -> float | None:
 
 def _decision(storage, run: dg.ExecuteInProcessResult) -> dict:
     """The gate's record of this run's challenger, or why the run stopped before the gate."""
-    from energy_assets.pipeline import asset_metadata
+    from energy_assets.orchestration.pipeline import asset_metadata
 
     made = asset_metadata(run, "evaluation_report") or asset_metadata(run, "trained_forecaster")
     version = (made or {}).get("version")
@@ -269,7 +271,7 @@ def phase_errors(storage, result: ReplayResult, initial: str) -> dict[str, dict]
     after it was replaced (the counterfactual that shows what retraining bought)."""
     rows = storage.read_parquet(layout.MONITORING_REALISED)
     # one yardstick for every version: the first model's per-meter scale
-    scale = storage.get_json(layout.monitoring_reference(initial))["scale"]
+    scale = stored_reference(storage, initial).scale
     rows = rows.assign(scaled_error=rows["abs_error"] / rows["meter_id"].map(scale))
     phase_of = {d.day: d.phase for d in result.days}
     rows = rows.assign(day=rows["date"].dt.strftime("%Y-%m-%d"))
@@ -292,14 +294,9 @@ def phase_errors(storage, result: ReplayResult, initial: str) -> dict[str, dict]
 
 def counterfactual(storage, version: str, days: list[str]) -> dict:
     """The first model's realised error on ``days``, reconstructed as monitoring does."""
-    from energy_assets.assets.monitoring import read_raw_days
-    from energy_assets.ml.cleaning import clean_usage
-    from energy_assets.serving.artifact import load_bundle
-
-    bundle = load_bundle(storage.get_bytes(layout.model_dir(version) + "model.tar.gz"))
-    ref = mon.Reference.from_dict(storage.get_json(layout.monitoring_reference(version)))
-    first = min(s.index[-1] for s in bundle.history.values()) - pd.Timedelta(days=35)
-    clean = clean_usage(read_raw_days(storage, first.strftime("%Y-%m-%d"), days[-1])).clean
+    bundle = serving_bundle(storage, {"model_version": version})
+    ref = stored_reference(storage, version)
+    clean = recent_clean(storage, bundle, days[-1])
     rows = mon.realised(bundle, clean, ref, days=pd.DatetimeIndex(pd.to_datetime(days)))
     return {
         "days": int(rows["date"].nunique()),
@@ -366,7 +363,7 @@ def as_json(result: ReplayResult) -> str:
 def replay_definitions(settings) -> dg.Definitions:
     """The project's definitions for the deployment ``settings`` names (its own table, bucket
     and endpoint), so a replay leaves other data alone."""
-    from energy_assets.definitions import build_defs
+    from energy_assets.orchestration.definitions import build_defs
 
     return build_defs(settings)
 

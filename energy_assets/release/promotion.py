@@ -21,7 +21,7 @@ import pandas as pd
 
 from energy_assets import layout
 from energy_assets.ml.metrics import mae, rolling_test_forecasts
-from energy_assets.rollout import (
+from energy_assets.release.rollout import (
     ArtifactNotVerified,
     SmokeTestFailed,
     Target,

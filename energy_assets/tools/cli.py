@@ -12,7 +12,7 @@ from energy_assets.settings import Settings
 
 def project_root() -> Path:
     """The folder holding dagster.yaml and workspace.yaml (the current one, or the checkout)."""
-    for folder in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]):
+    for folder in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]):
         if (folder / "dagster.yaml").exists() and (folder / "workspace.yaml").exists():
             return folder
     raise SystemExit("run energy-assets from the project folder (with dagster.yaml)")
@@ -25,7 +25,7 @@ def cmd_local_aws(args: argparse.Namespace) -> int:
 
 
 def _resources() -> dict:
-    from energy_assets.definitions import build_resources
+    from energy_assets.orchestration.definitions import build_resources
     from energy_assets.settings import Settings
 
     return build_resources(Settings())
@@ -34,7 +34,7 @@ def _resources() -> dict:
 def cmd_models(args: argparse.Namespace) -> int:
     """The registry: every registered version, its approval, metrics, whether its artifact
     still verifies and which one the endpoint answers with now."""
-    from energy_assets.registry_view import registry_table
+    from energy_assets.tools.registry_view import registry_table
 
     resources = _resources()
     print(registry_table(resources["sagemaker"], resources["storage"]))
@@ -42,7 +42,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from energy_assets.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
+    from energy_assets.release.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
 
     resources = _resources()
     try:
@@ -61,8 +61,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
-    from energy_assets.seed import read_usage_csv, seed_table
     from energy_assets.settings import Settings, parse_names
+    from energy_assets.tools.seed import read_usage_csv, seed_table
 
     settings = Settings()
     table = UsageTableResource(table_name=args.table or settings.table, region_name=settings.region)
@@ -199,21 +199,32 @@ def cmd_notebook(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from energy_assets.app.api import app_from_env
+    from energy_assets.background import bind_socket, client_host, uvicorn_server
+    from energy_assets.errors import CommandError
     from energy_assets.settings import Settings
 
     token = Settings().app_token
     link = f"#token={token}" if token else ""  # the page keeps it; the fragment reaches no server
-    print(f"energy_assets app on http://{args.host}:{args.port}/{link} (API docs at /docs)")
-    uvicorn.run(app_from_env(), host=args.host, port=args.port, log_level="warning")
+    try:
+        sock = bind_socket(args.host, args.port)  # --port 0: a free port, printed below
+    except RuntimeError as error:
+        raise CommandError(str(error)) from None
+    port = sock.getsockname()[1]
+    print(
+        f"energy_assets app on http://{client_host(args.host)}:{port}/{link} (API docs at /docs)",
+        flush=True,
+    )
+    try:
+        uvicorn_server(app_from_env()).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from energy_assets.demo import run_demo
     from energy_assets.settings import parse_names
+    from energy_assets.tools.demo import run_demo
 
     return run_demo(
         root=project_root(),
@@ -232,7 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from energy_assets.simulate import run_simulation
+    from energy_assets.tools.simulate import run_simulation
 
     os.environ.setdefault("DAGSTER_HOME", str(project_root()))
     return run_simulation(
@@ -324,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
 
     app = sub.add_parser("app", help="the web app: actual beside predicted usage")
     app.add_argument("--host", default="127.0.0.1")
-    app.add_argument("--port", type=int, default=8000)
+    app.add_argument("--port", type=int, default=8000, help="0: a free port (printed)")
     app.set_defaults(func=cmd_app)
 
     demo = sub.add_parser("demo", help="local AWS + sample data + whole graph + endpoint + UI")

@@ -13,29 +13,24 @@ from dagster._core.storage.tags import (
 
 from energy_assets import layout, meter_days
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
-from energy_assets.assets.monitoring import (
-    day_of,
-    quality_alarm_names,
-    raw_day_keys,
-)
-from energy_assets.jobs import (
+from energy_assets.meterfiles.ops import dropped_files, imported_days
+from energy_assets.monitoring.cloudwatch import alarms_in_alarm
+from energy_assets.monitoring.drift import drift_decision
+from energy_assets.monitoring.raw import day_of, raw_day_keys
+from energy_assets.orchestration.jobs import (
     ingestion_job,
     meter_file_job,
     monitoring_job,
     training_job,
     usage_job,
 )
-from energy_assets.meterfiles.ops import dropped_files, imported_days
-from energy_assets.ml import monitoring as mon
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
 from energy_assets.settings import Settings
 
 TRIGGER_TAG = "energy-assets/trigger"
 REASON_TAG = "energy-assets/reason"
-RETRAIN_COOLDOWN_DAYS = 7
 # A retrain for drift is judged (quality check, champion/challenger) on the latest two weeks.
 DRIFT_RETRAIN_RUN_CONFIG = {"ops": {"train_test_split": {"config": {"test_days": 14}}}}
-DRIFT_RULE = mon.DriftRule()
 
 
 def day_ranges(days: list[str]) -> list[tuple[str, str]]:
@@ -217,56 +212,13 @@ def _retrain_running(context: dg.SensorEvaluationContext) -> bool:
     return bool(runs)
 
 
-def alarms_in_alarm(cloudwatch: CloudWatchResource, endpoint: str, version: str) -> list[str]:
-    """Quality alarms in ALARM for the serving version (moto never evaluates alarms: their state
-    changes only by SetAlarmState there, on AWS by CloudWatch itself)."""
-    found = cloudwatch.alarms(quality_alarm_names(endpoint))
-    return [
-        name
-        for name, alarm in found.items()
-        if alarm["StateValue"] == "ALARM"
-        and {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("ModelVersion")
-        == version
-    ]
-
-
-def drift_decision(summary: dict, alarms: list[str], cursor: dict) -> tuple[bool, str, dict]:
-    """Whether to retrain now, why, and the next cursor; the rule re-evaluated from the daily
-    realised error that monitoring stored, plus alarms in ALARM."""
-    version = summary["model_version"]
-    ref = mon.Reference.from_dict(summary["reference"])
-    daily = pd.DataFrame(summary["daily"])
-    if len(daily):
-        daily["date"] = pd.to_datetime(daily["date"])
-    verdict = (
-        mon.drift_verdict(daily, ref, DRIFT_RULE) if len(daily) else {"drift": False, "reasons": []}
-    )
-    last_day = verdict.get("last_day") or summary.get("as_of")
-    reasons = list(verdict["reasons"] if verdict["drift"] else [])
-    reasons += [f"alarm {name} is in ALARM" for name in alarms]
-    state = {"version": version, "checked": last_day, "requested": cursor.get("requested")}
-    if cursor.get("version") != version:
-        state["requested"] = None
-    if not reasons:
-        return False, f"model {version}: no drift through {last_day}", state
-    requested = state["requested"]
-    if (
-        requested
-        and last_day
-        and (date.fromisoformat(last_day) - date.fromisoformat(requested)).days
-        < RETRAIN_COOLDOWN_DAYS
-    ):
-        return False, f"model {version}: retrain already requested on {requested}", state
-    state["requested"] = last_day
-    return True, "; ".join(reasons), state
-
-
 @dg.sensor(
     job=training_job,
     minimum_interval_seconds=600,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a retrain (training_job, through the champion/challenger gate) when the "
-    "serving model's realised error drifts above its reference or a quality alarm is in ALARM.",
+    description="Requests a retrain (training_job, through the champion/challenger gate) when "
+    "forecast_monitoring found the serving model's realised error drifting above its reference "
+    "(by the rule configured on that asset) or a quality alarm is in ALARM.",
 )
 def drift_sensor(
     context: dg.SensorEvaluationContext, storage: S3Storage, cloudwatch: CloudWatchResource

@@ -88,10 +88,10 @@ class DemoServers:
 
     def start_app(self, port: int):
         from energy_assets.app.api import app_from_env
-        from energy_assets.background import BackgroundServer
+        from energy_assets.background import ASGIThread
 
         with _signals_to_main_thread():
-            self.app = BackgroundServer(app_from_env(), port=port).start()
+            self.app = ASGIThread(port=port).start(app_from_env())
         return self.app
 
     def start_ui(
@@ -150,8 +150,8 @@ def run_demo(
 ) -> int:
     """The demo; 0 when it went through, 1 when a step failed, 130 when interrupted. A CSV is
     read before anything starts, so that a bad file is one line (``SeedError``) and no wait."""
-    from energy_assets.seed import read_usage_csv
     from energy_assets.settings import Settings
+    from energy_assets.tools.seed import read_usage_csv
 
     frame = read_usage_csv(csv) if csv else None
     started = time.monotonic()
@@ -268,7 +268,7 @@ def _ask_app(url: str, settings, meter: str, last_day: str | None = None) -> Non
 def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None) -> dict:
     from energy_assets import meter_days
     from energy_assets.resources import UsageTableResource
-    from energy_assets.seed import seed_table
+    from energy_assets.tools.seed import seed_table
 
     table = UsageTableResource(table_name=settings.table, region_name=settings.region)
     seeded = seed_table(
@@ -288,8 +288,8 @@ def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None
 
     import dagster as dg
 
-    from energy_assets.definitions import build_defs
-    from energy_assets.pipeline import (
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import (
         asset_metadata,
         failure_summary,
         interrupted,

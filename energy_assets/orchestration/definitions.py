@@ -18,8 +18,9 @@ from energy_assets.assets.monitoring import forecast_monitoring_asset
 from energy_assets.assets.preparation import cleaned_usage, train_test_split
 from energy_assets.assets.registry import registered_model
 from energy_assets.assets.training import trained_forecaster
-from energy_assets.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
-from energy_assets.jobs import (
+from energy_assets.notebooks.job import notebook_instance_job
+from energy_assets.orchestration.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
+from energy_assets.orchestration.jobs import (
     exploration_job,
     ingestion_job,
     meter_file_job,
@@ -27,8 +28,9 @@ from energy_assets.jobs import (
     training_job,
     usage_job,
 )
-from energy_assets.notebooks.job import notebook_instance_job
-from energy_assets.partitions import daily_partitions
+from energy_assets.orchestration.partitions import daily_partitions
+from energy_assets.orchestration.schedules import build_schedules
+from energy_assets.orchestration.sensors import build_sensors
 from energy_assets.resources import (
     CloudWatchResource,
     MeterSettings,
@@ -37,8 +39,6 @@ from energy_assets.resources import (
     SageMakerResource,
     UsageTableResource,
 )
-from energy_assets.schedules import build_schedules
-from energy_assets.sensors import build_sensors
 from energy_assets.settings import Settings
 
 
