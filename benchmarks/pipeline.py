@@ -1,0 +1,412 @@
+"""The whole graph, table to deployed endpoint, at several fleet sizes, and the daily refresh
+beside it, in one run.
+
+    .venv/bin/python benchmarks/pipeline.py [--meters 10 100 1000] [--try-meters 10000]
+                                            [--days 1095] [--scan-meters 10] [--max-seconds 900]
+
+For each size, against a local AWS of its own (``LocalAWSProcess``: moto and the SageMaker
+runtime in one child process, on the same cores as this one):
+
+- seeding generated meters x days (``seed_table``, as the demo seeds: ImportTable), timed apart;
+- the full refresh: ``materialize_all`` (ingestion_job over every day, then training_job: clean,
+  split, train, evaluate, register, deploy; no exploration notebook). Each step's wall time is
+  Dagster's (``instance.get_run_step_stats``); its peak memory is the largest RSS a sampling
+  thread saw during the step's window, of this process and of the local AWS process apart;
+- the one-day refresh: one new day for every meter written through ``UsageTableResource``, then
+  the run ``daily_usage_schedule`` asks for at 01:00 the day after (usage_job: raw_usage_export
+  and forecast_monitoring for that day's partition);
+- at ``--scan-meters`` sizes, the peer: raw_usage_export by one Scan (``scan_max_items`` above
+  the table) into a bucket of its own, for the backfill and for the new day.
+
+A ``--try-meters`` size runs only when the least-squares fit over the sizes measured says its
+table-to-endpoint time ends within ``--max-seconds`` and the local AWS's memory at the largest
+size, scaled by meters, fits in the memory available; otherwise it is reported as not run, with
+the projection. Writes
+benchmarks/results/pipeline.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+SCAN_ALWAYS = 10**12  # a scan_max_items no table reaches
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of a process now (0 once it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError):
+        return 0
+
+
+def meminfo_gb(name: str) -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+class RssSampler(threading.Thread):
+    """RSS of this process and of the local AWS process, every ``every`` seconds."""
+
+    def __init__(self, aws_pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.me, self.aws, self.every = os.getpid(), aws_pid, every
+        self.samples: list[tuple[float, int, int]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.samples.append((time.time(), rss(self.me), rss(self.aws)))
+            self.stopped.wait(self.every)
+
+    def peak_mb(self, start: float, end: float) -> tuple[float, float]:
+        """Largest sampled RSS (this process, local AWS) within [start, end], in MB."""
+        window = [s for s in self.samples if start - self.every <= s[0] <= end + self.every]
+        if not window:
+            return float("nan"), float("nan")
+        return max(s[1] for s in window) / 2**20, max(s[2] for s in window) / 2**20
+
+
+@dataclass
+class Step:
+    run: str  # which refresh: full, day, scan-full, scan-day
+    key: str
+    seconds: float
+    me_mb: float
+    aws_mb: float
+
+
+@dataclass
+class Size:
+    meters: int
+    items: int = 0
+    seed_s: float = 0.0
+    full_s: float = 0.0  # wall time of the full refresh's runs
+    day_s: float = 0.0
+    day_items_read: int = 0
+    day_source: str = ""
+    full_items_read: int = 0
+    full_read_s: float = 0.0  # the full export and reading it, inside raw_usage_export
+    full_mb: float = 0.0  # gzipped DynamoDB JSON the full export wrote
+    day_read_s: float = 0.0
+    day_mb: float = 0.0
+    steps: list[Step] = field(default_factory=list)
+    skipped: str = ""
+
+    def seconds(self, run: str, key: str) -> float:
+        return sum(s.seconds for s in self.steps if s.run == run and s.key == key)
+
+
+def step_stats(instance, sampler: RssSampler, runs, label: str) -> list[Step]:
+    """Dagster's step times of ``runs``, summed per step key, with each step's peak RSS."""
+    merged: dict[str, Step] = {}
+    for result in runs:
+        for stat in instance.get_run_step_stats(result.run_id):
+            if stat.start_time is None or stat.end_time is None:
+                continue
+            me, aws = sampler.peak_mb(stat.start_time, stat.end_time)
+            step = merged.setdefault(stat.step_key, Step(label, stat.step_key, 0.0, 0.0, 0.0))
+            step.seconds += stat.end_time - stat.start_time
+            step.me_mb, step.aws_mb = max(step.me_mb, me), max(step.aws_mb, aws)
+    return list(merged.values())
+
+
+def metadata(result, asset: str) -> dict:
+    from energy_assets.orchestration.pipeline import asset_metadata
+
+    return asset_metadata(result, asset) or {}
+
+
+def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
+
+    from energy_assets.localaws.process import LocalAWSProcess
+    from energy_assets.ml.synthetic import generate_usage
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import day_chunks, failure_summary, materialize_all
+    from energy_assets.resources import UsageTableResource
+    from energy_assets.settings import Settings
+    from energy_assets.tools.seed import seed_table
+
+    size = Size(meters)
+    end, new_day = today - timedelta(days=2), today - timedelta(days=1)
+    frame = generate_usage(n_meters=meters, n_days=days, end=end, seed=7)
+    first = (end - timedelta(days=days - 1)).isoformat()
+    name = f"bench-{meters}-{uuid.uuid4().hex[:6]}"
+    settings = Settings(
+        table=name,
+        bucket=name,
+        endpoint_name=name,
+        history_start=first,
+        covariates=("temperature",),
+        timezone="UTC",
+    )
+    with LocalAWSProcess(timeout=180) as aws:
+        os.environ.update(aws.env)
+        os.environ.update(settings.as_env())
+        sampler = RssSampler(aws._process.pid)
+        sampler.start()
+        table = UsageTableResource(table_name=name)
+
+        started = time.perf_counter()
+        size.items = seed_table(table, frame, covariates=settings.covariates, country="US").rows
+        size.seed_s = time.perf_counter() - started
+        print(f"{meters} meters: seeded {size.items:,} items in {size.seed_s:.1f} s", flush=True)
+
+        defs = build_defs(settings)
+        started = time.perf_counter()
+        runs = materialize_all(defs, instance, first, end.isoformat(), say=print)
+        size.full_s = time.perf_counter() - started
+        if runs.failed():
+            raise SystemExit(
+                f"{meters} meters: {runs.failed()[0]} {failure_summary(runs.failed()[1])}"
+            )
+        backfill = metadata(runs.ingestion_runs[0], "raw_usage_export")
+        size.full_items_read = int(backfill["items_read"])
+        size.full_read_s, size.full_mb = backfill["read_seconds"], backfill["export_bytes"] / 1e6
+        size.steps += step_stats(instance, sampler, [*runs.ingestion_runs, runs.training], "full")
+        print(f"{meters} meters: table to endpoint in {size.full_s:.1f} s", flush=True)
+
+        if scan:  # the peer: the same days by one Scan, into a bucket of its own
+            scan_defs = build_defs(Settings(**{**vars(settings), "bucket": f"{name}-scan",
+                                               "scan_max_items": SCAN_ALWAYS}))  # fmt: skip
+            scan_runs = [
+                run_job(scan_defs, instance, "ingestion_job", tags=range_tags(a, b))
+                for a, b in day_chunks(first, end.isoformat(), 1000)
+            ]
+            size.steps += step_stats(instance, sampler, scan_runs, "scan-full")
+
+        # the next day arrives for every meter, then the daily schedule's run for it
+        # (each meter's last row again, dated the new day: generate_usage over one day gives
+        # only the meters whose history starts by then, 30 of 1,000)
+        day = frame.groupby("meter_id").tail(1).assign(date=new_day.isoformat())
+        assert len(day) == meters, len(day)
+        table.write_usage(day[["meter_id", "date", "usage", "temperature"]])
+        size.items += len(day)
+        request = scheduled_request(defs, instance, new_day + timedelta(days=1))
+        assert request.partition_key == new_day.isoformat(), request.partition_key
+        started = time.perf_counter()
+        daily = run_job(defs, instance, "usage_job", partition=request.partition_key,
+                        tags=request.tags)  # fmt: skip
+        size.day_s = time.perf_counter() - started
+        if not daily.success:
+            raise SystemExit(f"{meters} meters: usage_job {failure_summary(daily)}")
+        exported = metadata(daily, "raw_usage_export")
+        size.day_items_read, size.day_source = int(exported["items_read"]), exported["source"]
+        size.day_read_s, size.day_mb = exported["read_seconds"], exported["export_bytes"] / 1e6
+        size.steps += step_stats(instance, sampler, [daily], "day")
+        print(f"{meters} meters: one-day refresh in {size.day_s:.1f} s", flush=True)
+        if scan:
+            scan_day = run_job(scan_defs, instance, "ingestion_job", partition=new_day.isoformat())
+            size.steps += step_stats(instance, sampler, [scan_day], "scan-day")
+        sampler.stopped.set()
+    return size
+
+
+def range_tags(first: str, last: str) -> dict:
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+def run_job(defs, instance, name: str, partition: str | None = None, tags: dict | None = None):
+    result = defs.resolve_job_def(name).execute_in_process(
+        instance=instance, partition_key=partition, tags=tags, raise_on_error=False
+    )
+    if not result.success:
+        from energy_assets.orchestration.pipeline import failure_summary
+
+        raise SystemExit(f"{name}: {failure_summary(result)}")
+    return result
+
+
+def scheduled_request(defs, instance, on):
+    """The run request ``daily_usage_schedule`` makes at 01:00 UTC on ``on``."""
+    import dagster as dg
+
+    schedule = defs.resolve_schedule_def("daily_usage_schedule")
+    when = datetime.combine(on, clock(1, 0), tzinfo=UTC)
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    (request,) = schedule.evaluate_tick(context).run_requests
+    return request
+
+
+def fit(sizes: list[Size], attr: str) -> tuple[float, float]:
+    """Least squares seconds = a + b x meters over the sizes measured."""
+    x = np.array([s.meters for s in sizes], dtype=float)
+    y = np.array([getattr(s, attr) for s in sizes], dtype=float)
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    b, a = np.polyfit(x, y, 1)
+    return a, b
+
+
+def report(sizes: list[Size], args, load_start, load_end) -> str:
+    done = [s for s in sizes if not s.skipped]
+    memory = meminfo_gb("MemTotal")
+    lines = [
+        f"# Pipeline benchmark ({datetime.now(UTC):%Y-%m-%d}): the whole graph, table to "
+        "deployed endpoint",
+        "",
+        f"Machine: {os.cpu_count()} cores, {memory:.0f} GB memory, Python "
+        f"{platform.python_version()}; **shared with other developers' work**: load average "
+        f"(1/5/15 min) {'/'.join(f'{v:.1f}' for v in load_start)} at the start, "
+        f"{'/'.join(f'{v:.1f}' for v in load_end)} at the end. One run "
+        "(`benchmarks/pipeline.py`), generated meters x "
+        f"{args.days} days against the local AWS (moto and the SageMaker runtime in one child "
+        "process on the same cores). Seconds are Dagster's step times "
+        "(`get_run_step_stats`); memory is the peak *sampled* RSS (every 0.2 s) during each "
+        "step's window, of the benchmark process (Dagster, in-process runs) and of the local "
+        "AWS process apart.",
+        "",
+        "## Summary",
+        "",
+        "| meters | items | seed s (apart) | table → endpoint s | s per meter | peak RSS MB "
+        "(benchmark / local AWS) | one-day refresh s | refresh / full | items the refresh read "
+        "/ table items |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in sizes:
+        if s.skipped:
+            lines.append(f"| {s.meters:,} | not run: {s.skipped} | | | | | | | |")
+            continue
+        full = [x for x in s.steps if x.run == "full"]
+        me, aws = max(x.me_mb for x in full), max(x.aws_mb for x in full)
+        lines.append(
+            f"| {s.meters:,} | {s.items:,} | {s.seed_s:.1f} | {s.full_s:.1f} | "
+            f"{s.full_s / s.meters:.3f} | {me:,.0f} / {aws:,.0f} | {s.day_s:.1f} | "
+            f"{s.day_s / s.full_s:.3f} | {s.day_items_read:,} / {s.items:,} ({s.day_source}) |"
+        )
+    a, b = fit(done, "full_s")
+    da, db = fit(done, "day_s")
+    lines += [
+        "",
+        f"Fitted over {', '.join(f'{s.meters:,}' for s in done)} meters (least squares): "
+        f"table → endpoint seconds = {a:.1f} + {b:.4f} × meters; one-day refresh seconds = "
+        f"{da:.1f} + {db:.5f} × meters. The one-day refresh reads the items written since the "
+        "previous export (the new day, plus items of days not yet over carried from the "
+        "previous refresh), not the table.",
+        "",
+        "## Per step: seconds and peak sampled RSS (MB, benchmark / local AWS)",
+        "",
+        "`full`: the full refresh (ingestion_job runs of up to 1,000 days, then training_job); "
+        "`day`: the daily schedule's usage_job for the new day. A step over several runs "
+        "(raw_usage_export in the full refresh) is summed.",
+        "",
+        "| meters | refresh | step | seconds | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
+    for s in done:
+        for x in s.steps:
+            if x.run in ("full", "day"):
+                lines.append(
+                    f"| {s.meters:,} | {x.run} | {x.key} | {x.seconds:.1f} | "
+                    f"{x.me_mb:,.0f} / {x.aws_mb:,.0f} |"
+                )
+    lines += [
+        "",
+        "## The exports raw_usage_export read",
+        "",
+        "Inside raw_usage_export (its `read_seconds` and `export_bytes` metadata): the export "
+        "requested, waited for and read into frames; MB of gzipped DynamoDB JSON read.",
+        "",
+        "| meters | full export: items | MB | seconds | one-day incremental: items | MB "
+        "| seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in done:
+        lines.append(
+            f"| {s.meters:,} | {s.full_items_read:,} | {s.full_mb:.1f} | {s.full_read_s:.1f} | "
+            f"{s.day_items_read:,} | {s.day_mb:.3f} | {s.day_read_s:.1f} |"
+        )
+    peers = [s for s in done if any(x.run.startswith("scan") for x in s.steps)]
+    if peers:
+        lines += [
+            "",
+            "## Peer: raw_usage_export by one Scan beside the DynamoDB-export path",
+            "",
+            "Same table, same days, the Scan path forced (`scan_max_items` above the table) "
+            "into a bucket of its own. Ratio: Scan seconds / export seconds.",
+            "",
+            "| meters | refresh | export path s | Scan s | Scan / export |",
+            "|---|---|---|---|---|",
+        ]
+        for s in peers:
+            for ours, theirs in (("full", "scan-full"), ("day", "scan-day")):
+                e = s.seconds(ours, "raw_usage_export")
+                c = s.seconds(theirs, "raw_usage_export")
+                lines.append(f"| {s.meters:,} | {ours} | {e:.1f} | {c:.1f} | {c / e:.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--meters", type=int, nargs="+", default=[10, 100, 1000])
+    # run after those when the fit over them says it ends within --max-seconds and memory
+    parser.add_argument("--try-meters", type=int, nargs="*", default=[10000])
+    parser.add_argument("--days", type=int, default=1095)
+    parser.add_argument("--scan-meters", type=int, nargs="*", default=[10])
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    args = parser.parse_args()
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=Warning, module="dagster")
+    load_start = os.getloadavg()
+    today = datetime.now(UTC).date()
+    sizes: list[Size] = []
+    # one Dagster instance for the whole run: Dagster keeps the first one it loads
+    # definitions with (DefinitionsLoadContext), so one per size would outlive its directory
+    home = tempfile.TemporaryDirectory()
+    instance = dg.DagsterInstance.local_temp(home.name)
+    # a small run first, not reported: the process's one-time costs (imports, Dagster's first
+    # load of the definitions, the instance's tables) would otherwise be charged to the first
+    # size (179 s at 10 meters without it, 81 s at 100 meters after it)
+    one_size(instance, 10, args.days, False, today)
+    for meters in [*sorted(args.meters), *sorted(args.try_meters)]:
+        done = [s for s in sizes if not s.skipped]
+        if (
+            meters in args.try_meters and len(done) >= 2
+        ):  # project this size from the fit over the sizes measured
+            a, b = fit(done, "full_s")
+            seconds = a + b * meters
+            aws_mb = max(x.aws_mb for x in done[-1].steps) * meters / done[-1].meters
+            free_mb = meminfo_gb("MemAvailable") * 1024
+            if seconds > args.max_seconds or aws_mb > 0.8 * free_mb:
+                sizes.append(
+                    Size(
+                        meters,
+                        skipped=f"projected: table → endpoint {seconds:,.0f} s (limit "
+                        f"{args.max_seconds:,.0f}), local AWS {aws_mb / 1024:,.1f} GB "
+                        f"(available {free_mb / 1024:,.1f} GB)",
+                    )
+                )
+                print(f"{meters} meters skipped: {sizes[-1].skipped}", flush=True)
+                continue
+        sizes.append(one_size(instance, meters, args.days, meters in args.scan_meters, today))
+    text = report(sizes, args, load_start, os.getloadavg())
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pipeline.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
