@@ -28,6 +28,7 @@ from energy_assets.resources.dynamodb import NoDayIndex
 from energy_assets.settings import Settings
 from energy_assets.tools.seed import seed_table
 from energy_assets_tests.conftest import HISTORY_START, deployment
+from energy_assets_tests.localaws import deploy
 
 raw_usage_export = raw_usage_export_asset(daily_partitions(deployment()))
 new_usage_sensor = build_new_usage_sensor("UTC", HISTORY_START)
@@ -201,18 +202,6 @@ def test_new_usage_sensor_asks_the_registry_and_the_date_index_never_a_scan(loca
     calls.clear()
     assert plain.new_days(_day(6), until=TODAY) == [_day(3)]
     assert "dynamodb:Scan" not in calls
-    bare = f"{name}-bare"
-    boto3.client("dynamodb").create_table(
-        TableName=bare,
-        KeySchema=[
-            {"AttributeName": "meter_id", "KeyType": "HASH"},
-            {"AttributeName": "date", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "meter_id", "AttributeType": "S"},
-            {"AttributeName": "date", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    bare = deploy.usage_table(boto3.client("dynamodb"), f"{name}-bare")
     with pytest.raises(NoDayIndex, match="no meter registry and no date index"):
         UsageTableResource(table_name=bare).new_days(_day(6), until=TODAY)

@@ -17,17 +17,20 @@ from energy_assets.resources import S3Storage, SageMakerResource
 
 
 class DeployConfig(dg.Config):
-    instance_type: str = "ml.m5.large"
-    initial_instance_count: int = 1
-    min_capacity: int = 1
-    max_capacity: int = 4
-    target_invocations_per_instance: float = 3000.0
-    scale_in_cooldown_seconds: int = 300
-    scale_out_cooldown_seconds: int = 60
-    smoke_test_horizon: int = 7
-    data_capture_percent: int = 100  # 0 turns data capture off
-    min_improvement: float = 0.0  # the challenger's MAE must be this fraction below the champion's
-    force: bool = False  # deploy without the champion/challenger comparison
+    """``EndpointSpec`` as run config (its defaults are the spec's)."""
+
+    instance_type: str = EndpointSpec.instance_type
+    initial_instance_count: int = EndpointSpec.initial_instance_count
+    min_capacity: int = EndpointSpec.min_capacity
+    max_capacity: int = EndpointSpec.max_capacity
+    target_invocations_per_instance: float = EndpointSpec.target_invocations_per_instance
+    scale_in_cooldown_seconds: int = EndpointSpec.scale_in_cooldown_seconds
+    scale_out_cooldown_seconds: int = EndpointSpec.scale_out_cooldown_seconds
+    smoke_test_horizon: int = EndpointSpec.smoke_test_horizon
+    data_capture_percent: int = EndpointSpec.data_capture_percent  # 0 turns data capture off
+    # the challenger's MAE must be this fraction below the champion's
+    min_improvement: float = EndpointSpec.min_improvement
+    force: bool = EndpointSpec.force  # deploy without the champion/challenger comparison
 
 
 @dg.asset(

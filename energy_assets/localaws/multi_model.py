@@ -84,22 +84,27 @@ class MultiModelCache:
         with self._lock:
             return list(self._models)
 
+    def _hit(self, target: str) -> Predictor | None:
+        """The loaded predictor of ``target``, now the most recently used (under ``_lock``)."""
+        found = self._models.get(target)
+        if found is None:
+            return None
+        self._models.move_to_end(target)
+        self.stats.hits += 1
+        return found[0]
+
     def get(self, target: str) -> Predictor:
         target = target.lstrip("/")
         with self._lock:
-            found = self._models.get(target)
+            found = self._hit(target)
             if found is not None:
-                self._models.move_to_end(target)
-                self.stats.hits += 1
-                return found[0]
+                return found
             loading = self._loading.setdefault(target, threading.Lock())
         with loading:  # one download per target at a time
             with self._lock:
-                found = self._models.get(target)
+                found = self._hit(target)  # loaded by another caller while this one waited
                 if found is not None:
-                    self._models.move_to_end(target)
-                    self.stats.hits += 1
-                    return found[0]
+                    return found
             predictor, size = self._load(target)
             with self._lock:
                 self.stats.loads += 1

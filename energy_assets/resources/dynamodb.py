@@ -7,6 +7,7 @@ import gzip
 import math
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -79,6 +80,21 @@ class LoadResult:
     method: str  # "import" (ImportTable from S3) or "batch" (parallel BatchWriteItem)
     created_table: bool
     seconds: float
+
+
+def _poll(
+    describe: Callable[[], dict], status_key: str, final: tuple[str, ...], timeout_seconds: float
+) -> dict:
+    """``describe()`` again, pausing 0.05 s doubling to 10 s, until its ``status_key`` is one of
+    ``final`` or ``timeout_seconds`` have passed; the last description either way (exports and
+    imports both run asynchronously on AWS)."""
+    deadline, pause = time.monotonic() + timeout_seconds, 0.05
+    while True:
+        described = describe()
+        if described[status_key] in final or time.monotonic() > deadline:
+            return described
+        time.sleep(pause)
+        pause = min(pause * 2, 10.0)
 
 
 class UsageTableResource(dg.ConfigurableResource):
@@ -452,21 +468,21 @@ class UsageTableResource(dg.ConfigurableResource):
 
     def _completed(self, export_arn: str, timeout_seconds: float) -> TableExport:
         client = self.client()
-        deadline, pause = time.monotonic() + timeout_seconds, 0.05
-        while True:
-            described = client.describe_export(ExportArn=export_arn)["ExportDescription"]
-            status = described["ExportStatus"]
-            if status == "COMPLETED":
-                return TableExport.from_description(described)
-            if status == "FAILED":
-                raise ExportFailed(
-                    f"export {export_arn} failed: {described.get('FailureCode')} "
-                    f"{described.get('FailureMessage', '')}".strip()
-                )
-            if time.monotonic() > deadline:
-                raise ExportFailed(f"export {export_arn} still {status} after {timeout_seconds}s")
-            time.sleep(pause)
-            pause = min(pause * 2, 10.0)
+        described = _poll(
+            lambda: client.describe_export(ExportArn=export_arn)["ExportDescription"],
+            "ExportStatus",
+            ("COMPLETED", "FAILED"),
+            timeout_seconds,
+        )
+        status = described["ExportStatus"]
+        if status == "COMPLETED":
+            return TableExport.from_description(described)
+        if status == "FAILED":
+            raise ExportFailed(
+                f"export {export_arn} failed: {described.get('FailureCode')} "
+                f"{described.get('FailureMessage', '')}".strip()
+            )
+        raise ExportFailed(f"export {export_arn} still {status} after {timeout_seconds}s")
 
     def read_export(self, exports: TableExport | list[TableExport], threads: int = 8) -> ExportRead:
         """The items of a full export, or of incremental exports (read together: the latest
@@ -670,22 +686,22 @@ class UsageTableResource(dg.ConfigurableResource):
 
     def _imported(self, import_arn: str, timeout_seconds: float) -> dict:
         client = self.client()
-        deadline, pause = time.monotonic() + timeout_seconds, 0.05
-        while True:
-            described = client.describe_import(ImportArn=import_arn)["ImportTableDescription"]
-            status = described["ImportStatus"]
-            if status == "COMPLETED":
-                return described
-            if status in ("FAILED", "CANCELLED"):
-                raise LoadFailed(
-                    f"ImportTable into {self.table_name} {status}: "
-                    f"{described.get('FailureCode', '')} {described.get('FailureMessage', '')} "
-                    f"({described.get('ErrorCount', 0)} item(s) refused)".replace("  ", " ")
-                )
-            if time.monotonic() > deadline:
-                raise LoadFailed(f"ImportTable into {self.table_name} still {status}")
-            time.sleep(pause)
-            pause = min(pause * 2, 10.0)
+        described = _poll(
+            lambda: client.describe_import(ImportArn=import_arn)["ImportTableDescription"],
+            "ImportStatus",
+            ("COMPLETED", "FAILED", "CANCELLED"),
+            timeout_seconds,
+        )
+        status = described["ImportStatus"]
+        if status == "COMPLETED":
+            return described
+        if status in ("FAILED", "CANCELLED"):
+            raise LoadFailed(
+                f"ImportTable into {self.table_name} {status}: "
+                f"{described.get('FailureCode', '')} {described.get('FailureMessage', '')} "
+                f"({described.get('ErrorCount', 0)} item(s) refused)".replace("  ", " ")
+            )
+        raise LoadFailed(f"ImportTable into {self.table_name} still {status}")
 
     def load_usage(
         self,

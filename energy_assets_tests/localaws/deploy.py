@@ -16,6 +16,24 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def usage_table(dynamodb, name: str) -> str:
+    """Create ``name`` with the usage table's keys (meter_id, date) and nothing else: no date
+    index, no registry, as a user's own table may be."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "meter_id", "KeyType": "HASH"},
+            {"AttributeName": "date", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "meter_id", "AttributeType": "S"},
+            {"AttributeName": "date", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def bucket(clients, name: str) -> str:
     """Create ``name`` in the clients' region unless it exists."""
     s3 = clients("s3")

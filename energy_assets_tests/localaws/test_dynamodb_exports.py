@@ -30,19 +30,7 @@ def bucket(clients):
 
 
 def _table(ddb, items: int = 40, pitr: bool = True) -> tuple[str, str]:
-    name = deploy.unique("usage")
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "meter_id", "KeyType": "HASH"},
-            {"AttributeName": "date", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "meter_id", "AttributeType": "S"},
-            {"AttributeName": "date", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    name = deploy.usage_table(ddb, deploy.unique("usage"))
     for i in range(items):
         ddb.put_item(TableName=name, Item=_item(f"m{i % 5}", f"2026-01-{i // 5 + 1:02d}", i))
     if pitr:

@@ -5,19 +5,7 @@ from energy_assets_tests.localaws import deploy
 
 def test_dynamodb(clients):
     dynamodb = clients("dynamodb")
-    table = deploy.unique("usage")
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "meter_id", "KeyType": "HASH"},
-            {"AttributeName": "date", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "meter_id", "AttributeType": "S"},
-            {"AttributeName": "date", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = deploy.usage_table(dynamodb, deploy.unique("usage"))
     item = {"meter_id": {"S": "m1"}, "date": {"S": "2025-01-01"}, "usage": {"N": "12.5"}}
     dynamodb.put_item(TableName=table, Item=item)
     found = dynamodb.query(
