@@ -139,6 +139,32 @@ class Forecaster:
             }
         return self._forward(y, h, X, X_future)
 
+    def forward_origins(
+        self,
+        y: pd.Series,
+        origins: Sequence[int] | np.ndarray,
+        h: int,
+        X: pd.DataFrame | None = None,
+    ) -> np.ndarray:
+        """``forward`` from many origins of one series: row ``i`` holds the ``h`` days after
+        ``y.iloc[: origins[i] + 1]`` (shape ``(len(origins), h)``). Monitoring's reference error
+        forecasts every one of a version's last weeks this way: models that can batch the
+        origins do (one pass instead of a call each), the rest loop over ``forward``."""
+        origins = np.asarray(origins, dtype=int)
+        if not len(origins):
+            return np.empty((0, h))
+        if h < 1 or origins.min() < 0 or origins.max() >= len(y):
+            raise ValueError(f"origins must lie in the {len(y)} days of y and h >= 1")
+        return np.asarray(self._forward_origins(y, origins, h, X), dtype=float)
+
+    def _forward_origins(
+        self, y: pd.Series, origins: np.ndarray, h: int, X: pd.DataFrame | None
+    ) -> np.ndarray:
+        out = np.empty((len(origins), h))
+        for i, o in enumerate(origins):
+            out[i] = self.forward(y.iloc[: o + 1], h, X)
+        return out
+
     def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
         raise NotImplementedError
 

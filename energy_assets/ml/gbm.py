@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from energy_assets.ml.calendar import climatology, day_numbers, holiday_ordinals, is_holiday
 from energy_assets.ml.forecaster import Forecaster, NotFittedError, joined
+from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.trees import CompiledTrees
 
 MIN_HISTORY = 28
@@ -286,6 +287,38 @@ class GlobalBoosting(Forecaster):
         scale = level if level > 1e-9 else (float(np.mean(values)) or 1.0)
         return np.clip(self.trees_.predict(x) * scale, 0, None)
 
+    def _forward_origins(self, y: pd.Series, origins, h: int, X=None) -> np.ndarray:
+        """``_forward`` from every origin in one design and one predict call. Its features look
+        back at most 391 days from the origin, inside the 400 that ``_forward`` keeps, so the
+        whole series gives the same rows; an origin without 28 days or with a zero level
+        (whose scale falls back to the mean of the window) goes through ``_forward``."""
+        values = np.asarray(y, dtype=float)
+        level = np.array([np.mean(values[max(0, o - 27) : o + 1]) for o in origins])
+        batch = (origins + 1 >= MIN_HISTORY) & (level > 1e-9)
+        out = np.empty((len(origins), h))
+        if (~batch).any():
+            out[~batch] = Forecaster._forward_origins(self, y, origins[~batch], h, X)
+        if not batch.any():
+            return out
+        chosen, steps = origins[batch], np.arange(1, h + 1)
+        t, step = np.repeat(chosen, h), np.tile(steps, len(chosen))
+        index = pd.DatetimeIndex(y.index)
+        temp = temp_target = None
+        if self.temperature != "none":
+            observed = X["temperature"] if X is not None and "temperature" in X else None
+            temp = self._temperatures(
+                index, None if observed is None else observed.reindex(index).to_numpy(float)
+            )
+            future = index[t] + pd.to_timedelta(step, unit="D")
+            use = self.temperature == "observed" and observed is not None
+            temp_target = self._temperatures(
+                future, observed.reindex(future).to_numpy(float) if use else None
+            )
+        x = self._design(values, int(day_numbers(index[:1])[0]), t, step, temp, temp_target)
+        scale = np.repeat(level[batch], h)
+        out[batch] = np.clip(self.trees_.predict(x) * scale, 0, None).reshape(len(chosen), h)
+        return out
+
 
 def _check_fitted(blend: str, parts) -> None:
     for part in parts:
@@ -311,6 +344,10 @@ class NaiveBlend(Forecaster):
         last = np.asarray(y, dtype=float)[-self.season_length :]
         naive = np.tile(last, h // self.season_length + 1)[:h]
         return 0.5 * (self.model.forward(y, h, X, X_future) + naive)
+
+    def _forward_origins(self, y, origins, h: int, X=None) -> np.ndarray:
+        naive = SeasonalNaive(self.season_length).forward_origins(y, origins, h)
+        return 0.5 * (self.model.forward_origins(y, origins, h, X) + naive)
 
 
 class LocalBlend(Forecaster):
@@ -342,3 +379,9 @@ class LocalBlend(Forecaster):
     def _forward(self, y, h: int, X=None, X_future=None) -> np.ndarray:
         shared = self.model.forward(y, h, X, X_future)
         return self.weight * shared + (1 - self.weight) * self.local.forward(y, h, X, X_future)
+
+    def _forward_origins(self, y, origins, h: int, X=None) -> np.ndarray:
+        shared = self.model.forward_origins(y, origins, h, X)
+        return self.weight * shared + (1 - self.weight) * self.local.forward_origins(
+            y, origins, h, X
+        )

@@ -92,6 +92,13 @@ class HolidayAdjusted(Forecaster):
         ordinary = pd.Series(ordinary, index=y.index)
         return self.model_.forward(ordinary, h, X, X_future) * self._factors(future)
 
+    def _forward_origins(self, y: pd.Series, origins, h: int, X=None) -> np.ndarray:
+        days = _days(y.index)
+        ordinary = pd.Series(np.asarray(y, dtype=float) / self._factors(days), index=y.index)
+        future = (days[origins][:, None] + np.arange(1, h + 1)).ravel()
+        ahead = self.model_.forward_origins(ordinary, origins, h, X)
+        return ahead * self._factors(future).reshape(len(origins), h)
+
     def __setstate__(self, state: dict) -> None:
         # artifacts of format 1 kept the fitted model in ``model``
         state.setdefault("model_", state["model"])

@@ -47,6 +47,13 @@ class SeasonalNaive(Forecaster):
         reps = int(np.ceil(h / self.season_length))
         return np.tile(last_season, reps)[:h]
 
+    def _forward_origins(self, y, origins, h: int, X=None) -> np.ndarray:
+        m = self.season_length
+        if origins.min() + 1 < m:
+            return super()._forward_origins(y, origins, h, X)
+        values = np.asarray(y, dtype=float)
+        return values[origins[:, None] - m + 1 + np.arange(h)[None, :] % m]
+
 
 class WeeklySES(Forecaster):
     """Simple exponential smoothing of the series with its weekly profile divided out.
