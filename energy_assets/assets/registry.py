@@ -1,15 +1,20 @@
 """Every evaluated model registered as a version of the SageMaker model package group, with the
-SHA-256 of its artifact: what a deploy or a rollback later checks before it serves the model."""
+SHA-256 of its artifact: what a deploy or a rollback later checks before it serves the model.
+Its reference error, the yardstick monitoring measures it by, is stored with it: once per
+version, before it serves, so no monitoring day computes it."""
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from energy_assets import layout
 from energy_assets.assets.values import Evaluation, Registration, handed_on
+from energy_assets.monitoring.run import Options
+from energy_assets.monitoring.store import version_reference
 from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import S3Storage, SageMakerResource
-from energy_assets.serving.artifact import artifact_sha256
+from energy_assets.serving.artifact import artifact_sha256, bundle_at
 
 REGISTERED_METRICS = ("mae", "rmse", "mse", "baseline_mae", "relative_mae")
 
@@ -34,7 +39,7 @@ def artifact_identity(storage: S3Storage, evaluation: Evaluation) -> dict[str, s
 @dg.asset(
     group_name="deployment",
     kinds={"sagemaker"},
-    code_version="2",
+    code_version="3",
     retry_policy=AWS_RETRY_POLICY,
 )
 def registered_model(
@@ -78,6 +83,7 @@ def registered_model(
         "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     storage.put_json(layout.registration(version), record)
+    reference = stored_reference(context, storage, evaluation)
     registration = Registration(
         version=version,
         model_uri=evaluation.model_uri,
@@ -93,6 +99,32 @@ def registered_model(
             "model_package_group": record["model_package_group"],
             "package_version": record["package_version"] or 0,
             "approval_status": record["status"],
+            **reference,
             **dict(package.get("CustomerMetadataProperties", {})),
         },
     )
+
+
+def stored_reference(
+    context: dg.AssetExecutionContext, storage: S3Storage, evaluation: Evaluation
+) -> dict:
+    """The version's reference error (``monitoring/reference/<version>.json``, over the window
+    and lead monitoring uses by default), computed from the artifact when not yet stored."""
+    options = Options()
+    started = time.perf_counter()
+    bundle = bundle_at(storage, evaluation.model_uri)
+    ref, computed = version_reference(storage, bundle, options.reference_days, options.lead_days)
+    seconds = time.perf_counter() - started
+    if computed:
+        context.log.info(
+            f"reference error of {ref.version} over its last {ref.days} days: MASE "
+            f"{ref.mase:.3f} ({len(ref.scale)} meters, {seconds:.1f} s)"
+        )
+    return {
+        "reference_mase": ref.mase,
+        "reference_days": ref.days,
+        "reference_seconds": round(seconds, 2),
+        "reference_uri": dg.MetadataValue.url(
+            storage.uri(layout.monitoring_reference(ref.version))
+        ),
+    }

@@ -116,7 +116,9 @@ def monitor(
         "verdict": verdict,
         "reference": ref.as_dict(),
         "daily": json.loads(
-            daily.assign(date=daily["date"].dt.strftime("%Y-%m-%d")).to_json(orient="records")
+            daily.assign(date=pd.to_datetime(daily["date"]).dt.strftime("%Y-%m-%d")).to_json(
+                orient="records"
+            )
         ),
         "alarms": [s.name for s in specs],
         "quality_alarms": quality_alarm_names(endpoint),

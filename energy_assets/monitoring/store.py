@@ -1,5 +1,6 @@
-"""What monitoring keeps in S3: the serving version's artifact read back, its reference error,
-and the realised rows of every version monitored."""
+"""What monitoring keeps in S3: the serving version's artifact read back, its reference error
+(stored when the version is registered, before it serves), and the realised rows of every
+version monitored."""
 
 from __future__ import annotations
 
@@ -27,17 +28,29 @@ def serving_bundle(storage: S3Storage, current: dict) -> ForecastBundle:
 
 
 def serving_reference(
-    storage: S3Storage, bundle: ForecastBundle, days: int, lead: int
+    storage: S3Storage, bundle: ForecastBundle, days: int, lead: int, n_jobs: int = -1
 ) -> mon.Reference:
-    """The version's reference error, computed once and then read back (the same yardstick on
-    every day the version serves)."""
+    """The version's reference error as stored at registration (``version_reference``), read
+    back on every day the version serves: the same yardstick each day, and no day pays for it.
+    Computed here only for a version registered before references were, or when monitoring is
+    configured with another window or lead than the one stored."""
+    return version_reference(storage, bundle, days, lead, n_jobs)[0]
+
+
+def version_reference(
+    storage: S3Storage, bundle: ForecastBundle, days: int, lead: int, n_jobs: int = -1
+) -> tuple[mon.Reference, bool]:
+    """The stored reference of ``bundle``'s version over ``days`` days of ``lead``-day
+    forecasts, computed and stored first when there is none such; and whether it was."""
     key = layout.monitoring_reference(bundle.version)
     stored = storage.get_json_or_none(key)
     if stored is not None:
-        return mon.Reference.from_dict(stored)
-    ref = mon.reference(bundle, days=days, lead=lead)
+        ref = mon.Reference.from_dict(stored)
+        if ref.measures(days, lead):
+            return ref, False
+    ref = mon.reference(bundle, days=days, lead=lead, n_jobs=n_jobs)
     storage.put_json(key, ref.as_dict())
-    return ref
+    return ref, True
 
 
 def stored_reference(storage: S3Storage, version: str) -> mon.Reference:
