@@ -101,4 +101,6 @@ def _metadata(outcome: Outcome, options: Options, days: int, storage: S3Storage)
         "alarms": ", ".join(s.name for s in outcome.alarms),
         "alarms_updated": ", ".join(outcome.alarms_put) or "none",
         "uri": dg.MetadataValue.url(storage.uri(layout.MONITORING_REALISED)),
+        # where the pass's time went (reading the artifact, the reference, cleaning, scoring...)
+        "seconds": dg.MetadataValue.json(outcome.seconds),
     }

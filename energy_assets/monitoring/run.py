@@ -5,6 +5,8 @@ summarise, judge drift by the configured rule, publish to CloudWatch, and record
 from __future__ import annotations
 
 import json
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +56,22 @@ class Outcome:
     alarms: list[AlarmSpec]
     alarms_put: list[str]
     published: int
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each part
+
+
+class Stopwatch:
+    """Wall seconds per named part of a pass: where a day's monitoring time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def part(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
 def monitor(
@@ -73,40 +91,51 @@ def monitor(
     if current is None:
         return None
     endpoint = current.get("endpoint", "")
-    bundle = serving_bundle(storage, current)
-    ref = serving_reference(storage, bundle, options.reference_days, options.lead_days)
-    clean = recent_clean(storage, bundle, days[-1])
+    watch = Stopwatch()
+    with watch.part("artifact"):
+        bundle = serving_bundle(storage, current)
+    with watch.part("reference"):
+        ref = serving_reference(storage, bundle, options.reference_days, options.lead_days)
+    with watch.part("clean"):
+        clean = recent_clean(storage, bundle, days[-1])
     in_days = pd.DatetimeIndex(pd.to_datetime(days))
-    new_rows = (
-        mon.realised(bundle, clean, ref, days=in_days, lead=options.lead_days)
-        if len(clean)
-        else pd.DataFrame(columns=mon.REALISED_COLUMNS)
-    )
-    rows = merge_realised(storage, new_rows)
-    version_rows = mon.anomalies(rows[rows["model_version"] == bundle.version], ref)
-    daily = mon.daily_summary(version_rows, window=options.rolling_days)
-    counts = version_rows.groupby("date")[["outside_95", "level_shift"]].sum().sum(axis=1)
-    daily["anomalies"] = daily["date"].map(counts).fillna(0).astype(int)
-    verdict = mon.drift_verdict(daily, ref, options.rule)
-    as_of = pd.Timestamp(days[-1])
-    drift = (
-        mon.usage_drift(bundle, clean, as_of, options.recent_days).assign(version=bundle.version)
-        if len(clean)
-        else pd.DataFrame(columns=DRIFT_COLUMNS)
-    )
-    scored = version_rows[version_rows["date"].isin(in_days)]
-    published = cloudwatch.put_data(
-        metric_data(
-            endpoint,
-            scored,
-            daily[daily["date"].isin(in_days)],
-            drift,
-            as_of,
-            options.metric_max_age_days,
+    with watch.part("realised"):
+        new_rows = (
+            mon.realised(bundle, clean, ref, days=in_days, lead=options.lead_days)
+            if len(clean)
+            else pd.DataFrame(columns=mon.REALISED_COLUMNS)
         )
-    )
-    specs = alarm_specs(endpoint, bundle.version, ref, options.rule, len(bundle.meters))
-    alarms_put = cloudwatch.ensure_alarms(specs)
+    with watch.part("store"):
+        rows = merge_realised(storage, new_rows)
+    with watch.part("summary"):
+        version_rows = mon.anomalies(rows[rows["model_version"] == bundle.version], ref)
+        daily = mon.daily_summary(version_rows, window=options.rolling_days)
+        counts = version_rows.groupby("date")[["outside_95", "level_shift"]].sum().sum(axis=1)
+        daily["anomalies"] = daily["date"].map(counts).fillna(0).astype(int)
+        verdict = mon.drift_verdict(daily, ref, options.rule)
+    as_of = pd.Timestamp(days[-1])
+    with watch.part("usage_drift"):
+        drift = (
+            mon.usage_drift(bundle, clean, as_of, options.recent_days).assign(
+                version=bundle.version
+            )
+            if len(clean)
+            else pd.DataFrame(columns=DRIFT_COLUMNS)
+        )
+    scored = version_rows[version_rows["date"].isin(in_days)]
+    with watch.part("cloudwatch"):
+        published = cloudwatch.put_data(
+            metric_data(
+                endpoint,
+                scored,
+                daily[daily["date"].isin(in_days)],
+                drift,
+                as_of,
+                options.metric_max_age_days,
+            )
+        )
+        specs = alarm_specs(endpoint, bundle.version, ref, options.rule, len(bundle.meters))
+        alarms_put = cloudwatch.ensure_alarms(specs)
     summary = {
         "endpoint": endpoint,
         "model_version": bundle.version,
@@ -136,6 +165,7 @@ def monitor(
         alarms=specs,
         alarms_put=alarms_put,
         published=published,
+        seconds={k: round(v, 3) for k, v in watch.seconds.items()},
     )
 
 
