@@ -113,6 +113,8 @@ class Size:
     day_read_s: float = 0.0
     day_mb: float = 0.0
     steps: list[Step] = field(default_factory=list)
+    # forecast_monitoring's own seconds per part, by day (its ``seconds`` metadata)
+    monitoring: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: str = ""
 
     def seconds(self, run: str, key: str) -> float:
@@ -216,6 +218,7 @@ def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
             if not daily.success:
                 raise SystemExit(f"{meters} meters: usage_job {failure_summary(daily)}")
             exported = metadata(daily, "raw_usage_export")
+            size.monitoring[label] = dict(metadata(daily, "forecast_monitoring").get("seconds", {}))
             size.steps += step_stats(instance, sampler, [daily], label)
             print(f"{meters} meters: {label} refresh in {seconds:.1f} s", flush=True)
             if label == "day2":
@@ -343,6 +346,25 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
                     f"| {s.meters:,} | {x.run} | {x.key} | {x.seconds:.1f} | "
                     f"{x.me_mb:,.0f} / {x.aws_mb:,.0f} |"
                 )
+    parts = sorted({k for s in done for d in s.monitoring.values() for k in d})
+    if parts:
+        lines += [
+            "",
+            "## Where forecast_monitoring's time goes",
+            "",
+            "Its `seconds` metadata: wall seconds of each part of the pass (artifact: the serving "
+            "version's model.tar.gz read and loaded; reference: read back, or computed when "
+            "absent; clean: the raw days read and cleaned; realised: the new day scored; store: "
+            "the realised rows merged into S3; summary: anomalies, daily summary and verdict; "
+            "usage_drift; cloudwatch: metrics and alarms).",
+            "",
+            "| meters | day | " + " | ".join(parts) + " |",
+            "|---|---|" + "---|" * len(parts),
+        ]
+        for s in done:
+            for label, found in s.monitoring.items():
+                cells = " | ".join(f"{found.get(k, float('nan')):.2f}" for k in parts)
+                lines.append(f"| {s.meters:,} | {label} | {cells} |")
     lines += [
         "",
         "## The exports raw_usage_export read",
