@@ -109,11 +109,22 @@ def stored_reference(
     context: dg.AssetExecutionContext, storage: S3Storage, evaluation: Evaluation
 ) -> dict:
     """The version's reference error (``monitoring/reference/<version>.json``, over the window
-    and lead monitoring uses by default), computed from the artifact when not yet stored."""
+    and lead monitoring uses by default), computed from the artifact when not yet stored. An
+    artifact it cannot be computed from is still registered (the deploy gate's smoke test is
+    what refuses it), with the reason in the metadata."""
     options = Options()
     started = time.perf_counter()
-    bundle = bundle_at(storage, evaluation.model_uri)
-    ref, computed = version_reference(storage, bundle, options.reference_days, options.lead_days)
+    try:
+        bundle = bundle_at(storage, evaluation.model_uri)
+        ref, computed = version_reference(
+            storage, bundle, options.reference_days, options.lead_days
+        )
+    except Exception as error:  # the deploy gate judges the artifact; registration goes on
+        context.log.warning(
+            f"reference error of {evaluation.version} not computed ({error}); monitoring "
+            "computes it on the version's first day if it serves"
+        )
+        return {"reference": f"not computed: {error}"[:300]}
     seconds = time.perf_counter() - started
     if computed:
         context.log.info(

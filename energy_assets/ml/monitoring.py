@@ -89,15 +89,27 @@ def ahead(
     return model.forward_origins(series, origins, lead, bundle.covariates.get(meter))[:, -1]
 
 
-def _residuals(jobs: list, days: int, lead: int) -> list[tuple[str, float, np.ndarray]]:
-    """Per meter of ``jobs`` (meter, model, history, covariates): the MASE scale and the
-    one-step residuals on the last ``days`` days of its history."""
+def _residuals(jobs: list, days: int, lead: int) -> list[tuple[str, float, np.ndarray, np.ndarray]]:
+    """Per meter of ``jobs`` (meter, model, history, covariates): the MASE scale, and the
+    positions and one-step residuals of the last ``days`` days of its history that its model
+    can forecast (a meter that joined late has fewer days before them than the model needs)."""
     out = []
     for meter, model, series, covariates in jobs:
         values = series.to_numpy(float)
-        targets = np.arange(len(values) - days, len(values))
-        forecast = model.forward_origins(series, targets - lead, lead, covariates)[:, -1]
-        out.append((meter, mase_scale(values[:-days]), values[targets] - forecast))
+        targets = np.arange(max(len(values) - days, lead), len(values))
+        try:
+            forecast = model.forward_origins(series, targets - lead, lead, covariates)[:, -1]
+        except ValueError:  # some origins too short for the model: those days are left out
+            kept, found = [], []
+            for t in targets:
+                try:
+                    found.append(model.forward(series.iloc[: t - lead + 1], lead, covariates)[-1])
+                    kept.append(t)
+                except ValueError:
+                    continue
+            targets, forecast = np.array(kept, dtype=int), np.array(found, dtype=float)
+        residual = values[targets] - forecast
+        out.append((meter, mase_scale(values[:-days]), targets, residual))
     return out
 
 
@@ -117,12 +129,12 @@ def reference(bundle: ForecastBundle, days: int = 56, lead: int = 1, n_jobs: int
     else:
         found = _residuals(jobs, days, lead)
     scale, sigma, frames = {}, {}, []
-    for meter, meter_scale, residual in found:
+    for meter, meter_scale, targets, residual in found:
         scale[meter] = meter_scale
         sigma[meter] = float(np.std(residual, ddof=1)) if len(residual) > 1 else 0.0
-        target = bundle.history[meter].index[-days:]
+        target = bundle.history[meter].index[targets]
         frames.append(pd.DataFrame({"date": target, "scaled": np.abs(residual) / meter_scale}))
-    daily = pd.concat(frames).groupby("date")["scaled"].mean()
+    daily = pd.concat(frames).groupby("date")["scaled"].mean() if frames else pd.Series()
     return Reference(
         version=bundle.version,
         days=days,

@@ -13,6 +13,8 @@ import pytest
 from joblib import parallel_backend
 
 from energy_assets.ml import monitoring as mon
+from energy_assets.ml.bundle import ForecastBundle
+from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.synthetic import generate_usage
 from energy_assets.serving.artifact import load_bundle
 
@@ -114,3 +116,25 @@ def test_realised_rows_are_the_endpoints_forecasts_and_bands(fleet):
         expected = _served(fleet, meter, series, pd.DatetimeIndex(new["date"]), 1)
         for column in ("forecast", "lower_95", "upper_95"):
             assert got[column].to_numpy() == pytest.approx(expected[column].to_numpy(), rel=1e-9)
+
+
+def test_a_meter_that_joined_late_is_scored_on_the_days_its_model_can_forecast():
+    """A meter with ten days of history (served seasonal naive, which needs a week) beside one
+    with a long history: the reference scores the new meter's last three days, not none, and
+    the other meter's last 56 as ever."""
+    weekly = np.tile([10.0, 11, 12, 13, 14, 20, 21], 20) + np.arange(140) * 0.1
+    old = pd.Series(weekly, index=pd.date_range("2025-01-01", periods=140, freq="D"))
+    new = old.iloc[-10:] * 2
+    bundle = ForecastBundle(
+        version="v",
+        models={"old": SeasonalNaive().fit(old), "new": SeasonalNaive().fit(new)},
+        history={"old": old, "new": new},
+    )
+    ref = mon.reference(bundle, days=56)
+    # seasonal naive misses the trend by a week's rise: 0.7 on the old meter (its scale, so a
+    # scaled error of 1), 1.4 on the new one (no days before the window: scale 1)
+    assert ref.scale["old"] == pytest.approx(0.7) and ref.scale["new"] == 1.0
+    assert ref.sigma["old"] == pytest.approx(0.0, abs=1e-9)
+    assert ref.sigma["new"] == pytest.approx(0.0, abs=1e-9)
+    # 53 days of the old meter alone, then three days of both: (1 + 1.4) / 2
+    assert ref.daily_mean == pytest.approx((53 * 1.0 + 3 * 1.2) / 56)
