@@ -74,6 +74,14 @@ def selection_table(
             row["mae_local"] = mae(local.combined.get(m))
             row["mae_gbm_last_block"] = mae(global_.errors.get(m))
             row["mae_served"] = mae(served_errors.get(m))
+            # seasonal naive on the same origins (a suffix of its errors: the served model may
+            # be judged on the last block only) and how many errors: the per-meter gate pools them
+            served_n = len(served_errors.get(m, ()))
+            naive = local.residuals[m].get(BASELINE)
+            row["mae_served_baseline"] = (
+                mae(naive[-served_n:]) if served_n and naive is not None else np.nan
+            )
+            row["n_served"] = served_n
             holiday_k = holiday_effect(models[m])
             row["holiday_effect"] = round(holiday_k, 3) if holiday_k is not None else np.nan
         else:
