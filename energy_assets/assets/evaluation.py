@@ -121,8 +121,14 @@ def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
     }
     if served is bundle or served.is_baseline:  # nothing gated, or everything (the baseline)
         gate["served"] = dict(report["overall"])
-        gate["served_chosen_on"] = "nothing gated: the model's own figures"
-        return served, None, None, {**report, "gate": gate}
+        gate["served_chosen_on"] = (
+            "every meter gated: the fleet's seasonal-naive baseline serves (its own report)"
+            if served.is_baseline
+            else "nothing gated: the model's own figures"
+        )
+        report = {**report, "gate": gate}
+        storage.put_json(layout.report(bundle.version), report)
+        return served, None, None, report
     artifact = pack_bundle(served)
     uri = storage.put_bytes(
         layout.model_dir(served.version) + "model.tar.gz", artifact, "application/gzip"

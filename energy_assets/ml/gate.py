@@ -9,10 +9,13 @@ seasonal naive on every out-of-sample forecast there is for it, each error count
   day, the next week given the actuals up to the origin (``rolling_test_forecasts``; only
   observed test days are scored);
 - training's validation backtest: the served recipe's errors on the weekly validation origins
-  (fitted at the start of each block, forecasting 14 days) beside seasonal naive's on the same
-  origins, as the selection table keeps them (``mae_served``, ``mae_served_baseline``,
-  ``n_served``). Those errors also chose the model over seasonal naive in training, so for a
-  served model they lean its way; the test window is the evidence training did not see.
+  (fitted at the start of each block) over the first week of each forecast, beside seasonal
+  naive's on the same origins and days, as the selection table keeps them
+  (``mae_served_week``, ``mae_served_baseline_week``, ``n_served_week``; a week ahead like the
+  test window: further ahead seasonal naive repeats a fortnight-old week, which would tilt the
+  pool towards the model). Those errors also chose the model over seasonal naive in training
+  (on 14 days ahead), so for a served model they lean its way; the test window is the
+  evidence training did not see.
 
 The rule, per meter:
 
@@ -36,7 +39,7 @@ import pandas as pd
 from energy_assets.ml.metrics import baseline_verdict, forecast_test, score
 from energy_assets.ml.models import SeasonalNaive
 
-VALIDATION_COLUMNS = ("mae_served", "mae_served_baseline", "n_served")
+VALIDATION_COLUMNS = ("mae_served_week", "mae_served_baseline_week", "n_served_week")
 COLUMNS = [
     "meter_id",
     "model",
@@ -60,7 +63,7 @@ def _validation(selection: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=list(VALIDATION_COLUMNS)).rename_axis("meter_id")
     kept = selection.set_index(selection["meter_id"].astype(str))[list(VALIDATION_COLUMNS)]
     kept = kept.apply(pd.to_numeric, errors="coerce")
-    return kept[(kept["n_served"] > 0) & kept["mae_served"].notna()]
+    return kept[(kept["n_served_week"] > 0) & kept["mae_served_week"].notna()]
 
 
 def meter_gate(bundle, rolling: pd.DataFrame) -> pd.DataFrame:
@@ -85,9 +88,9 @@ def meter_gate(bundle, rolling: pd.DataFrame) -> pd.DataFrame:
         test_base = float(test.loc[meter, ("baseline_error", "sum")]) if n_test else 0.0
         n_val, val_mae, val_base = 0, np.nan, np.nan
         if meter in validation.index:
-            n_val = int(validation.loc[meter, "n_served"])
-            val_mae = float(validation.loc[meter, "mae_served"])
-            val_base = float(validation.loc[meter, "mae_served_baseline"])
+            n_val = int(validation.loc[meter, "n_served_week"])
+            val_mae = float(validation.loc[meter, "mae_served_week"])
+            val_base = float(validation.loc[meter, "mae_served_baseline_week"])
         n = n_test + n_val
         if n == 0:
             model_mae = baseline_mae = np.nan

@@ -61,10 +61,9 @@ def test_training_serves_a_model_to_every_meter_but_the_wandering_one(trained):
     assert bundle.baseline_meters == list(WANDERING)
     # the validation errors the gate pools, beside seasonal naive's on the same origins
     rows = bundle.selection.set_index("meter_id")
-    assert (rows.loc[list(STEADY + CHANGED), "n_served"] > 100).all()
-    assert (
-        rows.loc[list(STEADY), "mae_served"] < rows.loc[list(STEADY), "mae_served_baseline"]
-    ).all()
+    assert (rows.loc[list(STEADY + CHANGED), "n_served_week"] > 100).all()
+    steady = rows.loc[list(STEADY)]
+    assert (steady["mae_served_week"] < steady["mae_served_baseline_week"]).all()
 
 
 def test_meters_whose_model_loses_are_served_seasonal_naive_the_rest_their_model(trained):
@@ -140,9 +139,9 @@ def test_the_rule_ties_pooling_and_meters_without_evidence():
     selection = pd.DataFrame(
         {  # the pooled meter loses the test window by 1 over 10 days, won validation by 1 over 20
             "meter_id": ["pooled"],
-            "mae_served": [1.0],
-            "mae_served_baseline": [2.0],
-            "n_served": [20],
+            "mae_served_week": [1.0],
+            "mae_served_baseline_week": [2.0],
+            "n_served_week": [20],
         }
     )
     bundle = ForecastBundle("v", models, {m: history for m in meters}, selection=selection)
