@@ -101,10 +101,11 @@ GATE_RULE = (
 def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
     """The per-meter gate (``energy_assets.ml.gate``) applied to a bundle the fleet verdict
     passed: the bundle to serve (``bundle`` itself, or ``<version>-gated`` with seasonal
-    naive for the meters whose model did not beat it, written to S3), its URI and SHA-256
-    (None: the trained artifact serves), and the report of what serves. The report keeps the
-    model's test metrics (``overall``, ``baseline_verdict``) and adds ``gate``: the rule, the
-    meters gated and why, and the served mix's metrics, named as chosen on this window."""
+    naive for the meters whose model did not beat it, written to S3), its SHA-256 (None: the
+    trained artifact serves), and the report of what serves (its ``model_uri``). The report
+    keeps the model's test metrics (``overall``, ``baseline_verdict``) and adds ``gate``: the
+    rule, the meters gated and why, and the served mix's metrics, named as chosen on this
+    window."""
     served, decisions = gate_bundle(bundle, rolling, f"{bundle.version}-gated")
     gated = decisions[decisions["gated"]]
     ids = gated["meter_id"].tolist()
@@ -128,7 +129,7 @@ def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
         )
         report = {**report, "gate": gate}
         storage.put_json(layout.report(bundle.version), report)
-        return served, None, None, report
+        return served, None, report
     artifact = pack_bundle(served)
     uri = storage.put_bytes(
         layout.model_dir(served.version) + "model.tar.gz", artifact, "application/gzip"
@@ -141,7 +142,7 @@ def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
     )
     report = {**report, "version": served.version, "model_uri": uri, "gate": gate}
     storage.put_json(layout.report(served.version), report)
-    return served, uri, artifact_sha256(artifact), report
+    return served, artifact_sha256(artifact), report
 
 
 @dg.asset(
@@ -188,18 +189,14 @@ def evaluation_report(
     sha256 = model.sha256
     reason = baseline_reason(report, bundle)
     if not reason:
-        served, uri, gated_sha, gated_report = gate_meters(
-            storage, bundle, report, train, test, rolling
-        )
-        gate = gated_report["gate"]
+        served, gated_sha, report = gate_meters(storage, bundle, report, train, test, rolling)
+        gate = report["gate"]
         if served.is_baseline:
-            report = gated_report
             reason = (
                 f"no meter's model beat seasonal naive on its rolling-origin backtest "
                 f"({gate['meters_gated']} meters gated)"
             )
         else:
-            report = gated_report
             sha256 = gated_sha or sha256
             if gate["meters_gated"]:
                 context.log.warning(
