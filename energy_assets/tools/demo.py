@@ -355,13 +355,18 @@ def _gate_line(report: dict) -> list[str]:
     if not gate:
         return []
     served = gate["served"]
-    return [
+    lines = [
         f"  per-meter gate       {gate['meters_gated']} of {gate['meters_judged']} meters served "
         f"seasonal naive (their model did not beat it on their rolling-origin backtest; "
         f"{gate['meters_losing_on_test_window_alone']} lose on the test window alone)",
-        f"  served mix           relative MAE {served['relative_mae']:.3f}, week-ahead "
-        f"{served['rolling_relative_mae']:.3f} (the gate chose on this test window: optimistic)",
     ]
+    if gate["meters_gated"]:
+        lines.append(
+            f"  served mix           relative MAE {served['relative_mae']:.3f}, week-ahead "
+            f"{served['rolling_relative_mae']:.3f} (the gate chose on this test window: "
+            "optimistic)"
+        )
+    return lines
 
 
 def _print_summary(s: dict) -> None:
