@@ -230,3 +230,14 @@ def test_evaluation_passes_on_the_gated_artifact_and_reports_the_gate(local_aws,
     assert sorted(served.baseline_meters) == sorted(CHANGED + WANDERING)
     (check,) = result.get_asset_check_evaluations()
     assert check.passed and "1 of 6 meters served seasonal naive" in check.description
+
+
+def test_the_check_finds_a_gated_meter_still_served_a_model(trained):
+    from energy_assets.assets.evaluation import gate_problems
+
+    bundle, _, _, rolling = trained
+    served, _ = gate_bundle(bundle, rolling, "v1-gated")
+    report = {"gate": {"gated": list(CHANGED)}}
+    assert gate_problems(report, served) == []
+    (problem,) = gate_problems(report, bundle)  # the trained artifact, not the gated one
+    assert "1 gated meters are still served a model (changed0)" in problem
