@@ -221,6 +221,7 @@ def evaluation_report(
             for k in ("version", "model_uri", "overall", "baseline_verdict", "gate")
             if k in model_report
         }
+        storage.put_json(layout.report(baseline.version), report)  # with the model's figures
     elif reason:
         context.log.warning(f"{reason}: the model is the seasonal-naive baseline")
     overall = report["overall"]

@@ -176,7 +176,9 @@ def test_a_gated_bundle_keeps_its_notes_through_the_artifact_and_old_ones_load(t
         bundle.as_baseline("v2", {"nope": "why"})
 
 
-def test_evaluation_passes_on_the_gated_artifact_and_reports_the_gate(local_aws, trained):
+def _evaluate(bundle: ForecastBundle, train, test, bucket: str):
+    """``evaluation_report`` and its check materialized for ``bundle`` on ``train``/``test``
+    in a bucket of the local AWS: (result, storage, the evaluation's metadata)."""
     from energy_assets.assets.evaluation import evaluation_report
     from energy_assets.assets.preparation import train_test_split
     from energy_assets.assets.training import trained_forecaster
@@ -187,17 +189,18 @@ def test_evaluation_passes_on_the_gated_artifact_and_reports_the_gate(local_aws,
     from energy_assets_tests.conftest import NAMES, deployment
     from energy_assets_tests.lineage import publish, written
 
-    bundle, train, test, _ = trained
-    resources = build_defs(deployment(**{**NAMES, "bucket": "test-meter-gate"})).resources
+    resources = build_defs(deployment(**{**NAMES, "bucket": bucket})).resources
     storage = resources["storage"]
     storage.ensure_bucket()
     for key, part in ((layout.TRAIN, train), (layout.TEST, test)):
         storage.put_csv(key, part.assign(date=part["date"].dt.strftime("%Y-%m-%d")))
     artifact = pack_bundle(bundle)
-    uri = storage.put_bytes(layout.model_dir("v1") + "model.tar.gz", artifact, "application/gzip")
+    uri = storage.put_bytes(
+        layout.model_dir(bundle.version) + "model.tar.gz", artifact, "application/gzip"
+    )
     instance = dg.DagsterInstance.ephemeral()
     publish(train_test_split, written(storage, layout.TRAIN, layout.TEST), resources, instance)
-    model = ModelArtifact("v1", uri, artifact_sha256(artifact))
+    model = ModelArtifact(bundle.version, uri, artifact_sha256(artifact))
     publish(trained_forecaster, model, resources, instance)
     result = dg.materialize(
         [
@@ -215,6 +218,12 @@ def test_evaluation_passes_on_the_gated_artifact_and_reports_the_gate(local_aws,
         if e.asset_key.path[-1] == "evaluation_report"
         for k, v in e.materialization.metadata.items()
     }
+    return result, storage, meta
+
+
+def test_evaluation_passes_on_the_gated_artifact_and_reports_the_gate(local_aws, trained):
+    bundle, train, test, _ = trained
+    result, storage, meta = _evaluate(bundle, train, test, "test-meter-gate")
     assert meta["version"] == meta["trained_version"] + "-gated"
     assert meta["meters_gated"] == 1 and meta["gated_meters"] == "changed0"
     assert meta["served_rolling_relative_mae_chosen_on_test_window"] < meta["rolling_relative_mae"]
@@ -241,3 +250,25 @@ def test_the_check_finds_a_gated_meter_still_served_a_model(trained):
     assert gate_problems(report, served) == []
     (problem,) = gate_problems(report, bundle)  # the trained artifact, not the gated one
     assert "1 gated meters are still served a model (changed0)" in problem
+
+
+class _Copy(SeasonalNaive):
+    """Seasonal naive under another name: a model that ties it on every day."""
+
+    name = "copy_of_seasonal_naive"
+
+
+def test_when_every_meter_is_gated_the_fleet_baseline_serves(local_aws, trained):
+    _, train, test, _ = trained
+    meters = list(STEADY[:2])
+    train, test = (f[f["meter_id"].isin(meters)] for f in (train, test))
+    history = {m: g.set_index("date")["usage"] for m, g in train.groupby("meter_id")}
+    bundle = ForecastBundle("v2", {m: _Copy() for m in meters}, history)
+    result, storage, meta = _evaluate(bundle, train, test, "test-meter-gate-all")
+    # a tie on every meter: the fleet's verdict is noise, and no meter's model beats it
+    assert meta["version"] == "v2-baseline" and meta["serves_baseline"]
+    assert meta["baseline_reason"].startswith("no meter's model beat seasonal naive")
+    report = storage.get_json(layout.report("v2-baseline"))
+    assert report["baseline"]["model_report"]["gate"]["gated"] == meters
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and "serving the seasonal-naive baseline" in check.description
