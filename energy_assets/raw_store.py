@@ -1,0 +1,327 @@
+"""Raw usage in S3 laid out for size: one parquet object per month and meter shard.
+
+``raw_usage_export`` writes ``raw/usage/month=YYYY-MM/shard=NN/usage.parquet`` (``layout``): 36
+objects per shard for three years where one CSV per day made 1,095, a day's refresh rewrites
+only its month's objects, and a shard's reader reads only its shard's. Values stay the text the
+table held (missing attributes empty, as in a CSV); rows are grouped by the day the export
+routed them to and sorted by key within it, and the parquet's metadata names each day's row
+count and digest: a reader takes a window's days without parsing a date, the export knows
+which days a rewrite changed, and a Scan, an export and a merge write the same bytes for the
+same items.
+
+Day CSVs under ``raw/usage/date=YYYY-MM-DD/usage.csv`` are data collected straight into S3 (or
+an older bucket's export): a day's rows come from the month objects when they hold that day,
+else from its CSV. ``read_raw`` is the one reader: cleaning, monitoring and the new-usage
+sensor all ask it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from energy_assets import layout, table_reads
+from energy_assets.resources.s3 import MissingObject
+
+if TYPE_CHECKING:
+    from energy_assets.resources import S3Storage
+
+PARQUET = "application/vnd.apache.parquet"
+DAYS_META = b"energy_assets.days"  # {day: [rows, digest]} in row order
+DAY = "\x00day"  # the routed day of a row while a month object is merged (never written)
+KEYS = ("meter_id", "date")
+
+
+def month_of(day: str) -> str:
+    return day[:7]
+
+
+def _text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Key and usage first, other attributes by name; every value text, missing ones empty."""
+    first = [c for c in ("meter_id", "date", "usage") if c in frame.columns]
+    ordered = first + sorted(c for c in frame.columns if c not in first and c != DAY)
+    text = frame[ordered].astype(object)
+    return text.where(text.notna(), "").astype(str)
+
+
+def encode(frame: pd.DataFrame, days: pd.Series | None = None) -> bytes:
+    """A raw object's bytes: ``frame``'s rows by ``days`` (each row's day; None for the undated
+    object), by key within a day."""
+    return _encode(frame, days)[0]
+
+
+def _encode(frame: pd.DataFrame, days: pd.Series | None) -> tuple[bytes, dict]:
+    text = _text(frame)
+    order = [c for c in KEYS if c in text.columns]
+    if days is not None:
+        text = text.assign(**{DAY: days.astype(str).to_numpy()})
+        order = [DAY, *order]
+    if order and len(text):
+        text = text.sort_values(order, kind="stable")
+    index: dict[str, tuple[int, str]] = {}
+    if days is not None:
+        labels = text.pop(DAY)
+        hashes = pd.util.hash_pandas_object(text, index=False).to_numpy()
+        names = "\x00".join(text.columns).encode()
+        start = 0
+        for day, rows in labels.value_counts(sort=False).sort_index().items():
+            part = hashes[start : start + rows].tobytes()
+            index[str(day)] = (int(rows), hashlib.sha256(names + part).hexdigest()[:16])
+            start += rows
+    table = pa.table(
+        {c: pa.array(text[c].to_numpy(dtype=object), type=pa.string()) for c in text.columns}
+    )
+    meta = {DAYS_META: json.dumps(index).encode()} if days is not None else None
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(meta), buffer, compression="zstd")
+    return buffer.getvalue(), index
+
+
+def day_index(data: bytes) -> dict[str, tuple[int, str]]:
+    """The days a month object holds (rows, digest), from its footer alone."""
+    meta = pq.read_schema(io.BytesIO(data)).metadata or {}
+    if DAYS_META not in meta:
+        return {}
+    return {day: (rows, digest) for day, (rows, digest) in json.loads(meta[DAYS_META]).items()}
+
+
+def decode(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
+    """A raw object's rows (text) and each row's day (empty text for the undated object)."""
+    frame = pq.read_table(io.BytesIO(data)).to_pandas()
+    index = day_index(data)
+    days = np.repeat(np.array(list(index), dtype="U10"), [r for r, _ in index.values()])
+    if len(days) != len(frame):
+        days = np.full(len(frame), "", dtype="U10")
+    return frame, days
+
+
+def _dropped_day(key: str) -> str | None:
+    if not (key.startswith(layout.RAW_DAYS) and key.endswith(".csv")):
+        return None
+    return key[len(layout.RAW_DAYS) :][:10]
+
+
+@dataclass
+class RawRead:
+    """What ``read_raw`` found: the rows, and where they came from."""
+
+    rows: pd.DataFrame
+    month_days: set[str] = field(default_factory=set)  # days the month objects hold
+    csv_days: list[str] = field(default_factory=list)  # days whose rows are a dropped CSV's
+    objects: int = 0  # objects read
+    bytes_read: int = 0
+
+
+def _in(day: str, first: str | None, last: str | None) -> bool:
+    return (first is None or day >= first) and (last is None or day <= last)
+
+
+def read_raw(
+    storage: S3Storage, first: str | None = None, last: str | None = None, rows: bool = True
+) -> RawRead:
+    """The raw usage of the days in ``[first, last]`` (either open; both None: all of it, and
+    the undated object): month objects of the months the window covers, then the day CSVs of
+    the window's days the month objects do not hold (the table stays the source for the days it
+    holds). Listings, then parallel GETs. With ``rows=False`` only which days come from where
+    (no day CSV in the window: listings only)."""
+    if first is None and last is None:
+        keys = storage.list_keys(layout.RAW_PREFIX)
+        undated = next((k for k in (layout.RAW_UNDATED, layout.RAW_UNDATED_CSV) if k in keys), None)
+    else:
+        after = first and f"{layout.RAW_DAYS}{first}"
+        keys = storage.list_keys_after(layout.RAW_DAYS, after)
+        undated = None
+    dropped = {d: k for k in keys if (d := _dropped_day(k)) and _in(d, first, last)}
+    if not rows and not dropped:
+        return RawRead(pd.DataFrame())
+    if first is not None or last is not None:
+        after = first and f"{layout.RAW_MONTHS}{month_of(first)}"
+        keys = storage.list_keys_after(layout.RAW_MONTHS, after)
+    months = [
+        k
+        for k in keys
+        if k.startswith(layout.RAW_MONTHS)
+        and k.endswith(".parquet")
+        and _in(k[len(layout.RAW_MONTHS) :][:7], first and first[:7], last and last[:7])
+    ]
+    with ThreadPoolExecutor(storage.threads) as pool:
+        blobs = list(pool.map(storage.get_bytes, months))
+    held = {d for b in blobs for d in day_index(b) if _in(d, first, last)}
+    csv_days = sorted(set(dropped) - held)
+    found = RawRead(pd.DataFrame(), held, csv_days, len(blobs), sum(len(b) for b in blobs))
+    if not rows:
+        return found
+    frames = []
+    for blob in blobs:
+        frame, days = decode(blob)
+        keep = np.ones(len(frame), dtype=bool)
+        if first is not None:
+            keep &= days >= first
+        if last is not None:
+            keep &= days <= last
+        frames.append(frame if keep.all() else frame[keep])
+    extra = [dropped[d] for d in csv_days] + ([undated] if undated else [])
+    with ThreadPoolExecutor(storage.threads) as pool:
+        texts = list(pool.map(storage.get_bytes, extra))
+    for key, data in zip(extra, texts, strict=True):
+        found.objects += 1
+        found.bytes_read += len(data)
+        if key.endswith(".parquet"):
+            frames.append(decode(data)[0])
+        elif data.strip():
+            frames.append(pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False))
+    frames = [f for f in frames if len(f)]
+    found.rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return found
+
+
+@dataclass
+class Written:
+    """What the export wrote: objects put (and their bytes), objects deleted, and the days
+    whose rows changed (per the day digests of the objects before and after)."""
+
+    objects: int = 0
+    bytes_written: int = 0
+    deleted: int = 0
+    months: set[str] = field(default_factory=set)
+    changed_days: set[str] = field(default_factory=set)
+
+    def add(self, other: Written) -> Written:
+        self.objects += other.objects
+        self.bytes_written += other.bytes_written
+        self.deleted += other.deleted
+        self.months |= other.months
+        self.changed_days |= other.changed_days
+        return self
+
+
+def _labelled(by_day: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The frames of ``by_day`` as one, each row's day in ``DAY``."""
+    frames = [f.assign(**{DAY: d}) for d, f in by_day.items() if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*KEYS, DAY])
+
+
+def _objects(frame: pd.DataFrame, shards: int) -> dict[str, pd.DataFrame]:
+    """``frame`` (with ``DAY``) split into its month objects' rows, by key."""
+    if not len(frame):
+        return {}
+    if "meter_id" in frame.columns and shards > 1:
+        meters = frame["meter_id"].astype(str)
+        shard = meters.map({m: layout.shard_of(m, shards) for m in meters.unique()})
+    else:  # one shard, or a single-series table (no meter id): shard 0
+        shard = pd.Series(0, index=frame.index)
+    month = frame[DAY].str[:7]
+    return {
+        layout.raw_month(m, int(n)): part
+        for (m, n), part in frame.groupby([month, shard], sort=True)
+    }
+
+
+def _changed(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
+    """Days whose rows differ in any object between ``before`` and ``after`` (key -> index)."""
+    days: set[str] = set()
+    for key in set(before) | set(after):
+        old, new = before.get(key, {}), after.get(key, {})
+        days |= {d for d in set(old) | set(new) if old.get(d) != new.get(d)}
+    return days
+
+
+def _put(storage: S3Storage, encoded: dict[str, bytes], gone: list[str]) -> None:
+    with ThreadPoolExecutor(storage.threads) as pool:
+        list(pool.map(lambda k: storage.put_bytes(k, encoded[k], PARQUET), encoded))
+        list(pool.map(storage.delete, gone))
+
+
+def replace_months(
+    storage: S3Storage, by_day: dict[str, pd.DataFrame], months: set[str], shards: int
+) -> Written:
+    """Write ``months`` as the table holds them (``by_day``: every row of those months, from a
+    Scan or a full export): one object per shard with rows, and the month's other objects
+    deleted (a shard count changed, a month emptied)."""
+    rows = _labelled({d: f for d, f in by_day.items() if month_of(d) in months})
+    new = {k: _encode(f, f[DAY]) for k, f in _objects(rows, shards).items()}
+    with ThreadPoolExecutor(storage.threads) as pool:
+        listed = pool.map(lambda m: storage.list_keys(layout.raw_month_prefix(m)), sorted(months))
+        existing = [k for keys in listed for k in keys if k.endswith(".parquet")]
+        before = dict(zip(existing, pool.map(storage.get_bytes, existing), strict=True))
+    gone = [k for k in existing if k not in new]
+    _put(storage, {k: data for k, (data, _) in new.items()}, gone)
+    return Written(
+        objects=len(new),
+        bytes_written=sum(len(data) for data, _ in new.values()),
+        deleted=len(gone),
+        months=set(months),
+        changed_days=_changed(
+            {k: day_index(b) for k, b in before.items()}, {k: i for k, (_, i) in new.items()}
+        ),
+    )
+
+
+def _read_or_none(storage: S3Storage, key: str) -> bytes | None:
+    try:
+        return storage.get_bytes(key)
+    except MissingObject:
+        return None
+
+
+def merge_months(
+    storage: S3Storage,
+    by_day: dict[str, pd.DataFrame],
+    deleted_by_day: dict[str, pd.DataFrame],
+    shards: int,
+) -> Written:
+    """Merge what an incremental export read into the objects it touches: each (month, shard)
+    with a new item or a deleted key is its object as it was, those items upserted and those
+    keys removed (deleted when nothing is left)."""
+    new = _objects(_labelled(by_day), shards)
+    deleted = _objects(_labelled(deleted_by_day), shards)
+    touched = sorted(set(new) | set(deleted))
+    with ThreadPoolExecutor(storage.threads) as pool:
+        found = pool.map(lambda k: _read_or_none(storage, k), touched)
+        before = dict(zip(touched, found, strict=True))
+    after: dict[str, tuple[bytes, dict]] = {}
+    for key in touched:
+        if before[key] is None:
+            old = pd.DataFrame(columns=[*KEYS, DAY])
+        else:
+            frame, days = decode(before[key])
+            old = frame.assign(**{DAY: days})
+        none = pd.DataFrame(columns=[*KEYS, DAY])
+        merged = table_reads.upsert(old, new.get(key, none), deleted.get(key, none))
+        if len(merged):
+            after[key] = _encode(merged, merged[DAY])
+    gone = [k for k in touched if k not in after and before[k] is not None]
+    _put(storage, {k: data for k, (data, _) in after.items()}, gone)
+    return Written(
+        objects=len(after),
+        bytes_written=sum(len(data) for data, _ in after.values()),
+        deleted=len(gone),
+        months={month_of(k[len(layout.RAW_MONTHS) :]) for k in touched},
+        changed_days=_changed(
+            {k: day_index(b) for k, b in before.items() if b is not None},
+            {k: i for k, (_, i) in after.items()},
+        ),
+    )
+
+
+def write_undated(
+    storage: S3Storage, undated: pd.DataFrame, deleted: pd.DataFrame | None = None
+) -> Written:
+    """The undated object: ``undated`` (a whole-table read), or with ``deleted`` given (an
+    incremental one) the object as it was with ``undated`` upserted and ``deleted`` removed."""
+    if deleted is not None:
+        data = _read_or_none(storage, layout.RAW_UNDATED)
+        old = decode(data)[0] if data is not None else pd.DataFrame(columns=list(KEYS))
+        undated = table_reads.upsert(old, undated, deleted)
+    data = encode(undated)
+    storage.put_bytes(layout.RAW_UNDATED, data, PARQUET)
+    return Written(objects=1, bytes_written=len(data))
