@@ -17,7 +17,6 @@ sensor all ask it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -70,12 +69,11 @@ def _encode(frame: pd.DataFrame, days: pd.Series | None) -> tuple[bytes, dict]:
     index: dict[str, tuple[int, str]] = {}
     if days is not None:
         labels = text.pop(DAY)
-        hashes = pd.util.hash_pandas_object(text, index=False).to_numpy()
-        names = "\x00".join(text.columns).encode()
+        hashes = _row_hashes(text)
         start = 0
         for day, rows in labels.value_counts(sort=False).sort_index().items():
-            part = hashes[start : start + rows].tobytes()
-            index[str(day)] = (int(rows), hashlib.sha256(names + part).hexdigest()[:16])
+            total = int(hashes[start : start + rows].sum(dtype=np.uint64))
+            index[str(day)] = (int(rows), f"{total:016x}")
             start += rows
     table = pa.table(
         {c: pa.array(text[c].to_numpy(dtype=object), type=pa.string()) for c in text.columns}
@@ -84,6 +82,24 @@ def _encode(frame: pd.DataFrame, days: pd.Series | None) -> tuple[bytes, dict]:
     buffer = io.BytesIO()
     pq.write_table(table.replace_schema_metadata(meta), buffer, compression="zstd")
     return buffer.getvalue(), index
+
+
+def _row_hashes(text: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash per row of its non-empty (column, value) pairs, whatever the columns' order
+    or the other rows' columns: a day's digest is the sum of its rows' hashes, so it is the
+    same however the day's rows are split into shards."""
+    total = np.zeros(len(text), dtype=np.uint64)
+    for column in text.columns:
+        values = text[column]
+        cells = pd.util.hash_pandas_object(column + "\x00" + values, index=False).to_numpy()
+        total += np.where(values.to_numpy() == "", np.uint64(0), cells)
+    # splitmix64's finalizer: the row's cells mixed, so swapping values between rows shows
+    total ^= total >> np.uint64(30)
+    total *= np.uint64(0xBF58476D1CE4E5B9)
+    total ^= total >> np.uint64(27)
+    total *= np.uint64(0x94D049BB133111EB)
+    total ^= total >> np.uint64(31)
+    return total
 
 
 def day_index(data: bytes) -> dict[str, tuple[int, str]]:
@@ -226,13 +242,20 @@ def _objects(frame: pd.DataFrame, shards: int) -> dict[str, pd.DataFrame]:
     }
 
 
-def _changed(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
-    """Days whose rows differ in any object between ``before`` and ``after`` (key -> index)."""
-    days: set[str] = set()
-    for key in set(before) | set(after):
-        old, new = before.get(key, {}), after.get(key, {})
-        days |= {d for d in set(old) | set(new) if old.get(d) != new.get(d)}
-    return days
+def _changed(before: list[dict], after: list[dict]) -> set[str]:
+    """Days whose rows differ between two sets of objects' day indexes (each day's rows and
+    digest summed over the objects: a month laid out in other shards is the same month)."""
+
+    def totals(indexes: list[dict]) -> dict[str, tuple[int, int]]:
+        found: dict[str, tuple[int, int]] = {}
+        for index in indexes:
+            for day, (rows, digest) in index.items():
+                old_rows, old_sum = found.get(day, (0, 0))
+                found[day] = (old_rows + rows, (old_sum + int(digest, 16)) % 2**64)
+        return found
+
+    old, new = totals(before), totals(after)
+    return {d for d in set(old) | set(new) if old.get(d) != new.get(d)}
 
 
 def _put(storage: S3Storage, encoded: dict[str, bytes], gone: list[str]) -> None:
@@ -261,7 +284,7 @@ def replace_months(
         deleted=len(gone),
         months=set(months),
         changed_days=_changed(
-            {k: day_index(b) for k, b in before.items()}, {k: i for k, (_, i) in new.items()}
+            [day_index(b) for b in before.values()], [i for _, i in new.values()]
         ),
     )
 
@@ -307,8 +330,8 @@ def merge_months(
         deleted=len(gone),
         months={month_of(k[len(layout.RAW_MONTHS) :]) for k in touched},
         changed_days=_changed(
-            {k: day_index(b) for k, b in before.items() if b is not None},
-            {k: i for k, (_, i) in after.items()},
+            [day_index(b) for b in before.values() if b is not None],
+            [i for _, i in after.values()],
         ),
     )
 

@@ -224,3 +224,28 @@ def test_new_usage_sensor_asks_the_registry_and_the_date_index_never_a_scan(loca
     bare = deploy.usage_table(boto3.client("dynamodb"), f"{name}-bare")
     with pytest.raises(NoDayIndex, match="no meter registry and no date index"):
         UsageTableResource(table_name=bare).new_days(_day(6), until=TODAY)
+
+
+def test_a_new_shard_count_takes_a_full_export_and_lays_the_months_out_again(local_aws):
+    name = f"shards-{uuid.uuid4().hex[:6]}"
+    table = UsageTableResource(table_name=name, scan_max_items=0)
+    frame = pd.DataFrame(
+        [(m, d, "1.5") for m in METERS for d in BACKFILL], columns=["meter_id", "date", "usage"]
+    )
+    seed_table(table, frame, covariates=())
+    meta, _ = _run(table, S3Storage(bucket=name, s3=S3Resource()), BACKFILL[0], BACKFILL[-1])
+    assert meta["source"] == "full export"
+    sharded = S3Storage(bucket=name, s3=S3Resource(), shards=4)
+    meta, _ = _run(table, sharded, BACKFILL[-1], BACKFILL[-1])
+    # merging into one-shard objects would put a meter in two shards: the table is read whole
+    assert (meta["source"], meta["shards"]) == ("full export", 4)
+    shards = {layout.shard_of(m, 4) for m in METERS}
+    months = _months(BACKFILL)
+    assert _raw_keys(sharded) == {layout.raw_month(m, n) for m in months for n in shards} | {
+        layout.RAW_UNDATED
+    }
+    assert meta["objects_deleted"] == (len(months) if 0 not in shards else 0)
+    for day in BACKFILL:
+        assert _rows(_raw(sharded, day)) == _scanned_day(table, day)
+    meta, _ = _run(table, sharded, BACKFILL[-1], BACKFILL[-1])
+    assert meta["source"] == "incremental export"
