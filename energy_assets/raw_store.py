@@ -220,12 +220,6 @@ class Written:
         return self
 
 
-def _labelled(by_day: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The frames of ``by_day`` as one, each row's day in ``DAY``."""
-    frames = [f.assign(**{DAY: d}) for d, f in by_day.items() if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*KEYS, DAY])
-
-
 def _objects(frame: pd.DataFrame, shards: int) -> dict[str, pd.DataFrame]:
     """``frame`` (with ``DAY``) split into its month objects' rows, by key."""
     if not len(frame):
@@ -265,12 +259,12 @@ def _put(storage: S3Storage, encoded: dict[str, bytes], gone: list[str]) -> None
 
 
 def replace_months(
-    storage: S3Storage, by_day: dict[str, pd.DataFrame], months: set[str], shards: int
+    storage: S3Storage, dated: pd.DataFrame, months: set[str], shards: int
 ) -> Written:
-    """Write ``months`` as the table holds them (``by_day``: every row of those months, from a
-    Scan or a full export): one object per shard with rows, and the month's other objects
-    deleted (a shard count changed, a month emptied)."""
-    rows = _labelled({d: f for d, f in by_day.items() if month_of(d) in months})
+    """Write ``months`` as the table holds them (``dated``: the table's items, each with its day
+    in ``DAY``, from a Scan or a full export): one object per shard with rows, and the month's
+    other objects deleted (a shard count changed, a month emptied)."""
+    rows = dated[dated[DAY].str[:7].isin(months)]
     new = {k: _encode(f, f[DAY]) for k, f in _objects(rows, shards).items()}
     with ThreadPoolExecutor(storage.threads) as pool:
         listed = pool.map(lambda m: storage.list_keys(layout.raw_month_prefix(m)), sorted(months))
@@ -297,16 +291,14 @@ def _read_or_none(storage: S3Storage, key: str) -> bytes | None:
 
 
 def merge_months(
-    storage: S3Storage,
-    by_day: dict[str, pd.DataFrame],
-    deleted_by_day: dict[str, pd.DataFrame],
-    shards: int,
+    storage: S3Storage, dated: pd.DataFrame, deleted: pd.DataFrame, shards: int
 ) -> Written:
-    """Merge what an incremental export read into the objects it touches: each (month, shard)
-    with a new item or a deleted key is its object as it was, those items upserted and those
-    keys removed (deleted when nothing is left)."""
-    new = _objects(_labelled(by_day), shards)
-    deleted = _objects(_labelled(deleted_by_day), shards)
+    """Merge what an incremental export read into the objects it touches (``dated``: the items
+    written since the previous export, ``deleted``: the keys deleted since, each with its day
+    in ``DAY``): each (month, shard) with a new item or a deleted key is its object as it was,
+    those items upserted and those keys removed (deleted when nothing is left)."""
+    new = _objects(dated, shards)
+    deleted = _objects(deleted, shards)
     touched = sorted(set(new) | set(deleted))
     with ThreadPoolExecutor(storage.threads) as pool:
         found = pool.map(lambda k: _read_or_none(storage, k), touched)

@@ -26,10 +26,10 @@ def _storage(shards: int = 1) -> S3Storage:
     return storage
 
 
-def _table(rows: list[tuple]) -> dict[str, pd.DataFrame]:
-    """Items by day, as the export routes them (values text; temperature on some items)."""
+def _table(rows: list[tuple]) -> pd.DataFrame:
+    """Items with their day, as the export routes them (values text; temperature on some)."""
     frame = pd.DataFrame(rows, columns=["meter_id", "date", "usage", "temperature"])
-    return {day: part for day, part in frame.groupby("date")}
+    return frame.assign(**{raw_store.DAY: frame["date"]})
 
 
 def _items(frame: pd.DataFrame) -> set[tuple]:
@@ -67,7 +67,7 @@ def test_a_month_object_after_a_late_row_a_correction_and_a_deletion(local_aws):
     merged = raw_store.merge_months(
         storage,
         _table([late, correction]),
-        {DAYS[3]: pd.DataFrame({"meter_id": ["b"], "date": [DAYS[3]]})},  # a deleted key
+        pd.DataFrame({"meter_id": ["b"], "date": [DAYS[3]], raw_store.DAY: [DAYS[3]]}),  # deleted
         1,
     )
     assert (merged.objects, merged.deleted, merged.months) == (1, 0, {MONTH})

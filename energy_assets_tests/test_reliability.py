@@ -188,7 +188,7 @@ def test_s3_slowdown_is_retried_by_botocore(env):
     assert result.success
     assert rule["injected"] == 4  # four PUTs answered 503 SlowDown and sent again
     assert rule["matched"] == 4 + len(before)
-    assert snapshot(storage, layout.RAW_PREFIX) == before  # every day object, whole, as before
+    assert snapshot(storage, layout.RAW_PREFIX) == before  # every raw object, whole, as before
 
 
 def test_a_step_that_still_fails_after_botocore_is_retried_by_dagster(env):

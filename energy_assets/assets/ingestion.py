@@ -26,12 +26,17 @@ class Routed:
     """Where each scanned item goes: its day (in a month object), the undated object, or later
     (today)."""
 
-    by_day: dict[str, pd.DataFrame]
+    dated: pd.DataFrame  # items with a day of the partitions, that day in ``raw_store.DAY``
     undated: pd.DataFrame
     undated_why: pd.Series
     pending: int
     normalised: int
     waiting: pd.DataFrame  # the pending items themselves (today's)
+
+    @property
+    def rows_by_day(self) -> pd.Series:
+        """Rows per day, by day."""
+        return self.dated[raw_store.DAY].value_counts().sort_index()
 
 
 def route_items(
@@ -52,10 +57,9 @@ def route_items(
     why = why.mask(why.isna() & (key < first_day).fillna(False), "before_history_start")
     pending = why.isna() & (key > last_day).fillna(False)
     dated = why.isna() & ~pending
-    by_day = {str(d): g for d, g in raw[dated].groupby(key[dated], sort=True)}
     undated = why.notna()
     return Routed(
-        by_day=by_day,
+        dated=raw[dated].assign(**{raw_store.DAY: key[dated].astype(str)}),
         undated=raw[undated],
         undated_why=why[undated],
         pending=int(pending.sum()),
@@ -111,15 +115,15 @@ def raw_usage_export(
     in_run = set(days)
     if read.incremental:
         gone = route_items(read.deleted, first_day, last_day, today, timezone)
-        written = raw_store.merge_months(storage, routed.by_day, gone.by_day, storage.shards)
+        written = raw_store.merge_months(storage, routed.dated, gone.dated, storage.shards)
         written.add(raw_store.write_undated(storage, routed.undated, gone.undated))
     else:
         # the whole table: a Scan writes the months of the run's days (the partitions it
         # materializes); a full export every month it holds, for later refreshes to merge into
         months = {raw_store.month_of(day) for day in days}
         if read.source == table_reads.FULL:
-            months |= {raw_store.month_of(day) for day in routed.by_day}
-        written = raw_store.replace_months(storage, routed.by_day, months, storage.shards)
+            months |= {raw_store.month_of(day) for day in routed.rows_by_day.index}
+        written = raw_store.replace_months(storage, routed.dated, months, storage.shards)
         written.add(raw_store.write_undated(storage, routed.undated))
     context.log.info(
         f"wrote {written.objects} objects ({written.bytes_written / 1e6:.2f} MB) for "
@@ -142,9 +146,10 @@ def raw_usage_export(
             )
         )
     table_reads.save_state(storage, read, routed.waiting)
-    exported = sum(len(g) for d, g in routed.by_day.items() if d in in_run)
-    other_days = sum(len(g) for d, g in routed.by_day.items() if d not in in_run)
-    empty = [day for day in days if day not in routed.by_day]
+    per_day = routed.rows_by_day
+    exported = int(per_day[per_day.index.isin(in_run)].sum())
+    other_days = int(per_day[~per_day.index.isin(in_run)].sum())
+    empty = [day for day in days if day not in per_day.index]
     undated_by = routed.undated_why.value_counts()
     context.log.info(
         f"exported {exported} rows over {len(days)} days ({len(empty)} without rows); "

@@ -19,16 +19,10 @@ if TYPE_CHECKING:
 CONTEXT_DAYS = 35
 
 
-def read_raw_days(storage: S3Storage, first: str, last: str) -> pd.DataFrame:
-    """The raw usage of the days in ``[first, last]`` (``raw_store.read_raw``: the month
-    objects of the months they fall in, and day CSVs dropped into S3 for days those lack)."""
-    return read_raw(storage, first, last).rows
-
-
 def recent_clean(storage: S3Storage, bundle: ForecastBundle, last: str) -> pd.DataFrame:
     """The cleaned usage from ``CONTEXT_DAYS`` before the bundle's history ends through
     ``last`` (empty when there is none): what realised error and usage drift are computed on."""
     history_end = min(s.index[-1] for s in bundle.history.values())
     first = (history_end - pd.Timedelta(days=CONTEXT_DAYS)).strftime("%Y-%m-%d")
-    raw = read_raw_days(storage, first, last)
+    raw = read_raw(storage, first, last).rows  # month objects, and day CSVs dropped into S3
     return clean_usage(raw).clean if len(raw) else pd.DataFrame()

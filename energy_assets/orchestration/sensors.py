@@ -110,7 +110,7 @@ def build_new_usage_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests the export and monitoring of days that appeared in the usage "
         f"table since the cursor, once each day has ended (midnight {timezone}), and "
-        "monitoring of day objects dropped straight into the S3 raw prefix.",
+        "monitoring of day CSVs dropped straight into the S3 raw prefix.",
     )
     def new_usage_sensor(
         context: dg.SensorEvaluationContext, usage_table: UsageTableResource, storage: S3Storage
