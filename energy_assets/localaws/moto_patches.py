@@ -1,7 +1,7 @@
 """UpdateEndpoint for moto's SageMaker, which answers it with a server error (moto 5.2); and,
 through ``apply()``, moto's answers corrected to AWS's (``moto_responses``) and DynamoDB's
 exports and imports as AWS writes them (``write_log``, ``dynamodb_exports``,
-``dynamodb_import``).
+``dynamodb_import``), and Queries that read only their partition (``dynamodb_query``).
 
 The deploy asset moves a live endpoint to a new endpoint config with UpdateEndpoint, as on AWS,
 so the local AWS must support it. The method is added to moto's backend and response classes
@@ -26,7 +26,13 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
-from energy_assets.localaws import dynamodb_exports, dynamodb_import, moto_responses, write_log
+from energy_assets.localaws import (
+    dynamodb_exports,
+    dynamodb_import,
+    dynamodb_query,
+    moto_responses,
+    write_log,
+)
 
 _RETAINED = ("CurrentInstanceCount", "DesiredInstanceCount", "CurrentWeight", "DesiredWeight")
 
@@ -69,7 +75,8 @@ def _update_endpoint_response(self: SageMakerResponse) -> ActionResult:
 def apply() -> None:
     """Install the patches (idempotent): UpdateEndpoint, kept out if moto ever implements it
     itself, the corrected answers of ``moto_responses``, and DynamoDB's write log, exports
-    and fast ImportTable (``write_log``, ``dynamodb_exports``, ``dynamodb_import``)."""
+    fast ImportTable and partition Queries (``write_log``, ``dynamodb_exports``,
+    ``dynamodb_import``, ``dynamodb_query``)."""
     native: Any = SageMakerModelBackend.__dict__.get("update_endpoint")
     if native is None or native is update_endpoint:
         SageMakerModelBackend.update_endpoint = update_endpoint
@@ -78,3 +85,4 @@ def apply() -> None:
     write_log.install()
     dynamodb_exports.install()
     dynamodb_import.install()
+    dynamodb_query.install()

@@ -75,3 +75,37 @@ def test_application_autoscaling_for_an_endpoint_variant(clients):
     )
     policies = scaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)
     assert [p["PolicyName"] for p in policies["ScalingPolicies"]] == ["invocations"]
+
+
+def test_dynamodb_query_reads_its_partition_in_order_across_pages(clients):
+    """A key-range Query (the app's per-meter read) answers from its meter's items only, in
+    key order, forwards and backwards, page by page: the local AWS narrows moto's Query to the
+    partition (``localaws/dynamodb_query.py``) and must not change what it answers."""
+    dynamodb = clients("dynamodb")
+    table = deploy.usage_table(dynamodb, deploy.unique("usage"))
+    days = [f"2025-01-{d:02d}" for d in range(1, 21)]
+    for meter in ("m0", "m1", "m2"):
+        for day in reversed(days):
+            item = {"meter_id": {"S": meter}, "date": {"S": day}, "usage": {"N": "1"}}
+            dynamodb.put_item(TableName=table, Item=item)
+    asked = {
+        "TableName": table,
+        "KeyConditionExpression": "meter_id = :m AND #d BETWEEN :s AND :e",
+        "ExpressionAttributeNames": {"#d": "date"},
+        "ExpressionAttributeValues": {
+            ":m": {"S": "m1"},
+            ":s": {"S": "2025-01-05"},
+            ":e": {"S": "2025-01-16"},
+        },
+        "PaginationConfig": {"PageSize": 5},
+    }
+    paginator = dynamodb.get_paginator("query")
+    for forward in (True, False):
+        pages = list(paginator.paginate(**asked, ScanIndexForward=forward))
+        items = [item for page in pages for item in page["Items"]]
+        assert {item["meter_id"]["S"] for item in items} == {"m1"}
+        expected = days[4:16] if forward else days[4:16][::-1]
+        assert [item["date"]["S"] for item in items] == expected
+        assert len(pages) >= 3
+    everything = dynamodb.scan(TableName=table)["Items"]
+    assert len(everything) == 60  # a Scan still sees every partition
