@@ -104,7 +104,11 @@ def _row_hashes(text: pd.DataFrame) -> np.ndarray:
 
 def day_index(data: bytes) -> dict[str, tuple[int, str]]:
     """The days a month object holds (rows, digest), from its footer alone."""
-    meta = pq.read_schema(io.BytesIO(data)).metadata or {}
+    return _index(pq.read_schema(io.BytesIO(data)))
+
+
+def _index(schema: pa.Schema) -> dict[str, tuple[int, str]]:
+    meta = schema.metadata or {}
     if DAYS_META not in meta:
         return {}
     return {day: (rows, digest) for day, (rows, digest) in json.loads(meta[DAYS_META]).items()}
@@ -112,8 +116,8 @@ def day_index(data: bytes) -> dict[str, tuple[int, str]]:
 
 def decode(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
     """A raw object's rows (text) and each row's day (empty text for the undated object)."""
-    frame = pq.read_table(io.BytesIO(data)).to_pandas()
-    index = day_index(data)
+    table = pq.read_table(io.BytesIO(data))
+    frame, index = table.to_pandas(), _index(table.schema)
     days = np.repeat(np.array(list(index), dtype="U10"), [r for r, _ in index.values()])
     if len(days) != len(frame):
         days = np.full(len(frame), "", dtype="U10")
