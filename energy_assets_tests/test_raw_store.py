@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from energy_assets import layout, raw_store
+from energy_assets import layout, raw_store, raw_writes
 from energy_assets.orchestration.sensors import dropped_days
 from energy_assets.resources import S3Storage
 
@@ -58,13 +58,13 @@ def test_shard_of_is_the_same_number_in_every_process():
 
 def test_a_month_object_after_a_late_row_a_correction_and_a_deletion(local_aws):
     storage = _storage()
-    written = raw_store.replace_months(storage, _table(BASE), {MONTH}, 1)
+    written = raw_writes.replace_months(storage, _table(BASE), {MONTH}, 1)
     key = layout.raw_month(MONTH, 0)
     assert (written.objects, storage.list_keys(layout.RAW_PREFIX)) == (1, [key])
 
     late = ("c", DAYS[1], "3.3", "")
     correction = ("a", DAYS[0], "99.9", "12")
-    merged = raw_store.merge_months(
+    merged = raw_writes.merge_months(
         storage,
         _table([late, correction]),
         pd.DataFrame({"meter_id": ["b"], "date": [DAYS[3]], raw_store.DAY: [DAYS[3]]}),  # deleted
@@ -97,13 +97,13 @@ def test_a_month_object_after_a_late_row_a_correction_and_a_deletion(local_aws):
     # the merge wrote the bytes a whole-table write of the same items (in another order) writes
     other = _storage()
     shuffled = pd.DataFrame(table[::-1], columns=["meter_id", "date", "usage", "temperature"])
-    raw_store.replace_months(other, _table(list(shuffled.itertuples(index=False))), {MONTH}, 1)
+    raw_writes.replace_months(other, _table(list(shuffled.itertuples(index=False))), {MONTH}, 1)
     assert other.get_bytes(key) == data
 
 
 def test_a_dropped_day_csv_is_read_for_a_day_the_table_lacks_not_one_it_holds(local_aws):
     storage = _storage()
-    raw_store.replace_months(storage, _table(BASE[:6]), {MONTH}, 1)  # the table: days 1-3
+    raw_writes.replace_months(storage, _table(BASE[:6]), {MONTH}, 1)  # the table: days 1-3
     held, lacked = DAYS[1], DAYS[4]
     for day in (held, lacked):  # collected straight into S3
         storage.put_csv(
@@ -135,8 +135,8 @@ def test_an_old_buckets_day_csvs_are_read_until_month_objects_hold_their_days(lo
     )
     old = raw_store.read_raw(storage)
     assert sorted(old.rows["date"]) == [*DAYS[:2], "x"] and old.csv_days == DAYS[:2]
-    raw_store.replace_months(storage, _table(BASE), {MONTH}, 1)
-    raw_store.write_undated(storage, pd.DataFrame({"meter_id": ["a"], "date": ["y"]}))
+    raw_writes.replace_months(storage, _table(BASE), {MONTH}, 1)
+    raw_writes.write_undated(storage, pd.DataFrame({"meter_id": ["a"], "date": ["y"]}))
     new = raw_store.read_raw(storage)
     assert new.csv_days == [] and len(new.rows) == len(BASE) + 1
     assert set(new.rows["date"]) == {*DAYS, "y"}
@@ -147,7 +147,7 @@ def test_a_shard_holds_only_its_meters_and_a_new_count_lays_months_out_again(loc
     storage = _storage(shards)
     meters = [f"m-{i}" for i in range(8)]
     rows = [(m, d, "1", "") for m in meters for d in DAYS]
-    written = raw_store.replace_months(storage, _table(rows), {MONTH}, shards)
+    written = raw_writes.replace_months(storage, _table(rows), {MONTH}, shards)
     keys = storage.list_keys(layout.RAW_PREFIX)
     assert written.objects == len(keys) == len({layout.shard_of(m, shards) for m in meters})
     for shard in range(shards):
@@ -155,7 +155,7 @@ def test_a_shard_holds_only_its_meters_and_a_new_count_lays_months_out_again(loc
         if key in keys:
             found = set(raw_store.decode(storage.get_bytes(key))[0]["meter_id"])
             assert found == {m for m in meters if layout.shard_of(m, shards) == shard}
-    again = raw_store.replace_months(storage, _table(rows), {MONTH}, 1)
+    again = raw_writes.replace_months(storage, _table(rows), {MONTH}, 1)
     assert storage.list_keys(layout.RAW_PREFIX) == [layout.raw_month(MONTH, 0)]
     assert again.deleted == len(keys) - 1 and again.changed_days == set()
     assert len(raw_store.read_raw(storage).rows) == len(rows)

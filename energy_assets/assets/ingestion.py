@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
-from energy_assets import layout, meter_days, raw_store, table_reads
+from energy_assets import layout, meter_days, raw_store, raw_writes, table_reads
 from energy_assets.ml.days import day_keys, parse_days
 from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.resources import S3Storage, UsageTableResource
@@ -115,16 +115,16 @@ def raw_usage_export(
     in_run = set(days)
     if read.incremental:
         gone = route_items(read.deleted, first_day, last_day, today, timezone)
-        written = raw_store.merge_months(storage, routed.dated, gone.dated, storage.shards)
-        written.add(raw_store.write_undated(storage, routed.undated, gone.undated))
+        written = raw_writes.merge_months(storage, routed.dated, gone.dated, storage.shards)
+        written.add(raw_writes.write_undated(storage, routed.undated, gone.undated))
     else:
         # the whole table: a Scan writes the months of the run's days (the partitions it
         # materializes); a full export every month it holds, for later refreshes to merge into
         months = {raw_store.month_of(day) for day in days}
         if read.source == table_reads.FULL:
             months |= {raw_store.month_of(day) for day in routed.rows_by_day.index}
-        written = raw_store.replace_months(storage, routed.dated, months, storage.shards)
-        written.add(raw_store.write_undated(storage, routed.undated))
+        written = raw_writes.replace_months(storage, routed.dated, months, storage.shards)
+        written.add(raw_writes.write_undated(storage, routed.undated))
     context.log.info(
         f"wrote {written.objects} objects ({written.bytes_written / 1e6:.2f} MB) for "
         f"{len(written.months)} month(s) in {storage.shards} shard(s); deleted "
