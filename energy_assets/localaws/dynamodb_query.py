@@ -13,6 +13,7 @@ other tables or keys see the whole table as before.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -21,6 +22,7 @@ from moto.dynamodb.models.table import Table
 _scope = threading.local()
 _query = Table.query
 _all_items = Table.all_items
+_signature = inspect.signature(_query)
 
 
 def _partition_items(self: Table) -> list:
@@ -31,7 +33,9 @@ def _partition_items(self: Table) -> list:
 
 
 def _partition_query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-    if kwargs.get("index_name") or hash_key is None or not self.range_key_attr:
+    # moto's backend passes index_name by position: bind the call as moto's signature reads it
+    asked = _signature.bind(self, hash_key, *args, **kwargs).arguments
+    if asked.get("index_name") or hash_key is None or not self.range_key_attr:
         return _query(self, hash_key, *args, **kwargs)
     _scope.partition = (self, hash_key)
     try:

@@ -13,8 +13,10 @@ the fleet to choose the quantile), scaled to the level before the origin and to 
 A bundle is what training produces, what evaluation scores and what the endpoint serves. It is
 written to a plain directory (``manifest.json`` + ``models.pkl`` + ``history.csv``) that
 ``energy_assets.serving.artifact`` packs into ``model.tar.gz``. Format 2 keeps the training
-facts typed (``TrainingFacts``) and the baseline's note in the manifest; format 1 (an
-``extra`` dict) still loads, so a rollback can name a version trained before.
+facts typed (``TrainingFacts``) and the baseline's note in the manifest (with, since the
+per-meter gate, ``notes``: why seasonal naive serves single meters; an artifact without them
+has none); format 1 (an ``extra`` dict) still loads, so a rollback can name a version trained
+before.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import pickle
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +91,9 @@ class ForecastBundle:
     # seasonal naive's own widths per meter, calibrated the same way: what the baseline would
     # serve in this bundle's place (``as_baseline``)
     baseline_intervals: dict[str, dict[str, float]] = field(default_factory=dict)
+    # why seasonal naive serves a single meter (the per-meter gate): shown with that meter's
+    # forecasts in place of ``note``
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def meters(self) -> list[str]:
@@ -96,6 +101,11 @@ class ForecastBundle:
 
     def model_name(self, meter_id: str) -> str:
         return self._model(meter_id).name
+
+    def meter_note(self, meter_id: str) -> str:
+        """Why this meter's model serves when it is not obvious: its own note (seasonal naive
+        serving it alone), else the bundle's."""
+        return self.notes.get(meter_id) or self.note
 
     def _model(self, meter_id: str):
         try:
@@ -208,23 +218,50 @@ class ForecastBundle:
         """Every meter served by seasonal naive."""
         return bool(self.models) and all(m.name == SeasonalNaive.name for m in self.models.values())
 
-    def as_baseline(self, version: str, reason: str) -> ForecastBundle:
+    @property
+    def baseline_meters(self) -> list[str]:
+        """The meters served by seasonal naive."""
+        return [m for m in self.meters if self.models[m].name == SeasonalNaive.name]
+
+    def as_baseline(self, version: str, reason: str | Mapping[str, str]) -> ForecastBundle:
         """The same meters and history served by seasonal naive with its own interval widths:
         what deploys when no model beats the baseline. ``reason`` says why, in one line, to
-        whoever reads the forecasts (``note``)."""
+        whoever reads the forecasts (``note``).
+
+        ``reason`` as a mapping (meter -> why) gates only those meters: the per-meter gate.
+        Each becomes that meter's note (``meter_note``); the bundle's note stays, and the other
+        meters keep their models and widths."""
+        fleet = isinstance(reason, str)
+        gated = dict.fromkeys(self.models, reason) if fleet else dict(reason)
+        unknown = sorted(set(gated) - set(self.models))
+        if unknown:
+            raise UnknownMeterError(f"cannot serve seasonal naive for unknown meters {unknown}")
+        if fleet:
+            intervals = self.baseline_intervals or self.intervals
+        else:
+            intervals = {
+                **self.intervals,
+                **{m: self.baseline_intervals[m] for m in gated if m in self.baseline_intervals},
+            }
+        selection = self.selection
+        if len(selection):
+            names = {
+                m: SeasonalNaive.name if m in gated else f.name for m, f in self.models.items()
+            }
+            selection = selection.assign(served=selection["meter_id"].astype(str).map(names))
         return ForecastBundle(
             version=version,
-            models={m: SeasonalNaive() for m in self.models},
+            models={m: SeasonalNaive() if m in gated else f for m, f in self.models.items()},
             history=self.history,
-            selection=self.selection.assign(served="seasonal_naive")
-            if len(self.selection)
-            else self.selection,
-            intervals=self.baseline_intervals or self.intervals,
+            selection=selection,
+            intervals=intervals,
             interval_reference=self.interval_reference,
             interval_season=self.interval_season,
             baseline_intervals=self.baseline_intervals,
             training=self.training,
-            note=reason,
+            covariates=self.covariates,
+            note=reason if fleet else self.note,
+            notes={} if fleet else {**self.notes, **gated},
             instead_of=self.version,
         )
 
@@ -240,6 +277,7 @@ class ForecastBundle:
             "training": self.training.to_dict(),
             "note": self.note,
             "instead_of": self.instead_of,
+            "notes": self.notes,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         with open(directory / MODELS, "wb") as fh:
@@ -316,4 +354,5 @@ def _facts(manifest: dict) -> dict:
         "training": TrainingFacts.from_dict(manifest["training"]),
         "note": manifest.get("note", ""),
         "instead_of": manifest.get("instead_of"),
+        "notes": dict(manifest.get("notes") or {}),
     }

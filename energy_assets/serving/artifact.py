@@ -6,7 +6,8 @@ the container starts, so the files sit at the archive root (no leading folder)::
     manifest.json   format_version (= energy_assets.ml.bundle.FORMAT_VERSION, now 2), version,
                     created_at, library versions, the model name per meter, the training facts
                     (``training``), ``note`` and ``instead_of`` (a baseline's reason and the
-                    version it stands in for)
+                    version it stands in for), ``notes`` (meter -> why seasonal naive serves
+                    it: the per-meter gate; absent in older artifacts)
     models.pkl      fitted per-meter models (plain numbers inside, no statsmodels results),
                     selection table and interval half-widths; pickle protocol 5
     history.csv     meter_id,date,usage: the recent actuals forecasts start from

@@ -13,7 +13,7 @@ after the last actual in the model. Responses are JSON: one prediction, or
 ``{meter_id, model, model_version, model_note, start, dates, forecast, intervals}`` where
 ``intervals`` maps a level ("80", "95") to ``{"lower": [...], "upper": [...]}`` (empty when the
 model has none) and ``model_note`` says why this model serves when it is not obvious (the
-seasonal-naive baseline serving, say), else is empty.
+seasonal-naive baseline serving the fleet, or this meter alone), else is empty.
 
 ``starts`` asks for one meter's forecasts from many origins in one call (how a model is judged:
 what it forecast for each day a day or a week before). The answer is
@@ -204,7 +204,7 @@ class Predictor:
             "meter_id": meter,
             "model": self.bundle.model_name(meter),
             "model_version": self.bundle.version,
-            "model_note": self.bundle.note,
+            "model_note": self.bundle.meter_note(meter),
             "horizon": steps,
             "forecasts": forecasts,
         }
@@ -230,7 +230,7 @@ class Predictor:
             "meter_id": meter,
             "model": self.bundle.model_name(meter),
             "model_version": self.bundle.version,
-            "model_note": self.bundle.note,
+            "model_note": self.bundle.meter_note(meter),
             "start": start.isoformat(),
             "dates": [(start + timedelta(days=i)).isoformat() for i in range(request.horizon)],
             "forecast": _floats(values),

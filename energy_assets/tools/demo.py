@@ -348,6 +348,27 @@ def _verdict(report: dict) -> str:
     )
 
 
+def _gate_line(report: dict) -> list[str]:
+    """The per-meter gate in a line: how many meters serve seasonal naive, and the served
+    mix's figures (chosen on the window they are scored on)."""
+    gate = report.get("gate")
+    if not gate:
+        return []
+    served = gate["served"]
+    lines = [
+        f"  per-meter gate       {gate['meters_gated']} of {gate['meters_judged']} meters served "
+        f"seasonal naive (their model did not beat it on their rolling-origin backtest; "
+        f"{gate['meters_losing_on_test_window_alone']} lose on the test window alone)",
+    ]
+    if gate["meters_gated"]:
+        lines.append(
+            f"  served mix           relative MAE {served['relative_mae']:.3f}, week-ahead "
+            f"{served['rolling_relative_mae']:.3f} (the gate chose on this test window: "
+            "optimistic)"
+        )
+    return lines
+
+
 def _print_summary(s: dict) -> None:
     stats, overall, dep = s["stats"], s["report"]["overall"], s["deployment"]
     endpoint = s["endpoint"]
@@ -365,6 +386,7 @@ def _print_summary(s: dict) -> None:
         f"MAE / seasonal naive MAE; {s['report']['meters_beating_baseline']} of "
         f"{s['report']['meters']} meters beat it)",
         f"  vs seasonal naive    {_verdict(s['report'])}",
+        *_gate_line(s["report"]),
         f"  endpoint             {endpoint['EndpointName']} {endpoint['EndpointStatus']} "
         f"({dep['instance_type']} x{dep['initial_instance_count']}, "
         f"autoscaling {dep['autoscaling']['min']}-{dep['autoscaling']['max']})",

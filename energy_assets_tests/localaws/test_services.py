@@ -109,3 +109,41 @@ def test_dynamodb_query_reads_its_partition_in_order_across_pages(clients):
         assert len(pages) >= 3
     everything = dynamodb.scan(TableName=table)["Items"]
     assert len(everything) == 60  # a Scan still sees every partition
+
+
+def test_dynamodb_index_query_still_reads_every_partition(clients):
+    """A Query on a date index (the new-day sensor's probe) spans meters: the partition
+    narrowing applies to base-table Queries only, however moto passes the index name."""
+    dynamodb = clients("dynamodb")
+    table = deploy.unique("usage-indexed")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "meter_id", "KeyType": "HASH"},
+            {"AttributeName": "date", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "meter_id", "AttributeType": "S"},
+            {"AttributeName": "date", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-date",
+                "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for meter in ("m0", "m1", "m2"):
+        for day in ("2025-01-01", "2025-01-02"):
+            item = {"meter_id": {"S": meter}, "date": {"S": day}, "usage": {"N": "1"}}
+            dynamodb.put_item(TableName=table, Item=item)
+    found = dynamodb.query(
+        TableName=table,
+        IndexName="by-date",
+        KeyConditionExpression="#d = :d",
+        ExpressionAttributeNames={"#d": "date"},
+        ExpressionAttributeValues={":d": {"S": "2025-01-02"}},
+    )
+    assert sorted(item["meter_id"]["S"] for item in found["Items"]) == ["m0", "m1", "m2"]
