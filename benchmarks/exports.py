@@ -8,8 +8,9 @@ For each fleet size, against the local AWS in its own process (its work on the s
 - the backfill: ``raw_usage_export`` over every day, by one parallel Scan and by a full
   DynamoDB export (each into its own bucket);
 - a daily refresh after one new day for every meter is written: the Scan path (the whole table
-  read again, the day's object written) beside the incremental path (an incremental export of
-  what was written since the previous export, merged into the day objects it touches).
+  read again, the day's month objects written) beside the incremental path (an incremental
+  export of what was written since the previous export, merged into the month objects it
+  touches).
 
 Times are the whole asset run (``dg.materialize``: Dagster's own overhead included, the same for
 both). Writes benchmarks/results/exports.md.

@@ -1,14 +1,24 @@
 """Where each asset keeps its files in the bucket.
 
-Daily raw objects share one prefix so that reading all history is one listing; model and
-evaluation files are versioned. What an asset hands to the assets downstream (the model's
+Raw usage is one parquet object per month and meter shard (``energy_assets.raw_store``), under
+one prefix so that reading all history is one listing of a few dozen objects per shard; model
+and evaluation files are versioned. What an asset hands to the assets downstream (the model's
 version, URI and checksum; the checksums of a dataset's objects) is kept per run under
 ``runs/`` by the IO manager (``resources/handoff.py``): no pointer in the bucket decides what a
 run reads.
 """
 
+import hashlib
+
 RAW_PREFIX = "raw/usage/"
-RAW_UNDATED = "raw/usage/undated/usage.csv"
+RAW_MONTHS = "raw/usage/month="
+# day CSVs: data collected straight into S3 (and what an export wrote before the month layout)
+RAW_DAYS = "raw/usage/date="
+RAW_UNDATED = "raw/usage/undated/usage.parquet"
+RAW_UNDATED_CSV = "raw/usage/undated/usage.csv"  # written before the month layout
+# The layout the export state was written for: an incremental export merges only into objects
+# of this layout and shard count (another one, or none, takes a full export first).
+RAW_LAYOUT = "month-shard-parquet/1"
 CLEAN = "clean/usage.parquet"
 CLEAN_STATS = "clean/stats.json"
 FEATURES = "exploration/features.csv"  # an exploration table: no model reads it
@@ -28,7 +38,25 @@ def handoff(run_id: str, asset: str) -> str:
 
 
 def raw_day(day: str) -> str:
-    return f"{RAW_PREFIX}date={day}/usage.csv"
+    """A day's CSV dropped straight into S3 (read for days the month objects do not hold)."""
+    return f"{RAW_DAYS}{day}/usage.csv"
+
+
+def raw_month_prefix(month: str) -> str:
+    return f"{RAW_MONTHS}{month}/"
+
+
+def raw_month(month: str, shard: int) -> str:
+    """The raw usage of month ``YYYY-MM`` of the meters of ``shard``."""
+    return f"{raw_month_prefix(month)}shard={shard:02d}/usage.parquet"
+
+
+def shard_of(meter_id: str, shards: int) -> int:
+    """The shard a meter's rows live in: a hash of its id that every process, machine and
+    Python version agrees on (Python's ``hash()`` of a string changes from process to process),
+    so a shard's readers find the objects its writer wrote."""
+    digest = hashlib.blake2b(str(meter_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
 
 
 def quarantine(run_id: str) -> str:
@@ -81,7 +109,6 @@ SPLIT_MANIFEST = "datasets/manifest.json"
 # Which asset writes the objects under each prefix, longest prefix first: a missing object is
 # reported with the asset to materialize.
 PRODUCERS = (
-    (RAW_UNDATED, "raw_usage_export"),
     (RAW_PREFIX, "raw_usage_export"),
     ("clean/", "cleaned_usage"),
     ("quarantine/", "cleaned_usage"),

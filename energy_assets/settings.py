@@ -62,6 +62,12 @@ class Settings:
     scan_max_items: int = field(
         default_factory=lambda: _whole("ENERGY_ASSETS_SCAN_MAX_ITEMS", "0", "items")
     )
+    # Meter shards of the raw usage objects in S3 (``layout.shard_of``): one object per month
+    # and shard, so a shard's work reads only its shard's. A change lays them out again: the
+    # next raw_usage_export takes a full export.
+    shards: int = field(
+        default_factory=lambda: _shards(_whole("ENERGY_ASSETS_SHARDS", "1", "shards"))
+    )
     # Where the meters are: their days end at midnight there (``meter_days``).
     timezone: str = field(default_factory=lambda: _env("ENERGY_ASSETS_TIMEZONE", "UTC"))
     # ...and whose public holidays they keep (codes of the holidays library: AU, VIC; US, CA)
@@ -95,6 +101,7 @@ class Settings:
             "ENERGY_ASSETS_APP_TOKEN": self.app_token,
             "ENERGY_ASSETS_APP_MAX_IN_FLIGHT": str(self.app_max_in_flight),
             "ENERGY_ASSETS_SCAN_MAX_ITEMS": str(self.scan_max_items),
+            "ENERGY_ASSETS_SHARDS": str(self.shards),
             "ENERGY_ASSETS_TIMEZONE": self.timezone,
             "ENERGY_ASSETS_COUNTRY": self.country,
             "ENERGY_ASSETS_SUBDIV": self.subdiv,
@@ -109,6 +116,12 @@ def _whole(name: str, default: str, what: str) -> int:
         return int(text)
     except ValueError:
         raise ValueError(f"{name} must be a whole number of {what}, not {text!r}") from None
+
+
+def _shards(count: int) -> int:
+    if count < 1:
+        raise ValueError(f"ENERGY_ASSETS_SHARDS must be at least 1, not {count}")
+    return count
 
 
 def holiday_calendar(country: str, subdiv: str | None):

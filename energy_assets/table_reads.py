@@ -4,11 +4,14 @@ the items written that day, not the table's size), or a direct parallel Scan for
 when that is measured to be cheaper (``UsageTableResource.scan_max_items``, set by
 ``ENERGY_ASSETS_SCAN_MAX_ITEMS``).
 
-The exports chain through a small state object (``exports/usage/state.json``: the table and
-the time the previous export read up to). Items of a day not yet over wait in
+The exports chain through a small state object (``exports/usage/state.json``: the table, the
+time the previous export read up to, and the raw layout and shard count its objects were
+written in). Items of a day not yet over wait in
 ``exports/usage/pending.csv`` until it is: an incremental export reads each write once, so what
 it cannot place yet must be kept for the next refresh. A full export is taken again when there
-is no state, the state names another table, or its time is before the table's earliest
+is no state, the state names another table, another raw layout or shard count (the month
+objects are laid out again from the whole table: ``ENERGY_ASSETS_SHARDS`` changed, or a bucket
+from before the month layout), or its time is before the table's earliest
 restorable time (point-in-time recovery was turned off and on, the table was recreated, or the
 gap is longer than DynamoDB keeps: 35 days).
 """
@@ -23,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from energy_assets import layout
 from energy_assets.resources import S3Storage, UsageTableResource
 
 EXPORT_PREFIX = "exports/usage"
@@ -72,9 +76,12 @@ def _min_window() -> timedelta:
     return timedelta(0) if os.environ.get("AWS_ENDPOINT_URL") else AWS_MIN_INCREMENTAL_WINDOW
 
 
-def _valid_state(table: UsageTableResource, state: dict | None) -> datetime | None:
-    """The time the previous export read up to, when the next one may start there."""
+def _valid_state(table: UsageTableResource, state: dict | None, shards: int = 1) -> datetime | None:
+    """The time the previous export read up to, when the next one may start there: the same
+    table, and raw objects in the layout and shard count the next merge writes."""
     if not state or state.get("table") != table.table_name:
+        return None
+    if state.get("layout") != layout.RAW_LAYOUT or state.get("shards") != shards:
         return None
     since = datetime.fromisoformat(state["export_time"])
     client = table.client()
@@ -103,7 +110,7 @@ def read_table(
         items = table.scan()
         return TableRead(SCAN, items, _empty(items), time.perf_counter() - started, count)
     state = storage.get_json_or_none(STATE_KEY)
-    since = _valid_state(table, state)
+    since = _valid_state(table, state, storage.shards)
     until = now or datetime.now(UTC)
     if since is None:
         exports = table.export(storage.bucket, EXPORT_PREFIX, until=None)
@@ -115,7 +122,7 @@ def read_table(
         read = table.read_export(exports)
         waiting = _pending(storage)
         carried = len(waiting)
-        items = _upsert(waiting, read.items, read.deleted) if carried else read.items
+        items = upsert(waiting, read.items, read.deleted) if carried else read.items
         source = INCREMENTAL
     last = exports[-1].export_time
     return TableRead(
@@ -134,6 +141,8 @@ def read_table(
             "source": source,
             "exports": [e.arn for e in exports],
             "manifest": exports[-1].manifest_key,
+            "layout": layout.RAW_LAYOUT,
+            "shards": storage.shards,
         },
     )
 
@@ -148,7 +157,7 @@ def _key(frame: pd.DataFrame) -> pd.Series:
     return meters.astype(str) + "\x00" + frame["date"].astype(str)
 
 
-def _upsert(old: pd.DataFrame, new: pd.DataFrame, deleted: pd.DataFrame) -> pd.DataFrame:
+def upsert(old: pd.DataFrame, new: pd.DataFrame, deleted: pd.DataFrame) -> pd.DataFrame:
     """``old`` with the items of ``new`` in place of theirs (same key) and ``deleted`` keys
     removed; new items last."""
     gone = set(_key(new)) | set(_key(deleted)) if len(deleted) else set(_key(new))
@@ -172,17 +181,6 @@ def _read_text(storage: S3Storage, key: str) -> pd.DataFrame | None:
 def _pending(storage: S3Storage) -> pd.DataFrame:
     found = _read_text(storage, PENDING_KEY)
     return found if found is not None else pd.DataFrame(columns=["meter_id", "date"], dtype=object)
-
-
-def merged_object(
-    storage: S3Storage, key: str, new: pd.DataFrame, deleted: pd.DataFrame
-) -> pd.DataFrame:
-    """The object at ``key`` (a day's or the undated one) with ``new`` items upserted and
-    ``deleted`` keys removed: an incremental refresh of that object."""
-    existing = _read_text(storage, key)
-    if existing is None:
-        existing = pd.DataFrame(columns=list(new.columns), dtype=object)
-    return _upsert(existing, new, deleted)
 
 
 def save_state(storage: S3Storage, read: TableRead, pending: pd.DataFrame) -> None:

@@ -1,7 +1,8 @@
 """raw_usage_export through DynamoDB's exports against the local AWS: a full export for the
 backfill, then incremental exports that read only what was written since the previous one
-(new days, late rows, corrections, deletions) and leave the same day objects a whole-table read
-would; and the new-day sensor's question answered without a Scan."""
+(new days, late rows, corrections, deletions), merged into the month objects they touch, which
+then hold what a whole-table read would; and the new-day sensor's question answered without a
+Scan."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from dagster._core.storage.tags import (
 )
 from dagster_aws.s3 import S3Resource
 
-from energy_assets import layout, table_reads
+from energy_assets import layout, raw_store, table_reads
 from energy_assets.assets.ingestion import raw_usage_export_asset
 from energy_assets.orchestration.partitions import daily_partitions
 from energy_assets.orchestration.sensors import build_new_usage_sensor
@@ -71,15 +72,22 @@ def _run(table, storage, first: str, last: str, instance: dg.DagsterInstance | N
     return meta, sorted({e.materialization.partition for e in events})
 
 
-def _object(storage: S3Storage, key: str) -> pd.DataFrame:
-    data = storage.get_bytes(key)
-    if not data.strip():
-        return pd.DataFrame(columns=["meter_id", "date", "usage"])
-    return storage.read_csv(key, dtype=str, keep_default_na=False)
+def _raw(storage: S3Storage, day: str) -> pd.DataFrame:
+    """A day's raw rows as the readers see them (``raw_store.read_raw``)."""
+    rows = raw_store.read_raw(storage, day, day).rows
+    return rows if len(rows) else pd.DataFrame(columns=["meter_id", "date", "usage"])
 
 
 def _rows(frame: pd.DataFrame) -> set[tuple[str, str, str]]:
     return set(zip(frame["meter_id"], frame["date"], frame["usage"].astype(str), strict=True))
+
+
+def _months(days) -> set[str]:
+    return {raw_store.month_of(d) for d in days}
+
+
+def _raw_keys(storage: S3Storage) -> set[str]:
+    return set(storage.list_keys(layout.RAW_PREFIX))
 
 
 def _scanned_day(table: UsageTableResource, day: str) -> set[tuple[str, str, str]]:
@@ -110,9 +118,16 @@ def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, cal
     assert meta["source"] == "full export" and meta["items_read"] == len(frame) + 2
     assert (meta["rows"], meta["pending_rows"], meta["undated_rows"]) == (30, 1, 1)
     assert partitions == BACKFILL
+    # one object per month (one shard) and the undated one, where one CSV per day was
+    months = {layout.raw_month(m, 0) for m in _months(BACKFILL)}
+    assert _raw_keys(storage) == months | {layout.RAW_UNDATED}
+    assert (meta["objects_written"], meta["months_written"]) == (len(months) + 1, len(months))
+    assert meta["bytes_written"] == sum(len(storage.get_bytes(k)) for k in _raw_keys(storage))
     for day in BACKFILL:
-        assert _rows(_object(storage, layout.raw_day(day))) == _scanned_day(table, day)
-    assert storage.get_json(table_reads.STATE_KEY)["source"] == "full export"
+        assert _rows(_raw(storage, day)) == _scanned_day(table, day)
+    state = storage.get_json(table_reads.STATE_KEY)
+    assert state["source"] == "full export"
+    assert (state["layout"], state["shards"]) == (layout.RAW_LAYOUT, 1)
 
     # a new day for every meter, a late row, a correction of an old day, a deletion, bad text
     new_day, late_day = _day(2), BACKFILL[3]
@@ -136,15 +151,19 @@ def test_backfill_by_full_export_then_a_day_by_incremental_export(local_aws, cal
     assert meta["undated_rows"] == 1 and "table_items" not in meta
     # the run's day, and the materialized old days the writes changed, reported as materialized
     assert partitions == sorted([new_day, late_day, BACKFILL[0], BACKFILL[5]])
-    for day in [*BACKFILL, new_day]:  # each day object is what the table holds for that day
-        assert _rows(_object(storage, layout.raw_day(day))) == _scanned_day(table, day), day
-    undated = _object(storage, layout.RAW_UNDATED)
+    # only the month objects of the days the writes touched were written again
+    touched = _months([new_day, late_day, BACKFILL[0], BACKFILL[5]])
+    assert (meta["months_written"], meta["objects_written"]) == (len(touched), len(touched) + 1)
+    for day in [*BACKFILL, new_day]:  # each day's rows are what the table holds for that day
+        assert _rows(_raw(storage, day)) == _scanned_day(table, day), day
+    undated = raw_store.decode(storage.get_bytes(layout.RAW_UNDATED))[0]
     assert set(undated["date"]) == {"garbage", "2026-13-01"}
 
     # nothing written since: the next refresh reads nothing new, and loses today's item
     meta, _ = _run(table, storage, new_day, new_day)
     assert (meta["items_read"], meta["deletions_read"], meta["pending_rows"]) == (1, 0, 1)
-    assert _rows(_object(storage, layout.raw_day(new_day))) == _scanned_day(table, new_day)
+    assert _rows(_raw(storage, new_day)) == _scanned_day(table, new_day)
+    assert meta["objects_written"] == 1  # the undated object: no month touched
 
 
 def test_small_tables_are_scanned_below_the_setting(local_aws, monkeypatch, calls):
@@ -205,3 +224,28 @@ def test_new_usage_sensor_asks_the_registry_and_the_date_index_never_a_scan(loca
     bare = deploy.usage_table(boto3.client("dynamodb"), f"{name}-bare")
     with pytest.raises(NoDayIndex, match="no meter registry and no date index"):
         UsageTableResource(table_name=bare).new_days(_day(6), until=TODAY)
+
+
+def test_a_new_shard_count_takes_a_full_export_and_lays_the_months_out_again(local_aws):
+    name = f"shards-{uuid.uuid4().hex[:6]}"
+    table = UsageTableResource(table_name=name, scan_max_items=0)
+    frame = pd.DataFrame(
+        [(m, d, "1.5") for m in METERS for d in BACKFILL], columns=["meter_id", "date", "usage"]
+    )
+    seed_table(table, frame, covariates=())
+    meta, _ = _run(table, S3Storage(bucket=name, s3=S3Resource()), BACKFILL[0], BACKFILL[-1])
+    assert meta["source"] == "full export"
+    sharded = S3Storage(bucket=name, s3=S3Resource(), shards=4)
+    meta, _ = _run(table, sharded, BACKFILL[-1], BACKFILL[-1])
+    # merging into one-shard objects would put a meter in two shards: the table is read whole
+    assert (meta["source"], meta["shards"]) == ("full export", 4)
+    shards = {layout.shard_of(m, 4) for m in METERS}
+    months = _months(BACKFILL)
+    assert _raw_keys(sharded) == {layout.raw_month(m, n) for m in months for n in shards} | {
+        layout.RAW_UNDATED
+    }
+    assert meta["objects_deleted"] == (len(months) if 0 not in shards else 0)
+    for day in BACKFILL:
+        assert _rows(_raw(sharded, day)) == _scanned_day(table, day)
+    meta, _ = _run(table, sharded, BACKFILL[-1], BACKFILL[-1])
+    assert meta["source"] == "incremental export"

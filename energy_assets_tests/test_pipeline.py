@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from energy_assets import layout
+from energy_assets import layout, raw_store
 from energy_assets.ml.cleaning import counted
 from energy_assets_tests.conftest import DEPLOYED_METERS as METERS
 from energy_assets_tests.conftest import TODAY
@@ -51,19 +51,22 @@ def test_both_runs_succeed_and_every_asset_materializes(pipeline):
     }
 
 
-def test_export_writes_one_object_per_day(pipeline):
+def test_export_writes_one_object_per_month(pipeline):
     storage = pipeline["defs"].resources["storage"]
-    keys = storage.list_keys(layout.RAW_PREFIX)
-    day_keys = [k for k in keys if "date=" in k]
     first = pd.Timestamp(pipeline["seeded"].first_date)
     last = pd.Timestamp(TODAY - timedelta(days=1))
-    assert len(day_keys) == (last - first).days + 1
+    months = pd.period_range(first, last, freq="M").strftime("%Y-%m")
+    expected = {layout.raw_month(m, 0) for m in months} | {layout.RAW_UNDATED}
+    assert set(storage.list_keys(layout.RAW_PREFIX)) == expected
     meta = _metadata(pipeline["runs"].ingestion, "raw_usage_export")
     assert meta["table_items"] == pipeline["seeded"].rows
-    # every item is in a day object of this run or another, waits for today, or is undated
+    assert (meta["objects_written"], meta["shards"]) == (len(expected), 1)
+    # every item is in a month object of this run or another, waits for today, or is undated
     accounted = ("rows", "rows_other_days", "pending_rows", "undated_rows")
     assert sum(meta[k] for k in accounted) == meta["table_items"]
     assert meta["rows"] + meta["undated_rows"] == meta["table_items"]  # all days in this run
+    # what cleaning reads back is every row exported, the undated ones included
+    assert len(raw_store.read_raw(storage).rows) == meta["rows"] + meta["undated_rows"]
 
 
 def test_cleaning_quarantines_bad_rows_with_reasons(pipeline):

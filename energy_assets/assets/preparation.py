@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 import pydantic
 
-from energy_assets import layout
+from energy_assets import layout, raw_store
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.cleaning import clean_usage, counted
@@ -64,7 +64,7 @@ def cleaned_usage(
     attributes are ignored and counted (``ignored_attributes``). Rows dated after the last
     complete day or before the history start are quarantined.
     """
-    raw = storage.read_csv_prefix(layout.RAW_PREFIX, dtype=str, keep_default_na=False)
+    raw = raw_store.read_raw(storage).rows
     if raw.empty:
         raise dg.Failure("no raw usage in S3: materialize raw_usage_export first")
     try:

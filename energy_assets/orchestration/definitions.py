@@ -48,6 +48,7 @@ def build_resources(settings: Settings) -> dict:
         bucket=settings.bucket,
         # botocore's standard retry mode; dagster-aws's max_attempts counts retries: 5 calls
         s3=S3Resource(region_name=settings.region, max_attempts=4),
+        shards=settings.shards,
     )
     return {
         "usage_table": UsageTableResource(

@@ -16,7 +16,6 @@ from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
 from energy_assets.meterfiles.ops import dropped_files, imported_days
 from energy_assets.monitoring.cloudwatch import alarms_in_alarm
 from energy_assets.monitoring.drift import drift_decision
-from energy_assets.monitoring.raw import day_of, raw_day_keys
 from energy_assets.orchestration.jobs import (
     ingestion_job,
     meter_file_job,
@@ -24,6 +23,7 @@ from energy_assets.orchestration.jobs import (
     training_job,
     usage_job,
 )
+from energy_assets.raw_store import read_raw
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
 from energy_assets.settings import Settings
 
@@ -63,10 +63,18 @@ def _exported_through(context: dg.SensorEvaluationContext) -> str | None:
 def dropped_days(
     storage: S3Storage, exported: set[str], after: str | None, first: str, last: str
 ) -> list[str]:
-    """Days with a raw object in S3 that no export wrote (data collected straight into S3),
-    after the table's latest day: the table stays the source for the days it holds."""
-    days = {day_of(k) for k in raw_day_keys(storage, after)}
-    return sorted(d for d in days if first <= d <= last and d not in exported)
+    """Days after the table's latest day whose rows are a day CSV dropped into S3 (data
+    collected straight into S3) and that no export wrote: the table stays the source for the
+    days it holds (``read_raw``: a day its month objects hold is the table's)."""
+    start = max(first, _next_day(after)) if after else first
+    if start > last:
+        return []
+    days = read_raw(storage, start, last, rows=False).csv_days
+    return [d for d in days if d not in exported]
+
+
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 def waiting_reason(
@@ -102,7 +110,7 @@ def build_new_usage_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests the export and monitoring of days that appeared in the usage "
         f"table since the cursor, once each day has ended (midnight {timezone}), and "
-        "monitoring of day objects dropped straight into the S3 raw prefix.",
+        "monitoring of day CSVs dropped straight into the S3 raw prefix.",
     )
     def new_usage_sensor(
         context: dg.SensorEvaluationContext, usage_table: UsageTableResource, storage: S3Storage

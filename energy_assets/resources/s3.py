@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from energy_assets import layout
 
@@ -94,6 +94,8 @@ class S3Storage(dg.ConfigurableResource):
     bucket: str
     s3: S3Resource  # its ``max_attempts`` bounds every call (botocore's standard retry mode)
     threads: int = 16
+    # meter shards of the raw usage objects (``ENERGY_ASSETS_SHARDS``; ``layout.shard_of``)
+    shards: int = Field(default=1, ge=1)
     kms_key_id: str | None = None  # encrypt with this KMS key (default: S3-managed keys)
     _client: Any = PrivateAttr(default=None)
 
@@ -328,13 +330,3 @@ class S3Storage(dg.ConfigurableResource):
         return [
             obj["Key"] for page in paginator.paginate(**kwargs) for obj in page.get("Contents", [])
         ]
-
-    def read_csv_prefix(self, prefix: str, **kwargs) -> pd.DataFrame:
-        """All CSV objects under a prefix as one frame: one listing, then parallel GETs."""
-        keys = [k for k in self.list_keys(prefix) if k.endswith(".csv")]
-        if not keys:
-            return pd.DataFrame()
-        with ThreadPoolExecutor(self.threads) as pool:
-            blobs = list(pool.map(self.get_bytes, keys))
-        frames = [pd.read_csv(io.BytesIO(b), **kwargs) for b in blobs if b.strip()]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
