@@ -141,19 +141,26 @@ def metadata(result, asset: str) -> dict:
     return asset_metadata(result, asset) or {}
 
 
-def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
+@dataclass
+class Refreshed:
+    """A fleet seeded and run through the whole graph (``seed_and_refresh``)."""
 
-    from energy_assets.localaws.process import LocalAWSProcess
+    settings: object  # Settings
+    frame: object  # the generated usage
+    table: object  # UsageTableResource
+    defs: object  # dg.Definitions
+    runs: object  # PipelineRuns
+    items: int
+    seed_s: float
+    full_s: float
+
+
+def fleet_settings(meters: int, days: int, end):
+    """Generated ``meters`` x ``days`` ending on ``end`` and Settings naming a table, bucket
+    and endpoint of their own (``bench-<meters>-<random>``)."""
     from energy_assets.ml.synthetic import generate_usage
-    from energy_assets.orchestration.definitions import build_defs
-    from energy_assets.orchestration.pipeline import day_chunks, failure_summary, materialize_all
-    from energy_assets.resources import UsageTableResource
     from energy_assets.settings import Settings
-    from energy_assets.tools.seed import seed_table
 
-    size = Size(meters)
-    end = today - timedelta(days=1 + len(DAYS))
-    new_days = [end + timedelta(days=i) for i in range(1, len(DAYS) + 1)]
     frame = generate_usage(n_meters=meters, n_days=days, end=end, seed=7)
     first = (end - timedelta(days=days - 1)).isoformat()
     name = f"bench-{meters}-{uuid.uuid4().hex[:6]}"
@@ -165,26 +172,56 @@ def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
         covariates=("temperature",),
         timezone="UTC",
     )
+    return frame, settings
+
+
+def seed_and_refresh(instance, meters: int, days: int, end) -> Refreshed:
+    """Seed a fleet (``fleet_settings``) into the local AWS the environment names, as the demo
+    seeds (ImportTable), timed apart; then the full refresh (``materialize_all``: every day's
+    ingestion, then training_job up to the deployed endpoint), timed. Exits on a failed run."""
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import failure_summary, materialize_all
+    from energy_assets.resources import UsageTableResource
+    from energy_assets.tools.seed import seed_table
+
+    frame, settings = fleet_settings(meters, days, end)
+    os.environ.update(settings.as_env())
+    table = UsageTableResource(table_name=settings.table)
+
+    started = time.perf_counter()
+    items = seed_table(table, frame, covariates=settings.covariates, country="US").rows
+    seed_s = time.perf_counter() - started
+    print(f"{meters} meters: seeded {items:,} items in {seed_s:.1f} s", flush=True)
+
+    defs = build_defs(settings)
+    started = time.perf_counter()
+    runs = materialize_all(defs, instance, settings.history_start, end.isoformat(), say=print)
+    full_s = time.perf_counter() - started
+    if runs.failed():
+        raise SystemExit(f"{meters} meters: {runs.failed()[0]} {failure_summary(runs.failed()[1])}")
+    return Refreshed(settings, frame, table, defs, runs, items, seed_s, full_s)
+
+
+def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
+
+    from energy_assets.localaws.process import LocalAWSProcess
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import day_chunks, failure_summary
+    from energy_assets.settings import Settings
+
+    size = Size(meters)
+    end = today - timedelta(days=1 + len(DAYS))
+    new_days = [end + timedelta(days=i) for i in range(1, len(DAYS) + 1)]
     with LocalAWSProcess(timeout=180) as aws:
         os.environ.update(aws.env)
-        os.environ.update(settings.as_env())
         sampler = RssSampler(aws._process.pid)
         sampler.start()
-        table = UsageTableResource(table_name=name)
-
-        started = time.perf_counter()
-        size.items = seed_table(table, frame, covariates=settings.covariates, country="US").rows
-        size.seed_s = time.perf_counter() - started
-        print(f"{meters} meters: seeded {size.items:,} items in {size.seed_s:.1f} s", flush=True)
-
-        defs = build_defs(settings)
-        started = time.perf_counter()
-        runs = materialize_all(defs, instance, first, end.isoformat(), say=print)
-        size.full_s = time.perf_counter() - started
-        if runs.failed():
-            raise SystemExit(
-                f"{meters} meters: {runs.failed()[0]} {failure_summary(runs.failed()[1])}"
-            )
+        done = seed_and_refresh(instance, meters, days, end)
+        settings, frame, table, defs, runs = (
+            done.settings, done.frame, done.table, done.defs, done.runs
+        )  # fmt: skip
+        name, first = settings.table, settings.history_start
+        size.items, size.seed_s, size.full_s = done.items, done.seed_s, done.full_s
         backfill = metadata(runs.ingestion_runs[0], "raw_usage_export")
         size.full_items_read = int(backfill["items_read"])
         size.full_read_s, size.full_mb = backfill["read_seconds"], backfill["export_bytes"] / 1e6
