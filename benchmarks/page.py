@@ -76,6 +76,9 @@ class Size:
     choices: list[tuple[str, float]] = field(default_factory=list)  # meter, seconds
     api: dict[str, list[float]] = field(default_factory=dict)  # call -> seconds
     versions_checked: int = 0
+    # a meter chosen once the app's meter list (kept a minute) has expired: that request
+    # reads the registry again before answering
+    stale: tuple[str, float] | None = None
     load_start: tuple = ()
     load_end: tuple = ()
 
@@ -93,8 +96,23 @@ def spread(options: list[str], count: int) -> list[str]:
     return [rest[i] for i in dict.fromkeys(picks)]
 
 
-def drive_page(url: str, size: Size, choices: int) -> list[str]:
-    """The first load and the meter choices in headless Chromium; returns the meters chosen."""
+def choose(page, meter: str) -> tuple[float, str]:
+    """Choose ``meter`` in the page's select; seconds until the page shows its answer, and the
+    model version it shows."""
+    page.evaluate("document.querySelector('#version').textContent = ''")
+    started = time.perf_counter()
+    page.select_option("#meter", meter)
+    page.wait_for_function(ANSWERED, timeout=120_000)
+    seconds = time.perf_counter() - started
+    if page.input_value("#meter") != meter:
+        raise SystemExit(f"the page shows {page.input_value('#meter')}, not {meter}")
+    return seconds, page.inner_text("#version")
+
+
+def drive_page(url: str, size: Size, choices: int, stale_after: float) -> list[str]:
+    """The first load and the meter choices in headless Chromium; then, ``stale_after`` s
+    after the first load (the app's meter list expired), one more meter. Returns the meters
+    chosen before it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -109,16 +127,15 @@ def drive_page(url: str, size: Size, choices: int) -> list[str]:
             size.listed = len(options)
             chosen = spread(options, choices)
             for meter in chosen:
-                page.evaluate("document.querySelector('#version').textContent = ''")
-                started = time.perf_counter()
-                page.select_option("#meter", meter)
-                page.wait_for_function(ANSWERED, timeout=120_000)
-                seconds = time.perf_counter() - started
-                if page.input_value("#meter") != meter:
-                    raise SystemExit(f"the page shows {page.input_value('#meter')}, not {meter}")
+                seconds, version = choose(page, meter)
                 size.choices.append((meter, seconds))
-                version = page.inner_text("#version")
                 size.api.setdefault("_versions", []).append(version)
+            if stale_after > 0:
+                time.sleep(max(0.0, stale_after - (time.perf_counter() - started)))
+                unused = [m for m in options[1:] if m not in chosen]
+                if unused:
+                    meter = unused[len(unused) // 2]
+                    size.stale = (meter, choose(page, meter)[0])
             return chosen
         finally:
             browser.close()
@@ -146,7 +163,7 @@ def time_api(url: str, size: Size, meters: list[str]) -> None:
             size.versions_checked += 1
 
 
-def one_size(instance, meters: int, days: int, choices: int, today) -> Size:
+def one_size(instance, meters: int, days: int, choices: int, stale_after: float, today) -> Size:
     from energy_assets.app.api import app_from_env
     from energy_assets.background import ASGIThread
     from energy_assets.localaws.process import LocalAWSProcess
@@ -160,7 +177,7 @@ def one_size(instance, meters: int, days: int, choices: int, today) -> Size:
         server = ASGIThread().start(app_from_env())  # as the demo starts the app
         try:
             size.load_start = os.getloadavg()
-            chosen = drive_page(server.url, size, choices)
+            chosen = drive_page(server.url, size, choices, stale_after)
             time_api(server.url, size, chosen)
             size.load_end = os.getloadavg()
         finally:
@@ -247,6 +264,14 @@ def report(sizes: list[Size], args) -> str:
             f"median choice, the server's slower call is "
             f"{max(pct(s.api['usage'], 50), pct(s.api['predictions'], 50)):.3f} s; the rest, "
             f"{browser:.3f} s, is the browser (drawing the chart) and the driver's round trips."
+            + (
+                f" A meter chosen after the app's one-minute meter list expired (that request "
+                f"reads the meter registry again before answering): {s.stale[0]} in "
+                f"{s.stale[1]:.2f} s ({'within' if s.stale[1] <= TARGET_S else 'over'} "
+                "the target)."
+                if s.stale
+                else ""
+            )
         )
     lines += ["", "## Every choice (seconds, in order)", ""]
     for s in sizes:
@@ -261,6 +286,8 @@ def main() -> None:
     parser.add_argument("--meters", type=int, nargs="+", default=[10, 1000])
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--choices", type=int, default=30)
+    # the app keeps its meter list 60 s (UsageService.meters_ttl_seconds); 0: no such choice
+    parser.add_argument("--stale-after", type=float, default=65.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "page.md")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
@@ -271,7 +298,10 @@ def main() -> None:
     today = datetime.now(UTC).date()
     home = tempfile.TemporaryDirectory()
     instance = dg.DagsterInstance.local_temp(home.name)
-    sizes = [one_size(instance, m, args.days, args.choices, today) for m in sorted(args.meters)]
+    sizes = [
+        one_size(instance, m, args.days, args.choices, args.stale_after, today)
+        for m in sorted(args.meters)
+    ]
     text = report(sizes, args)
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(text)
