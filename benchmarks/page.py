@@ -132,10 +132,10 @@ def drive_page(url: str, size: Size, choices: int, stale_after: float) -> list[s
                 size.api.setdefault("_versions", []).append(version)
             if stale_after > 0:
                 time.sleep(max(0.0, stale_after - (time.perf_counter() - started)))
-                unused = [m for m in options[1:] if m not in chosen]
-                if unused:
-                    meter = unused[len(unused) // 2]
-                    size.stale = (meter, choose(page, meter)[0])
+                # a meter not chosen yet; in a fleet this small, the first (shown at load)
+                unused = [m for m in options[1:] if m not in chosen] or options[:1]
+                meter = unused[len(unused) // 2]
+                size.stale = (meter, choose(page, meter)[0])
             return chosen
         finally:
             browser.close()
