@@ -358,7 +358,7 @@ def _gate_line(report: dict) -> list[str]:
     lines = [
         f"  per-meter gate       {gate['meters_gated']} of {gate['meters_judged']} meters served "
         f"seasonal naive (their model did not beat it on their rolling-origin backtest; "
-        f"{gate['meters_losing_on_test_window_alone']} lose on the test window alone)",
+        f"on the test window alone: {gate['meters_losing_on_test_window_alone']})",
     ]
     if gate["meters_gated"]:
         lines.append(
