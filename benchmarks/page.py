@@ -265,8 +265,10 @@ def report(sizes: list[Size], args) -> str:
             f"{max(pct(s.api['usage'], 50), pct(s.api['predictions'], 50)):.3f} s; the rest, "
             f"{browser:.3f} s, is the browser (drawing the chart) and the driver's round trips."
             + (
-                f" A meter chosen after the app's one-minute meter list expired (that request "
-                f"reads the meter registry again before answering): {s.stale[0]} in "
+                " A meter chosen after the app's one-minute meter list expired (the request "
+                "that found it expired read every meter again before answering until "
+                "`UsageService._known` asked the table about that meter only): "
+                f"{s.stale[0]} in "
                 f"{s.stale[1]:.2f} s ({'within' if s.stale[1] <= TARGET_S else 'over'} "
                 "the target)."
                 if s.stale
