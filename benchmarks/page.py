@@ -9,8 +9,8 @@ For each size, against a local AWS of its own (``LocalAWSProcess``, a child proc
   and ``materialize_all``), not timed here;
 - the app started as the demo starts it (``app_from_env`` served by ``ASGIThread``, a thread
   of this process), against that table and endpoint;
-- Debian's Chromium, headless, driven by Playwright (``executable_path``, the flags of
-  ``energy_assets_tests/app/test_page.py``): the first load, from ``goto`` until the page says
+- Debian's Chromium, headless, driven by Playwright (``executable_path``, as the page tests
+  launch it: ``energy_assets_tests/browser.py``): the first load, from ``goto`` until the page says
   ready with a chart drawn; then ``--choices`` meters (spread evenly over the fleet's list,
   none repeated, never the first one already shown) chosen one after another in the page's
   ``#meter`` select, each timed until the page says ready with a model version shown (the
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -41,21 +40,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from energy_assets_tests import browser as chromium
+
 sys.path.insert(0, str(Path(__file__).parent))
 from pipeline import seed_and_refresh  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-# as energy_assets_tests/app/test_page.py launches it
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TARGET_S = 1.0
 DRAWN = (
     "document.body.dataset.state === 'ready' && "
@@ -116,7 +106,7 @@ def drive_page(url: str, size: Size, choices: int, stale_after: float) -> list[s
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = chromium.launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             started = time.perf_counter()
@@ -292,8 +282,8 @@ def main() -> None:
     parser.add_argument("--stale-after", type=float, default=65.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "page.md")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        sys.exit(f"Chromium not found at {CHROMIUM}: run scripts/bootstrap.sh (installs it)")
+    if problem := chromium.missing():
+        sys.exit(problem)
     import dagster as dg
 
     warnings.filterwarnings("ignore", category=Warning, module="dagster")

@@ -175,10 +175,10 @@ def test_a_series_nothing_beats_deploys_the_baseline_named_as_such(wandering, lo
 def browser():
     from playwright.sync_api import sync_playwright
 
-    from energy_assets_tests.app.test_page import CHROMIUM, FLAGS
+    from energy_assets_tests import browser as chromium
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = chromium.launch(playwright)
         yield browser
         browser.close()
 

@@ -1,34 +1,23 @@
 """The page in a real headless Chromium (Debian's, driven by Playwright)."""
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
 
+from energy_assets_tests import browser as chromium
 from energy_assets_tests.app.conftest import SLASH_METERS, TOKEN
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/bootstrap.sh (installs it)")
+    if problem := chromium.missing():
+        pytest.fail(problem)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = chromium.launch(playwright)
         yield browser
         browser.close()
 
