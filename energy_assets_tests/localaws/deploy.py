@@ -16,9 +16,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def usage_table(dynamodb, name: str) -> str:
-    """Create ``name`` with the usage table's keys (meter_id, date) and nothing else: no date
-    index, no registry, as a user's own table may be."""
+def usage_table(dynamodb, name: str, date_index: str | None = None) -> str:
+    """Create ``name`` with the usage table's keys (meter_id, date) and nothing else: no
+    registry and, unless ``date_index`` names one (keys only, hashed by date), no date index,
+    as a user's own table may be."""
+    indexes = [
+        {
+            "IndexName": date_index,
+            "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
     dynamodb.create_table(
         TableName=name,
         KeySchema=[
@@ -30,6 +38,7 @@ def usage_table(dynamodb, name: str) -> str:
             {"AttributeName": "date", "AttributeType": "S"},
         ],
         BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if date_index else {}),
     )
     return name
 

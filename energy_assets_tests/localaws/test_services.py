@@ -115,26 +115,7 @@ def test_dynamodb_index_query_still_reads_every_partition(clients):
     """A Query on a date index (the new-day sensor's probe) spans meters: the partition
     narrowing applies to base-table Queries only, however moto passes the index name."""
     dynamodb = clients("dynamodb")
-    table = deploy.unique("usage-indexed")
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "meter_id", "KeyType": "HASH"},
-            {"AttributeName": "date", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "meter_id", "AttributeType": "S"},
-            {"AttributeName": "date", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-date",
-                "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = deploy.usage_table(dynamodb, deploy.unique("usage-indexed"), date_index="by-date")
     for meter in ("m0", "m1", "m2"):
         for day in ("2025-01-01", "2025-01-02"):
             item = {"meter_id": {"S": meter}, "date": {"S": day}, "usage": {"N": "1"}}
