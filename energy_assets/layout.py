@@ -82,6 +82,12 @@ def features(shard: str | None = None) -> str:
     return scoped(FEATURES, shard)
 
 
+def explored_shard(shards: int) -> str | None:
+    """The shard whose training set the exploration notebook reads: shard 00 (None: the
+    one-shard deployment's unscoped keys)."""
+    return shard_key(0) if shards > 1 else None
+
+
 def deepar_prefix(shard: str | None = None) -> str:
     return DEEPAR_PREFIX if shard is None else f"{DEEPAR_PREFIX}shard={shard}/"
 

@@ -166,3 +166,24 @@ def test_a_failed_shard_deploy_leaves_its_old_route_and_the_others_serving(fleet
     for meter in fleet["meters"]:
         answer = sagemaker.invoke({"meter_id": meter, "horizon": 2})
         assert answer["model_version"] == before[shard_of(meter)]["model_version"]
+
+
+def test_monitoring_scores_each_shard_with_its_routes_version(fleet):
+    storage = fleet["defs"].resources["storage"]
+    routes = routes_of(storage)
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    run = (
+        fleet["defs"]
+        .resolve_job_def("monitoring_job")
+        .execute_in_process(instance=fleet["instance"], partition_key=yesterday)
+    )
+    assert run.success
+    (event,) = run.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["shards_monitored"].value == SHARDS
+    for shard, route in routes.items():
+        # each shard judged by its own serving version, in a summary and alarms of its own
+        latest = storage.get_json(layout.monitoring_latest(shard))
+        assert latest["model_version"] == route["model_version"] and latest["shard"] == shard
+        assert latest["quality_alarms"][0] == f"{NAMES['endpoint_name']}-shard{shard}-rolling-mase"
+        assert f"{shard}: {route['model_version']}" in metadata["model_versions"].value
