@@ -187,3 +187,37 @@ def test_monitoring_scores_each_shard_with_its_routes_version(fleet):
         assert latest["model_version"] == route["model_version"] and latest["shard"] == shard
         assert latest["quality_alarms"][0] == f"{NAMES['endpoint_name']}-shard{shard}-rolling-mase"
         assert f"{shard}: {route['model_version']}" in metadata["model_versions"].value
+
+
+def test_one_shard_is_one_partition_and_a_single_model_endpoint(deployed):
+    """The default (ENERGY_ASSETS_SHARDS=1): one partition "00", today's keys and version
+    names, a single-model endpoint invoked without TargetModel."""
+    defs, runs = deployed["defs"], deployed["runs"]
+    keys = defs.resolve_job_def("training_job").partitions_def.get_partition_keys()
+    assert list(keys) == ["00"] and list(runs.training_runs) == ["00"]
+    storage = defs.resources["storage"]
+    current = storage.get_json(layout.DEPLOYMENT_CURRENT)
+    assert "shard" not in current["model_version"] and storage.exists(layout.CLEAN)
+    assert not storage.list_keys(layout.ROUTES_PREFIX)
+    client = boto3.client("sagemaker")
+    endpoint = client.describe_endpoint(EndpointName=current["endpoint"])
+    config = client.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = client.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"].get("Mode", "SingleModel") == "SingleModel"
+    answer = boto3.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=current["endpoint"],
+        ContentType="application/json",
+        Body=json.dumps({"meter_id": current["smoke_meter"], "horizon": 1}),
+    )
+    assert json.loads(answer["Body"].read())["model_version"] == current["model_version"]
+
+
+def test_rollback_refuses_a_sharded_endpoint_and_leaves_the_routes(fleet):
+    from energy_assets.release.rollout import rollback
+
+    resources = fleet["defs"].resources
+    storage = resources["storage"]
+    before = routes_of(storage)
+    with pytest.raises(ValueError, match="serves a model per meter shard"):
+        rollback(storage, resources["sagemaker"], before["00"]["model_version"])
+    assert routes_of(storage) == before
