@@ -221,3 +221,19 @@ def test_rollback_refuses_a_sharded_endpoint_and_leaves_the_routes(fleet):
     with pytest.raises(ValueError, match="serves a model per meter shard"):
         rollback(storage, resources["sagemaker"], before["00"]["model_version"])
     assert routes_of(storage) == before
+
+
+def test_a_shards_step_alone_reads_its_own_shards_upstream_value(fleet):
+    """forecast_endpoint materialized alone for shard 00 (as the UI does) reads shard 00's
+    registered model, not the latest registration of any shard."""
+    defs, storage = fleet["defs"], fleet["defs"].resources["storage"]
+    route = routes_of(storage)["00"]
+    job = defs.resolve_implicit_job_def_def_for_assets([dg.AssetKey("forecast_endpoint")])
+    run = job.get_subset(asset_selection={dg.AssetKey("forecast_endpoint")}).execute_in_process(
+        instance=fleet["instance"], partition_key="00"
+    )
+    assert run.success
+    (event,) = run.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert event.materialization.partition == "00" and metadata["shard"].value == "00"
+    assert metadata["model_version"].value == route["model_version"]  # redeployed as it serves
