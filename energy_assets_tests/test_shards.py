@@ -237,3 +237,29 @@ def test_a_shards_step_alone_reads_its_own_shards_upstream_value(fleet):
     metadata = event.materialization.metadata
     assert event.materialization.partition == "00" and metadata["shard"].value == "00"
     assert metadata["model_version"].value == route["model_version"]  # redeployed as it serves
+
+
+def test_the_drift_sensor_retrains_only_the_shard_that_drifted(fleet):
+    defs, storage = fleet["defs"], fleet["defs"].resources["storage"]
+    routes = routes_of(storage)
+    day = (TODAY - timedelta(days=1)).isoformat()
+    for shard, route in routes.items():
+        drifted = shard == "01"
+        storage.put_json(
+            layout.monitoring_latest(shard),
+            {
+                "model_version": route["model_version"],
+                "as_of": day,
+                "verdict": {
+                    "drift": drifted,
+                    "reasons": ["rolling MASE 1.4 above 1"] if drifted else [],
+                    "last_day": day,
+                },
+            },
+        )
+    sensor = defs.resolve_sensor_def("drift_sensor")
+    with dg.build_sensor_context(instance=fleet["instance"], resources=defs.resources) as context:
+        tick = sensor(context)
+    (request,) = tick.run_requests
+    assert request.partition_key == "01"
+    assert request.tags["energy-assets/champion"] == routes["01"]["model_version"]
