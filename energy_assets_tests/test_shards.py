@@ -263,3 +263,14 @@ def test_the_drift_sensor_retrains_only_the_shard_that_drifted(fleet):
     (request,) = tick.run_requests
     assert request.partition_key == "01"
     assert request.tags["energy-assets/champion"] == routes["01"]["model_version"]
+
+
+def test_the_registry_view_names_every_shards_serving_version(fleet):
+    from energy_assets.tools.registry_view import endpoint_answer, registry_frame
+
+    resources = fleet["defs"].resources
+    storage, sagemaker = resources["storage"], resources["sagemaker"]
+    answer = endpoint_answer(sagemaker, storage)
+    frame = registry_frame(sagemaker, storage, answer)
+    serving = set(frame.loc[frame["serving"], "version"])
+    assert serving == {r["model_version"] for r in routes_of(storage).values()}
