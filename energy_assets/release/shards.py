@@ -37,8 +37,8 @@ from energy_assets.release.promotion import (
     data_capture,
 )
 from energy_assets.release.rollout import ArtifactNotVerified, Target, smoke_test_problems
+from energy_assets.resources import routes
 from energy_assets.resources.s3 import MissingObject
-from energy_assets.serving import routes
 from energy_assets.serving.artifact import ArtifactMismatch, verify_artifact
 
 

@@ -12,8 +12,8 @@ import botocore.exceptions
 import dagster as dg
 
 from energy_assets import layout
+from energy_assets.resources import routes
 from energy_assets.resources.retries import RetryMode, client_config
-from energy_assets.serving import routes
 
 VARIANT = "AllTraffic"
 
@@ -46,7 +46,7 @@ class SageMakerResource(dg.ConfigurableResource):
     invoke_max_attempts: int = 2  # an invocation is retried once: a caller is waiting
     # Meter shards (ENERGY_ASSETS_SHARDS). Above 1 the endpoint is multi-model: ``invoke``
     # routes a meter to its shard's model (TargetModel) by the routes the deploy wrote in
-    # ``routes_bucket`` (``serving/routes.py``), read at most once per ``routes_ttl_seconds``.
+    # ``routes_bucket`` (``resources/routes.py``), read at most once per ``routes_ttl_seconds``.
     shards: int = 1
     routes_bucket: str = ""
     routes_ttl_seconds: float = 10.0
