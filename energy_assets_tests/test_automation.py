@@ -165,6 +165,27 @@ def test_new_usage_sensor_sees_objects_dropped_into_s3(local_aws):
         assert not new_usage_sensor(context).run_requests
 
 
+def test_with_shards_days_dropped_into_s3_are_monitored_by_a_run_per_shard(local_aws):
+    """With meter shards the table's days get the export alone (monitoring follows it, per
+    shard) and a day dropped into S3 a monitoring run per shard over its (day, shard)
+    partitions, each keyed by the range and the shard."""
+    table = UsageTableResource(table_name="sensor-drops-shards")
+    storage = _storage("sensor-drops-shards")
+    seed_table(table, _frame(["a"], pd.date_range(end=_day(5), periods=3)))
+    for day in (_day(2), _day(1)):
+        storage.put_csv(layout.raw_day(day), _frame(["a"], [day]))
+    sharded = build_new_usage_sensor("UTC", HISTORY_START, shards=3)
+    resources = {"usage_table": table, "storage": storage}
+    instance = dg.DagsterInstance.ephemeral()
+    with dg.build_sensor_context(instance=instance, cursor=_day(5), resources=resources) as context:
+        result = sharded(context)
+    assert {r.job_name for r in result.run_requests} == {"monitoring_job"}
+    assert _ranges(result.run_requests) == [
+        (f"{_day(2)}|{shard}", f"{_day(1)}|{shard}") for shard in ("00", "01", "02")
+    ]
+    assert len({r.run_key for r in result.run_requests}) == 3
+
+
 def _at(day, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=UTC)
 

@@ -91,3 +91,29 @@ def test_rollback_job_takes_a_version():
     assert dg.validate_run_config(job, config)
     with pytest.raises(dg.DagsterInvalidConfigError):
         dg.validate_run_config(job, {"ops": {"rollback_endpoint": {"config": {}}}})
+
+
+def test_with_shards_monitoring_is_a_run_per_day_and_shard_and_one_shard_keeps_usage_job():
+    """One shard (the default): usage_job exports and monitors a day in one run, over days.
+    Several: usage_job exports, forecast_monitoring is partitioned by (day, shard) and a run
+    status sensor asks for its runs once an export succeeded."""
+    one = defs
+    three = build_defs(deployment(**NAMES, shards=3))
+    dg.Definitions.validate_loadable(three)
+
+    def selected(d, job):
+        return {k.path[-1] for k in d.resolve_job_def(job).asset_layer.executable_asset_keys}
+
+    def sensors(d):
+        return {s.name for s in d.get_repository_def().sensor_defs}
+
+    assert selected(one, "usage_job") == {"raw_usage_export", "forecast_monitoring"}
+    assert isinstance(
+        one.resolve_job_def("monitoring_job").partitions_def, dg.DailyPartitionsDefinition
+    )
+    assert "monitoring_after_export_sensor" not in sensors(one)
+    assert selected(three, "usage_job") == {"raw_usage_export"}
+    partitions = three.resolve_job_def("monitoring_job").partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert [d.name for d in partitions.partitions_defs] == ["day", "shard"]
+    assert "monitoring_after_export_sensor" in sensors(three)

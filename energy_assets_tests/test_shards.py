@@ -7,7 +7,7 @@ other shards serving."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import boto3
 import dagster as dg
@@ -168,25 +168,74 @@ def test_a_failed_shard_deploy_leaves_its_old_route_and_the_others_serving(fleet
         assert answer["model_version"] == before[shard_of(meter)]["model_version"]
 
 
-def test_monitoring_scores_each_shard_with_its_routes_version(fleet):
-    storage = fleet["defs"].resources["storage"]
+def test_a_days_monitoring_is_a_run_per_shard_each_reading_its_own_objects(fleet, monkeypatch):
+    """The daily schedule's run exports the day; once it succeeded the monitoring sensor asks
+    for one forecast_monitoring run per shard (keyed by the export run and the shard, so a tick
+    evaluated again asks for the same runs, which Dagster starts once); each run reads only its
+    shard's raw objects and route, and writes its shard's summary and alarms."""
+    from energy_assets.resources import S3Storage
+
+    defs, instance = fleet["defs"], fleet["instance"]
+    storage = defs.resources["storage"]
     routes = routes_of(storage)
     yesterday = (TODAY - timedelta(days=1)).isoformat()
-    run = (
-        fleet["defs"]
-        .resolve_job_def("monitoring_job")
-        .execute_in_process(instance=fleet["instance"], partition_key=yesterday)
+    schedule = defs.resolve_schedule_def("daily_usage_schedule")
+    when = datetime.combine(TODAY, time(1, 0), tzinfo=UTC)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == yesterday
+    export = defs.resolve_job_def(request.job_name or "usage_job").execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=dict(request.tags)
     )
-    assert run.success
-    (event,) = run.get_asset_materialization_events()
-    metadata = event.materialization.metadata
-    assert metadata["shards_monitored"].value == SHARDS
-    for shard, route in routes.items():
-        # each shard judged by its own serving version, in a summary and alarms of its own
+    assert export.success
+    assert {e.asset_key.path[0] for e in export.get_asset_materialization_events()} == {
+        "raw_usage_export"
+    }
+
+    sensor = defs.resolve_sensor_def("monitoring_after_export_sensor")
+
+    def tick() -> list[dg.RunRequest]:
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_instance=instance,
+            dagster_run=export.dagster_run,
+            dagster_event=export.get_run_success_event(),
+        )
+        return list(sensor(context))
+
+    requests = tick()
+    assert len(requests) == SHARDS
+    assert [r.run_key for r in tick()] == [r.run_key for r in requests]  # same keys: once
+    assert len({r.run_key for r in requests}) == SHARDS
+    read: list[str] = []
+    original = S3Storage._get
+
+    def recording(self, key, *args, **kwargs):
+        read.append(key)
+        return original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Storage, "_get", recording)
+    job = defs.resolve_job_def("monitoring_job")
+    run_ids = set()
+    for request in requests:
+        shard = request.tags["energy-assets/shard"]
+        read.clear()
+        run = job.execute_in_process(instance=instance, tags=dict(request.tags))
+        assert run.success
+        run_ids.add(run.run_id)
+        (event,) = run.get_asset_materialization_events()
+        assert event.materialization.partition == f"{yesterday}|{shard}"
+        raw = [k for k in read if k.startswith(layout.RAW_MONTHS)]
+        assert raw and all(f"/shard={shard}/" in k for k in raw), raw
+        assert [k for k in read if k.startswith(layout.ROUTES_PREFIX)] == [layout.route(shard)]
         latest = storage.get_json(layout.monitoring_latest(shard))
-        assert latest["model_version"] == route["model_version"] and latest["shard"] == shard
+        assert latest["run_id"] == run.run_id and latest["as_of"] == yesterday
+        assert latest["model_version"] == routes[shard]["model_version"]
         assert latest["quality_alarms"][0] == f"{NAMES['endpoint_name']}-shard{shard}-rolling-mase"
-        assert f"{shard}: {route['model_version']}" in metadata["model_versions"].value
+        metadata = event.materialization.metadata
+        assert metadata["shard"].value == shard
+        assert metadata["model_version"].value == routes[shard]["model_version"]
+    assert len(run_ids) == SHARDS
 
 
 def test_one_shard_is_one_partition_and_a_single_model_endpoint(deployed):
@@ -212,13 +261,13 @@ def test_one_shard_is_one_partition_and_a_single_model_endpoint(deployed):
     assert json.loads(answer["Body"].read())["model_version"] == current["model_version"]
 
 
-def test_rollback_refuses_a_sharded_endpoint_and_leaves_the_routes(fleet):
+def test_rollback_without_a_shard_is_refused_on_a_sharded_endpoint(fleet):
     from energy_assets.release.rollout import rollback
 
     resources = fleet["defs"].resources
     storage = resources["storage"]
     before = routes_of(storage)
-    with pytest.raises(ValueError, match="serves a model per meter shard"):
+    with pytest.raises(ValueError, match="name the shard to roll back"):
         rollback(storage, resources["sagemaker"], before["00"]["model_version"])
     assert routes_of(storage) == before
 
@@ -274,3 +323,55 @@ def test_the_registry_view_names_every_shards_serving_version(fleet):
     frame = registry_frame(sagemaker, storage, answer)
     serving = set(frame.loc[frame["serving"], "version"])
     assert serving == {r["model_version"] for r in routes_of(storage).values()}
+
+
+def test_a_shards_rollback_reroutes_that_shard_only(fleet):
+    """Shard 00 gets a newer version, then rollback_job (config shard 00) routes it back to
+    the version that served it before: a served copy that is not the registered artifact is
+    refused with the route untouched; the real one is smoke-tested through its TargetModel and
+    then serves shard 00's meters again, while shards 01 and 02 keep their routes."""
+    from energy_assets.orchestration.pipeline import failure_summary
+
+    defs, instance = fleet["defs"], fleet["instance"]
+    storage, sagemaker = defs.resources["storage"], defs.resources["sagemaker"]
+    old = routes_of(storage)["00"]
+    config = {"ops": {**CHEAP["ops"], "forecast_endpoint": {"config": {"force": True}}}}
+    run = defs.resolve_job_def("training_job").execute_in_process(
+        run_config=config, instance=instance, partition_key="00"
+    )
+    assert run.success
+    before = routes_of(storage)
+    newer = before["00"]["model_version"]
+    assert newer != old["model_version"]
+    meter = next(m for m in fleet["meters"] if shard_of(m) == "00")
+    assert sagemaker.invoke({"meter_id": meter, "horizon": 1})["model_version"] == newer
+
+    rollback = defs.resolve_job_def("rollback_job")
+    back = {"ops": {"rollback_endpoint": {"config": {"version": old["model_version"]}}}}
+    back["ops"]["rollback_endpoint"]["config"]["shard"] = "00"
+    served_copy = layout.SERVING_PREFIX + old["target_model"]
+    genuine = storage.get_bytes(served_copy)
+    storage.put_bytes(served_copy, genuine + b"tampered", "application/gzip")
+    try:
+        refused = rollback.execute_in_process(
+            run_config=back, instance=instance, raise_on_error=False
+        )
+    finally:
+        storage.put_bytes(served_copy, genuine, "application/gzip")
+    assert not refused.success
+    assert "changed since registration" in failure_summary(refused)
+    assert routes_of(storage) == before
+
+    result = rollback.execute_in_process(run_config=back, instance=instance)
+    assert result.success
+    after = routes_of(storage)
+    assert after["00"]["model_version"] == old["model_version"]
+    assert after["00"]["target_model"] == old["target_model"]
+    assert after["00"]["rolled_back_from"] == newer
+    assert {k: after[k] for k in ("01", "02")} == {k: before[k] for k in ("01", "02")}
+    for m in fleet["meters"]:
+        answer = sagemaker.invoke({"meter_id": m, "horizon": 2})
+        assert answer["model_version"] == after[shard_of(m)]["model_version"]
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.partition == "00"
+    assert event.materialization.metadata["model_version"].value == old["model_version"]

@@ -128,27 +128,39 @@ def forecast_endpoint(
 class RollbackConfig(dg.Config):
     version: str  # a model version that served before (see deployments/ in the bucket)
     smoke_test_horizon: int = 7
+    # with meter shards: the shard to re-route ("03"); the other shards are not touched
+    shard: str | None = None
 
 
-@dg.op(description="Serve an earlier model version again, smoke-tested, restored on failure.")
+@dg.op(
+    description="Serve an earlier model version again, smoke-tested, restored on failure; with "
+    "meter shards, re-route the named shard only."
+)
 def rollback_endpoint(
     context: dg.OpExecutionContext,
     config: RollbackConfig,
     storage: S3Storage,
     sagemaker: SageMakerResource,
 ) -> None:
+    shard = None if config.shard is None else layout.shard_key(config.shard)
     try:
-        record = rollback(storage, sagemaker, config.version, config.smoke_test_horizon)
+        record = rollback(
+            storage, sagemaker, config.version, config.smoke_test_horizon, shard=shard
+        )
     except (ValueError, SmokeTestFailed, ArtifactNotVerified) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
-    context.log.info(f"endpoint {sagemaker.endpoint_name} serves {config.version} again")
+    routed = sagemaker.multi_model
+    where = f"shard {shard} of endpoint" if routed else "endpoint"
+    context.log.info(f"{where} {sagemaker.endpoint_name} serves {config.version} again")
     context.log_event(
         dg.AssetMaterialization(
             asset_key=forecast_endpoint.key,
             description=f"rolled back to {config.version}",
             tags={DATA_VERSION_TAG: config.version},  # the model the endpoint serves now
+            partition=shard if routed else None,
             metadata={
                 "deployed": True,
+                **({"shard": shard, "target_model": record["target_model"]} if routed else {}),
                 "reason": f"rollback from {record.get('rolled_back_from')}",
                 "endpoint": sagemaker.endpoint_name,
                 "endpoint_config": record["endpoint_config"],
@@ -159,6 +171,9 @@ def rollback_endpoint(
     )
 
 
-@dg.job(description="Roll the endpoint back to a named model version (config: version).")
+@dg.job(
+    description="Roll the endpoint back to a named model version (config: version; with meter "
+    "shards also shard: that shard's route only)."
+)
 def rollback_job():
     rollback_endpoint()

@@ -2,8 +2,9 @@
 as CloudWatch custom metrics with alarms on them. The work is ``energy_assets/monitoring``; the
 asset configures it and reports what it found."""
 
+from collections.abc import Sequence
+
 import dagster as dg
-import pandas as pd
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
@@ -40,21 +41,36 @@ def options_of(config: MonitoringConfig) -> Options:
     )
 
 
-def forecast_monitoring_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    """The asset over the deployment's daily partitions: ``build_defs`` makes it."""
+def forecast_monitoring_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset over the deployment's monitoring partitions (``monitoring_partitions``):
+    ``build_defs`` makes it. Over days (one shard) a day scores the one serving model; over
+    (day, shard) a run scores one shard's meters with the model its route serves, reading the
+    day's export and that shard's deployment only."""
+    if isinstance(partitions, dg.MultiPartitionsDefinition):
+        deps = [
+            dg.AssetDep(
+                RAW_USAGE_EXPORT,
+                partition_mapping=dg.MultiToSingleDimensionPartitionMapping("day"),
+            ),
+            dg.AssetDep(
+                "forecast_endpoint",
+                partition_mapping=dg.MultiToSingleDimensionPartitionMapping("shard"),
+            ),
+        ]
+    else:
+        deps = [
+            RAW_USAGE_EXPORT,
+            dg.AssetDep("forecast_endpoint", partition_mapping=dg.AllPartitionMapping()),
+        ]
     return dg.asset(
         name="forecast_monitoring",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[
-            RAW_USAGE_EXPORT,
-            # every shard's deployment: a day scores each shard with its serving version
-            dg.AssetDep("forecast_endpoint", partition_mapping=dg.AllPartitionMapping()),
-        ],
+        deps=deps,
         group_name="monitoring",
         kinds={"pandas", "s3", "cloudwatch"},
         retry_policy=AWS_RETRY_POLICY,
-        code_version="1",
+        code_version="2",
     )(forecast_monitoring)
 
 
@@ -68,19 +84,64 @@ def forecast_monitoring(
     meter (reconstructed from its artifact, from the actuals known the day before), its error,
     drift of recent usage against the training window, and anomalies (actual outside the 95%
     interval, sudden level shift). Writes ``monitoring/`` in S3, CloudWatch metrics and alarms;
-    the drift verdict it records, by the rule configured here, is what the drift sensor acts on."""
-    days = context.partition_keys
+    the drift verdict it records, by the rule configured here, is what the drift sensor acts on.
+
+    With meter shards a run is one shard's (its partitions name the shard): it reads that
+    shard's raw objects and route, and writes ``monitoring/shard=NN/`` and the shard's alarms."""
+    days, shard = run_days_and_shard(context.partition_keys)
     options = options_of(config)
-    if storage.shards > 1:
-        return _by_shard(context, storage, cloudwatch, days, options)
-    outcome = monitor(storage, cloudwatch, days, options, run_id=context.run_id)
+    if shard is not None and int(shard) >= storage.shards:
+        raise dg.Failure(
+            f"shard {shard} does not exist: ENERGY_ASSETS_SHARDS is {storage.shards}",
+            allow_retries=False,
+        )
+    if shard is None and storage.shards > 1:
+        raise dg.Failure(
+            f"forecast_monitoring over days only, with {storage.shards} meter shards: build "
+            "the definitions from the same settings (a run per day and shard)",
+            allow_retries=False,
+        )
+    outcome = monitor(storage, cloudwatch, days, options, run_id=context.run_id, shard=shard)
+    where = {} if shard is None else {"shard": shard}
     if outcome is None:
-        context.log.info("no model is deployed yet: nothing to monitor")
-        return dg.MaterializeResult(metadata={"status": "no model deployed", "days": len(days)})
-    return dg.MaterializeResult(metadata=_metadata(outcome, options, len(days), storage))
+        context.log.info(
+            "no model is deployed yet: nothing to monitor"
+            if shard is None
+            else f"no model serves shard {shard} yet: nothing to monitor"
+        )
+        return dg.MaterializeResult(
+            metadata={**where, "status": "no model deployed", "days": len(days)}
+        )
+    return dg.MaterializeResult(
+        metadata={**where, **_metadata(outcome, options, len(days), storage, shard)}
+    )
 
 
-def _metadata(outcome: Outcome, options: Options, days: int, storage: S3Storage) -> dict:
+def run_days_and_shard(keys: Sequence[str]) -> tuple[list[str], str | None]:
+    """The sorted days of a run's partition keys and the one shard they name (None: plain
+    days). A run over (day, shard) keys covers one shard: several is a mistake said plainly."""
+    days, shards = set(), set()
+    for key in keys:
+        by_dimension = getattr(key, "keys_by_dimension", None)
+        if by_dimension is None and "|" in key:
+            day, shard = key.split("|")  # dimensions in name order: day, shard
+            by_dimension = {"day": day, "shard": shard}
+        if by_dimension is None:
+            days.add(key)
+        else:
+            days.add(by_dimension["day"])
+            shards.add(by_dimension["shard"])
+    if len(shards) > 1:
+        raise dg.Failure(
+            f"a monitoring run covers one meter shard; this one names {', '.join(sorted(shards))}",
+            allow_retries=False,
+        )
+    return sorted(days), (shards.pop() if shards else None)
+
+
+def _metadata(
+    outcome: Outcome, options: Options, days: int, storage: S3Storage, shard: str | None
+) -> dict:
     scored, verdict = outcome.scored, outcome.verdict
     rows = len(scored)
     nan = float("nan")
@@ -107,56 +168,7 @@ def _metadata(outcome: Outcome, options: Options, days: int, storage: S3Storage)
         "metrics_published": outcome.published,
         "alarms": ", ".join(s.name for s in outcome.alarms),
         "alarms_updated": ", ".join(outcome.alarms_put) or "none",
-        "uri": dg.MetadataValue.url(storage.uri(layout.MONITORING_REALISED)),
+        "uri": dg.MetadataValue.url(storage.uri(layout.monitoring_realised(shard))),
         # where the pass's time went (reading the artifact, the reference, cleaning, scoring...)
         "seconds": dg.MetadataValue.json(outcome.seconds),
     }
-
-
-def _by_shard(context, storage, cloudwatch, days: list[str], options: Options):
-    """With meter shards: each shard scored with the version its route serves (its own raw
-    objects, realised rows, summary and alarms); the metadata sums them up, a line per shard."""
-    outcomes = {
-        shard: monitor(storage, cloudwatch, days, options, run_id=context.run_id, shard=shard)
-        for shard in layout.shard_keys(storage.shards)
-    }
-    served = {k: o for k, o in outcomes.items() if o is not None}
-    unserved = [k for k, o in outcomes.items() if o is None]
-    if not served:
-        context.log.info("no shard has a model deployed yet: nothing to monitor")
-        return dg.MaterializeResult(metadata={"status": "no model deployed", "days": len(days)})
-    nan = float("nan")
-    lines = pd.DataFrame(
-        [
-            {
-                "shard": k,
-                "model_version": o.version,
-                "rows_scored": len(o.scored),
-                "realised_mase": float(o.scored["scaled_error"].mean()) if len(o.scored) else nan,
-                "rolling_mase": o.verdict["rolling_mase"],
-                "drift": o.verdict["drift"],
-                "anomalies": len(o.anomalies),
-            }
-            for k, o in served.items()
-        ]
-    )
-    scored = pd.concat([o.scored for o in served.values()], ignore_index=True)
-    rows = len(scored)
-    reasons = [f"shard {k}: {r}" for k, o in served.items() for r in o.verdict["reasons"]]
-    return dg.MaterializeResult(
-        metadata={
-            "shards_monitored": len(served),
-            "shards_without_model": ", ".join(unserved) or "none",
-            "model_versions": ", ".join(f"{k}: {o.version}" for k, o in served.items()),
-            "days": len(days),
-            "rows_scored": rows,
-            "realised_mae": float(scored["abs_error"].mean()) if rows else nan,
-            "realised_mase": float(scored["scaled_error"].mean()) if rows else nan,
-            "drift": bool(lines["drift"].any()),
-            "drift_reasons": "; ".join(reasons) or "none",
-            "drift_rule": describe_rule(options.rule),
-            "anomalies": int(lines["anomalies"].sum()),
-            "by_shard": markdown_table(lines.round(3), 100),
-            "metrics_published": sum(o.published for o in served.values()),
-        }
-    )

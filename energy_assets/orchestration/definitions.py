@@ -27,9 +27,13 @@ from energy_assets.orchestration.jobs import (
     meter_file_job,
     monitoring_job,
     training_job,
-    usage_job,
+    usage_job_for,
 )
-from energy_assets.orchestration.partitions import daily_partitions, shard_partitions
+from energy_assets.orchestration.partitions import (
+    daily_partitions,
+    monitoring_partitions,
+    shard_partitions,
+)
 from energy_assets.orchestration.schedules import build_schedules
 from energy_assets.orchestration.sensors import build_sensors
 from energy_assets.resources import (
@@ -107,12 +111,12 @@ def build_defs(settings: Settings) -> dg.Definitions:
             usage_table,
             raw_usage_export_asset(partitions),
             *sharded,
-            forecast_monitoring_asset(partitions),
+            forecast_monitoring_asset(monitoring_partitions(settings)),
         ],
         asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
         jobs=[
             ingestion_job,
-            usage_job,
+            usage_job_for(settings.shards),
             monitoring_job,
             training_job,
             exploration_job,

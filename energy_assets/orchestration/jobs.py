@@ -22,11 +22,29 @@ usage_job = dg.define_asset_job(
     description="Export new days of usage into S3 and score the serving model on them.",
 )
 
+# With meter shards monitoring runs per (day, shard): a job cannot mix those partitions with the
+# export's days, so the daily job exports and monitoring_after_export_sensor asks, once the
+# export succeeded, for a monitoring run per shard of the exported days.
+usage_export_job = dg.define_asset_job(
+    "usage_job",
+    selection=dg.AssetSelection.assets(RAW_USAGE_EXPORT),
+    description="Export new days of usage into S3; monitoring_after_export_sensor then asks "
+    "for a monitoring run per meter shard of the days exported.",
+)
+
 monitoring_job = dg.define_asset_job(
     "monitoring_job",
     selection=dg.AssetSelection.assets(FORECAST_MONITORING),
-    description="Score the serving model on days whose usage reached S3 without the export.",
+    description="Score the serving model on days of usage in S3 (with meter shards: a run per "
+    "day range and shard, scoring that shard's meters with the model its route serves).",
 )
+
+
+def usage_job_for(shards: int):
+    """The daily job of a deployment with ``shards`` meter shards: export and monitoring in one
+    run with one shard; the export alone with several (monitoring follows per shard)."""
+    return usage_job if shards <= 1 else usage_export_job
+
 
 training_job = dg.define_asset_job(
     "training_job",

@@ -19,3 +19,13 @@ def shard_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
     """One partition per meter shard, ``"00"`` to ``"NN"`` as the raw layout names them
     (``raw/usage/month=YYYY-MM/shard=NN/``): the training chain runs once per shard."""
     return dg.StaticPartitionsDefinition(layout.shard_keys(settings.shards))
+
+
+def monitoring_partitions(settings: Settings) -> dg.PartitionsDefinition:
+    """``forecast_monitoring``'s partitions: the days, and with meter shards each (day, shard)
+    (``"2026-01-31|03"``), so a day's monitoring is a run per shard Dagster may place anywhere;
+    one shard keeps the plain days (one monitoring per day, as before shards)."""
+    days = daily_partitions(settings)
+    if settings.shards <= 1:
+        return days
+    return dg.MultiPartitionsDefinition({"day": days, "shard": shard_partitions(settings)})

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from energy_assets import layout
-from energy_assets.orchestration.jobs import training_job, usage_job
+from energy_assets.orchestration.jobs import training_job, usage_job_for
 
 
 def build_schedules(timezone: str, shards: int = 1) -> list:
@@ -14,15 +14,21 @@ def build_schedules(timezone: str, shards: int = 1) -> list:
     nightly retrain asks for a run per meter shard (``shards`` of them)."""
     # Built from the partitioned job, so it runs in the partitions' time zone and asks for the
     # partition of the day that ended at the last midnight there.
+    monitoring = (
+        "and score the serving model on it: raw_usage_export and forecast_monitoring for "
+        "yesterday's partition."
+        if shards <= 1
+        else "(raw_usage_export for yesterday's partition); once it succeeds "
+        "monitoring_after_export_sensor asks for forecast_monitoring of that day, a run per "
+        f"meter shard ({shards})."
+    )
     daily_usage_schedule = dg.build_schedule_from_partitioned_job(
-        usage_job,
+        usage_job_for(shards),
         name="daily_usage_schedule",
         hour_of_day=1,
         minute_of_hour=0,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"At 01:00 {timezone} export yesterday's usage again (late rows) and score "
-        "the serving model on it: raw_usage_export and forecast_monitoring for yesterday's "
-        "partition.",
+        description=f"At 01:00 {timezone} export yesterday's usage again (late rows) {monitoring}",
     )
     keys = layout.shard_keys(shards)
 

@@ -21,7 +21,7 @@ from energy_assets.orchestration.jobs import (
     meter_file_job,
     monitoring_job,
     training_job,
-    usage_job,
+    usage_job_for,
 )
 from energy_assets.raw_store import read_raw
 from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableResource
@@ -30,6 +30,7 @@ from energy_assets.settings import Settings
 TRIGGER_TAG = "energy-assets/trigger"
 PARTITION_TAG = "dagster/partition"
 REASON_TAG = "energy-assets/reason"
+SHARD_TAG = "energy-assets/shard"
 # A retrain for drift is judged (quality check, champion/challenger) on the latest two weeks.
 DRIFT_RETRAIN_RUN_CONFIG = {"ops": {"train_test_split": {"config": {"test_days": 14}}}}
 
@@ -54,6 +55,35 @@ def range_requests(job: str, prefix: str, days: list[str]) -> list[dg.RunRequest
         )
         for start, end in day_ranges(days)
     ]
+
+
+def shard_range_requests(
+    job: str, prefix: str, days: list[str], shards: int
+) -> list[dg.RunRequest]:
+    """``forecast_monitoring`` of ``days`` with meter shards: for each range of consecutive
+    days, a run per shard over its (day, shard) partitions (``"2026-01-31|03"``), each keyed by
+    ``prefix``, the range and the shard so that it is requested once."""
+    return [
+        dg.RunRequest(
+            job_name=job,
+            run_key=f"{prefix}:{start}:{end}:{shard}",
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: f"{start}|{shard}",
+                ASSET_PARTITION_RANGE_END_TAG: f"{end}|{shard}",
+                SHARD_TAG: shard,
+            },
+        )
+        for start, end in day_ranges(days)
+        for shard in layout.shard_keys(shards)
+    ]
+
+
+def monitoring_requests(prefix: str, days: list[str], shards: int) -> list[dg.RunRequest]:
+    """The monitoring runs of ``days``: a run per range (one shard), a run per range and shard
+    (several)."""
+    if shards <= 1:
+        return range_requests(monitoring_job.name, prefix, days)
+    return shard_range_requests(monitoring_job.name, prefix, days, shards)
 
 
 def _exported_through(context: dg.SensorEvaluationContext) -> str | None:
@@ -98,11 +128,16 @@ def waiting_reason(
 
 
 def build_new_usage_sensor(
-    timezone: str, first_day: str, clock: Callable[[], datetime] | None = None
+    timezone: str,
+    first_day: str,
+    clock: Callable[[], datetime] | None = None,
+    shards: int = 1,
 ) -> dg.SensorDefinition:
     """``new_usage_sensor`` for meters whose days end at midnight in ``timezone``, from
     ``first_day`` (the first daily partition) on; ``clock`` gives the time it decides by
-    (default: now)."""
+    (default: now). With ``shards`` meter shards the table's days get the export only (their
+    monitoring follows the export, per shard) and dropped days a monitoring run per shard."""
+    usage_job = usage_job_for(shards)
 
     @dg.sensor(
         name="new_usage_sensor",
@@ -148,12 +183,51 @@ def build_new_usage_sensor(
         ]
         return dg.SensorResult(
             run_requests=range_requests(usage_job.name, "usage", table_days)
-            + range_requests(monitoring_job.name, "s3", drops),
+            + monitoring_requests("s3", drops, shards),
             asset_events=events,
             cursor=cursor,
         )
 
     return new_usage_sensor
+
+
+def export_days(run: dg.DagsterRun) -> list[str]:
+    """The days an export run covered: its partition, or its partition range."""
+    if PARTITION_TAG in run.tags:
+        return [run.tags[PARTITION_TAG]]
+    start = run.tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    end = run.tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if not start or not end:
+        return []
+    return pd.date_range(start, end, freq="D").strftime("%Y-%m-%d").tolist()
+
+
+def build_monitoring_after_export_sensor(shards: int) -> dg.SensorDefinition:
+    """``monitoring_after_export_sensor``: with ``shards`` meter shards, the daily job
+    (``usage_job``) exports only; when one of its runs succeeds this asks for a monitoring run
+    per shard over the days it exported, each keyed by the export run and the shard (a run
+    status sensor sees each run once; the key makes a tick evaluated again request nothing
+    new), so a day's monitoring is ``shards`` runs Dagster may place anywhere."""
+
+    @dg.run_status_sensor(
+        name="monitoring_after_export_sensor",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[usage_job_for(shards)],
+        request_job=monitoring_job,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Once a usage_job run (the daily export) succeeds, requests "
+        f"forecast_monitoring of the days it exported: a run per meter shard ({shards}), each "
+        "reading its shard's objects and route only.",
+    )
+    def monitoring_after_export_sensor(context: dg.RunStatusSensorContext):
+        run = context.dagster_run
+        days = export_days(run)
+        if not days:
+            return dg.SkipReason(f"run {run.run_id} names no days")
+        return shard_range_requests(monitoring_job.name, f"export:{run.run_id}", days, shards)
+
+    return monitoring_after_export_sensor
 
 
 def build_meter_file_sensor(timezone: str, first_day: str) -> dg.SensorDefinition:
@@ -305,7 +379,8 @@ def _drift_request(
 def build_sensors(settings: Settings) -> list:
     """The deployment's sensors: day boundaries in its time zone, days from its history start."""
     return [
-        build_new_usage_sensor(settings.timezone, settings.history_start),
+        build_new_usage_sensor(settings.timezone, settings.history_start, shards=settings.shards),
+        *([build_monitoring_after_export_sensor(settings.shards)] if settings.shards > 1 else []),
         drift_sensor,
         run_failure_alert_sensor,
         build_meter_file_sensor(settings.timezone, settings.history_start),

@@ -50,6 +50,18 @@ class SmokeTestFailed(RuntimeError):
         super().__init__(f"smoke test of {config_name} failed ({'; '.join(problems)}); {where}")
 
 
+class ShardSmokeTestFailed(SmokeTestFailed):
+    """A shard's rollback did not answer with its version: the shard's route is what it was."""
+
+    def __init__(self, shard: str, target: str, kept: dict | None, problems: list[str]):
+        RuntimeError.__init__(
+            self,
+            f"smoke test of {target} for shard {shard} failed ({'; '.join(problems)}); shard "
+            f"{shard} stays routed to {kept['target_model'] if kept else 'nothing'}",
+        )
+        self.config_name, self.restored, self.problems = target, None, problems
+
+
 class ArtifactNotVerified(RuntimeError):
     """The artifact is missing or not the one registered; the endpoint was not touched."""
 
@@ -229,15 +241,22 @@ def deployed_versions(storage) -> list[str]:
     return sorted(n for n in names if n and "/" not in n and n != "current")
 
 
-def rollback(storage, sagemaker, version: str, horizon: int = 7) -> dict:
+def rollback(storage, sagemaker, version: str, horizon: int = 7, shard: str | None = None) -> dict:
     """Serve ``version`` again: its endpoint config (kept from when it served), after checking
     its artifact against the registered checksum, smoke-tested; the registry marks it Approved
-    and the version it replaces Rejected."""
+    and the version it replaces Rejected. On the multi-model endpoint (meter shards) ``shard``
+    names the shard to re-route (``rollback_shard``); the other shards are not touched."""
     if getattr(sagemaker, "multi_model", False):
+        if shard is None:
+            raise ValueError(
+                f"endpoint {sagemaker.endpoint_name} serves a model per meter shard: name the "
+                "shard to roll back (rollback_job config shard, energy-assets rollback --shard)"
+            )
+        return rollback_shard(storage, sagemaker, shard, version, horizon)
+    if shard is not None and int(shard) != 0:
         raise ValueError(
-            f"endpoint {sagemaker.endpoint_name} serves a model per meter shard: roll a shard "
-            "back by deploying the older version to it (forecast_endpoint with force: true for "
-            "that shard's partition); rollback moves a single-model endpoint"
+            f"shard {shard} does not exist: endpoint {sagemaker.endpoint_name} serves one model "
+            "(ENERGY_ASSETS_SHARDS is 1)"
         )
     known = deployed_versions(storage)
     if version not in known:
@@ -278,3 +297,115 @@ def rollback(storage, sagemaker, version: str, horizon: int = 7) -> dict:
             replaced, "Rejected", f"rolled back to {version} at {stamp}", serving="false"
         )
     return new_record
+
+
+def shard_versions(storage, shard: str) -> list[str]:
+    """Versions that have served shard ``shard`` of the multi-model endpoint (each has a
+    deployment record ``deployments/shards/NN/<version>.json``, written after its smoke test)."""
+    prefix = layout.shard_deployment(shard, "").removesuffix(".json")  # deployments/shards/NN/
+    keys = storage.list_keys(prefix)
+    names = [k.removeprefix(prefix).removesuffix(".json") for k in keys]
+    return sorted(n for n in names if n and "/" not in n)
+
+
+def _shard_target(storage, record: dict, sha256: str | None) -> Target:
+    """The served copy of a version that served a shard, checked: the bytes at its TargetModel
+    key must have the registered SHA-256. A copy gone from the serving prefix is put back from
+    the registered artifact, once that verifies (a different key's bytes are never trusted)."""
+    target = Target(
+        config_name=record["target_model"],
+        version=record["model_version"],
+        model_uri=record["model_uri"],
+        artifact_sha256=sha256,
+        smoke_meter=record.get("smoke_meter") or record["smoke_test"]["meter_id"],
+    )
+    serving_key = layout.SERVING_PREFIX + target.config_name
+    where = f"served copy s3://{storage.bucket}/{serving_key} of version {target.version}"
+    try:
+        verify_artifact(storage.get_bytes(serving_key), sha256, where)
+        return target
+    except ArtifactMismatch as error:
+        raise ArtifactNotVerified(f"{error}; the route was not touched") from None
+    except MissingObject:
+        pass
+    verify(storage, target)  # the registered artifact, or ArtifactNotVerified
+    data = storage.get_bytes(storage.key_of(target.model_uri))
+    storage.put_bytes(serving_key, data, "application/gzip")
+    return target
+
+
+def _shard_smoke(sagemaker, target: Target, horizon: int, routed: bool) -> tuple[list, dict]:
+    """Invoke ``target`` for its smoke meter: by its TargetModel, or (``routed``) the way the
+    app does, through the shard's route."""
+    payload = {"meter_id": target.smoke_meter, "horizon": horizon}
+    try:
+        answer = (
+            sagemaker.invoke(payload)
+            if routed
+            else sagemaker.invoke_target(target.config_name, payload)
+        )
+        return smoke_test_problems(answer, target.version, horizon), answer
+    except Exception as error:  # any failure to answer is a failed smoke test
+        return [f"invocation failed: {error}"], {}
+
+
+def rollback_shard(storage, sagemaker, shard: str, version: str, horizon: int = 7) -> dict:
+    """Route shard ``shard`` of the multi-model endpoint to ``version`` again, a version that
+    served it before: its served copy checked against the registered SHA-256, smoke-tested
+    through its TargetModel for a meter of the shard, then the shard's route rewritten and the
+    meter invoked again through the route; if that fails the old route is put back. Only this
+    shard's route changes: the other shards keep their routes and models."""
+    from energy_assets.resources import routes
+
+    if int(shard) >= sagemaker.shards:
+        raise ValueError(
+            f"shard {shard} does not exist: ENERGY_ASSETS_SHARDS is {sagemaker.shards}"
+        )
+    known = shard_versions(storage, shard)
+    if version not in known:
+        raise ValueError(
+            f"version {version!r} never served shard {shard}; versions that did: "
+            f"{', '.join(known) or 'none'}"
+        )
+    if sagemaker.describe_endpoint() is None:
+        raise ValueError(f"endpoint {sagemaker.endpoint_name} does not exist: deploy the shard")
+    record = storage.get_json(layout.shard_deployment(shard, version))
+    sha256 = registered_sha256(sagemaker, version) or record.get("artifact_sha256")
+    target = _shard_target(storage, record, sha256)
+    current = storage.get_json_or_none(layout.route(shard))
+    problems, answer = _shard_smoke(sagemaker, target, horizon, routed=False)
+    if problems:
+        raise ShardSmokeTestFailed(shard, target.config_name, current, problems)
+    stamp = now()
+    new_route = {
+        **record,
+        "artifact_sha256": sha256,
+        "deployed_at": stamp,
+        "rolled_back_from": (current or {}).get("model_version"),
+        "previous_target_model": (current or {}).get("target_model"),
+        "reason": f"rollback from {(current or {}).get('model_version')}",
+        "smoke_test": answer,
+    }
+    storage.put_json(layout.route(shard), new_route)
+    routes.forget(storage.bucket, shard)
+    problems, _ = _shard_smoke(sagemaker, target, horizon, routed=True)
+    if problems:  # the route does not reach the version: put the old route back
+        if current is not None:
+            storage.put_json(layout.route(shard), current)
+        else:
+            storage.delete(layout.route(shard))
+        routes.forget(storage.bucket, shard)
+        raise ShardSmokeTestFailed(shard, f"the route to {target.config_name}", current, problems)
+    storage.put_json(layout.shard_deployment(shard, version), new_route)
+    sagemaker.set_version_approval(
+        version, "Approved", f"serving shard {shard} again since {stamp} (rollback)", serving="true"
+    )
+    replaced = (current or {}).get("model_version")
+    if replaced and replaced != version:
+        sagemaker.set_version_approval(
+            replaced,
+            "Rejected",
+            f"shard {shard} rolled back to {version} at {stamp}",
+            serving="false",
+        )
+    return new_route

@@ -46,12 +46,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     resources = _resources()
     try:
-        record = rollback(resources["storage"], resources["sagemaker"], args.version)
+        shard = None if args.shard is None else f"{args.shard:02d}"
+        record = rollback(resources["storage"], resources["sagemaker"], args.version, shard=shard)
     except (ValueError, SmokeTestFailed, ArtifactNotVerified) as error:
         print(f"rollback failed: {error}", file=sys.stderr)
         return 1
+    where = f"shard {record['shard']} of endpoint" if record.get("shard") else "endpoint"
     print(
-        f"endpoint {record['endpoint']} serves {args.version} again "
+        f"{where} {record['endpoint']} serves {args.version} again "
         f"(was {record.get('rolled_back_from')}); smoke test forecast "
         f"{[round(v, 2) for v in record['smoke_test']['forecast']]}"
     )
@@ -278,6 +280,12 @@ def parser() -> argparse.ArgumentParser:
 
     back = sub.add_parser("rollback", help="serve an earlier model version again")
     back.add_argument("version", help="a version that served before (see `energy-assets models`)")
+    back.add_argument(
+        "--shard",
+        type=int,
+        help="with meter shards (ENERGY_ASSETS_SHARDS above 1): the shard to re-route, e.g. 3; "
+        "the other shards keep their models",
+    )
     back.set_defaults(func=cmd_rollback)
 
     seed = sub.add_parser("seed", help="create and fill the usage table")
