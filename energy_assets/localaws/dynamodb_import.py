@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,8 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table_import import TableImport
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
+
+from energy_assets.localaws import dynamodb_store
 
 MAX_ITEM_BYTES = 400 * 1024
 MOTO_ITEM_LIMIT = 405_000  # moto's own limit, between AWS's documented 400 KB and its real one
@@ -166,7 +169,65 @@ def _records(data: bytes) -> list[tuple[bytes, Any]]:
     return parsed
 
 
+def check_json(table, attrs: Any, line_bytes: int) -> None:
+    """The checks ``build_item`` makes, on the item's DynamoDB JSON, without building it."""
+    if not isinstance(attrs, dict):
+        raise ItemRefused("the line has no Item object")
+    for attribute in attrs.values():
+        if not isinstance(attribute, dict) or len(attribute) != 1:
+            build_item(table, attrs, line_bytes)  # raises its error
+    for name, kind in (
+        (table.hash_key_attr, table.hash_key_type),
+        (table.range_key_attr, table.range_key_type),
+    ):
+        attribute = attrs.get(name)
+        if attribute is None:
+            raise ItemRefused(f"the item has no key attribute {name}")
+        ((given, value),) = attribute.items()
+        if given != kind:
+            raise ItemRefused(f"key attribute {name} is {given}, the table's is {kind}")
+        if value in ("", None):
+            raise ItemRefused(f"key attribute {name} is empty")
+    if line_bytes > MAX_ITEM_BYTES:
+        build_item(table, attrs, line_bytes)  # measures exactly, raises when too large
+
+
+def _load_compact(self: TableImport, table, keys) -> None:
+    """``_load`` into a compact table (``dynamodb_store``): each line's item encoded from its
+    JSON, never built."""
+    encode = table.items.codec.encode_json
+    partitions: dict[tuple, dynamodb_store.Partition] = {}
+    for key in keys:
+        data = key.value
+        if self.compression_type == "GZIP":
+            data = gzip_decompress(data)
+        for line, record in _records(data):
+            self.processed_count += 1
+            self.processed_bytes += len(line)
+            try:
+                if isinstance(record, ValueError):
+                    raise record
+                attrs = record.get("Item")
+                check_json(table, attrs, len(line))
+                encoded = encode(attrs)
+            except (ItemRefused, ValueError, AttributeError, TypeError) as error:
+                self.error_count += 1
+                self.failure_message = f"{key.name}: {error}"
+                continue
+            ((kind, value),) = attrs[table.hash_key_attr].items()
+            partition = partitions.get((kind, value))
+            if partition is None:
+                partition = partitions[(kind, value)] = table.items[
+                    _value(attrs[table.hash_key_attr])
+                ]
+            plain = dynamodb_store.plain_key(_value(attrs[table.range_key_attr]))
+            partition.rows[sys.intern(plain) if type(plain) is str else plain] = encoded
+            self.imported_count += 1
+
+
 def _load(self: TableImport, table, keys, ranged: bool) -> None:
+    if dynamodb_store.is_compact(table):
+        return _load_compact(self, table, keys)
     partitions: dict[tuple, DynamoType] = {}  # one key object per partition, as moto's dict keys
     groups: dict[tuple, dict] = {}  # a partition's items in the table (no DynamoType hashing)
     for key in keys:
