@@ -2,7 +2,7 @@
 through ``apply()``, moto's answers corrected to AWS's (``moto_responses``) and DynamoDB's
 exports and imports as AWS writes them (``write_log``, ``dynamodb_exports``,
 ``dynamodb_import``), Queries and Scans that read only what they return (``dynamodb_query``), and
-items held compactly (``dynamodb_store``).
+items held compactly (``dynamodb_store``), item answers written fast (``dynamodb_answers``).
 
 The deploy asset moves a live endpoint to a new endpoint config with UpdateEndpoint, as on AWS,
 so the local AWS must support it. The method is added to moto's backend and response classes
@@ -28,6 +28,7 @@ from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
 from energy_assets.localaws import (
+    dynamodb_answers,
     dynamodb_exports,
     dynamodb_import,
     dynamodb_query,
@@ -86,6 +87,7 @@ def apply() -> None:
         SageMakerResponse.update_endpoint = _update_endpoint_response
     moto_responses.apply()
     dynamodb_store.install()
+    dynamodb_answers.install()
     write_log.install()
     dynamodb_exports.install()
     dynamodb_import.install()

@@ -633,19 +633,24 @@ class UsageTableResource(dg.ConfigurableResource):
         Returns the items imported; raises ``LoadFailed`` when the import fails."""
         keys = ["date"] if single_series else ["meter_id", "date"]
         frame = table_load.unique_items(frame, keys)
-        lines = table_load.json_lines(frame, keys)
         s3 = boto3.client("s3", region_name=self.region_name, config=client_config("standard", 5))
         folder = f"{prefix.strip('/')}/{uuid.uuid4().hex}"
-        parts = list(table_load.chunked(lines, IMPORT_LINES_PER_OBJECT))
 
-        def upload(numbered: tuple[int, str]) -> str:
-            number, text = numbered
+        def upload(number: int, body: bytes) -> str:
             key = f"{folder}/part-{number:05d}.json.gz"
-            s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode(), 1))
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
             return key
 
-        with ThreadPoolExecutor(4) as pool:
-            staged = list(pool.map(upload, enumerate(parts)))
+        # one object's lines at a time (a 10,000-meter frame's lines would be ~2 GB at once),
+        # uploaded while the next object's are built
+        with ThreadPoolExecutor(2) as pool:
+            uploads = [
+                pool.submit(upload, number, gzip.compress(text.encode(), 1))
+                for number, text in enumerate(
+                    table_load.object_texts(frame, keys, IMPORT_LINES_PER_OBJECT)
+                )
+            ]
+            staged = [upload.result() for upload in uploads]
         client = self.client()
         parameters: dict[str, Any] = {
             "TableName": self.table_name,
