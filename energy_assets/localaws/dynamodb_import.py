@@ -28,6 +28,7 @@ import gc
 import json
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,24 +150,25 @@ def _process(self: TableImport, s3_backend, bucket) -> None:
     self.end_time = datetime.now(UTC)
 
 
-def _records(data: bytes) -> list[tuple[bytes, Any]]:
+def _records(data: bytes) -> Iterator[tuple[bytes, Any]]:
     """(line, parsed record or the error) of each non-blank line: parsed by one ``json.loads``
-    per 10,000 lines (line by line where such a block has a bad line)."""
+    per 10,000 lines (line by line where such a block has a bad line), a block at a time (the
+    parsed records of a 250,000-line object at once would be about 250 MB)."""
     lines = [line for line in data.splitlines() if line.strip()]
-    parsed: list[tuple[bytes, Any]] = []
     for start in range(0, len(lines), 10_000):
         block = lines[start : start + 10_000]
         try:
-            parsed.extend(zip(block, json.loads(b"[" + b",".join(block) + b"]"), strict=True))
-            continue
+            parsed = json.loads(b"[" + b",".join(block) + b"]")
         except ValueError:
-            pass
+            parsed = None
+        if parsed is not None and len(parsed) == len(block):
+            yield from zip(block, parsed, strict=True)
+            continue
         for line in block:
             try:
-                parsed.append((line, json.loads(line)))
+                yield line, json.loads(line)
             except ValueError as error:
-                parsed.append((line, error))
-    return parsed
+                yield line, error
 
 
 def check_json(table, attrs: Any, line_bytes: int) -> None:
