@@ -199,6 +199,7 @@ class TableExportJob(threading.Thread):
             if self.bucket not in s3.buckets:
                 raise _Failure("S3NoSuchBucket", "The specified bucket does not exist")
             self._write(s3)
+            dynamodb_store.release_memory()
             self.status = "COMPLETED"
         except _Failure as failure:
             self.failure, self.status = (failure.code, failure.message), "FAILED"

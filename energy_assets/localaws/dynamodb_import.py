@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ from energy_assets.localaws import dynamodb_store
 MAX_ITEM_BYTES = 400 * 1024
 MOTO_ITEM_LIMIT = 405_000  # moto's own limit, between AWS's documented 400 KB and its real one
 _PATCHED = "_energy_assets_import"
+_NUMBER = re.compile(rb"[0-9.eE+\-]+")  # number text as dynamodb_store keeps it
 _SCALARS = frozenset(("S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS"))
 
 
@@ -144,6 +146,7 @@ def _process(self: TableImport, s3_backend, bucket) -> None:
         if collecting:
             gc.enable()
         gc.freeze()  # the table's items live on: later collections need not walk them again
+        dynamodb_store.release_memory()
     if self.error_count:
         self.failure_code = "ItemValidationError"
     self.status = "COMPLETED" if self.error_count == 0 else "FAILED"
@@ -194,21 +197,99 @@ def check_json(table, attrs: Any, line_bytes: int) -> None:
         build_item(table, attrs, line_bytes)  # measures exactly, raises when too large
 
 
+# the text of a string or number value in a line without escapes or spaces: ``{"S":"text"}``
+_VALUE = re.compile(rb'(?<=\{"[SN]":")[^"\\\x00-\x1f]*(?="\})')
+_MAX_LAYOUTS = 1_000
+
+
+class _Layout:
+    """What a line's skeleton (its text with every value emptied) says about its items: the
+    shape's encoding prefix and which values are the keys, the numbers and the stored ones."""
+
+    __slots__ = ("prefix", "hash", "range", "numbers", "stored")
+
+    @classmethod
+    def of(cls, table, skeleton: bytes) -> _Layout | None:
+        """The layout of lines with this skeleton, or None when they need the parser: not one
+        ``{"Item": {...}}`` of distinct string and number attributes, keys of other types."""
+        try:
+            record = json.loads(skeleton)
+        except ValueError:
+            return None
+        attrs = record.get("Item") if isinstance(record, dict) and len(record) == 1 else None
+        if not isinstance(attrs, dict) or len(_VALUE.findall(skeleton)) != len(attrs):
+            return None
+        kinds = []
+        for attribute in attrs.values():
+            if not isinstance(attribute, dict) or list(attribute.values()) != [""]:
+                return None
+            kinds.append(next(iter(attribute)))
+        names = list(attrs)
+        if any(kind not in ("S", "N") for kind in kinds) or table.hash_key_type != "S":
+            return None
+        if table.range_key_type != "S" or table.hash_key_attr not in attrs:
+            return None
+        if table.range_key_attr not in attrs:
+            return None
+        layout = cls()
+        layout.hash = names.index(table.hash_key_attr)
+        layout.range = names.index(table.range_key_attr)
+        keys = (layout.hash, layout.range)
+        layout.stored = [i for i in range(len(names)) if i not in keys]
+        layout.numbers = [i for i in layout.stored if kinds[i] == "N"]
+        shape = []
+        for position, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+            marker = {layout.hash: "#H", layout.range: "#R"}.get(position, kind)
+            shape += (name, marker)
+        layout.prefix = dynamodb_store.Codec.shape_prefix(tuple(shape))
+        return layout
+
+
 def _load_compact(self: TableImport, table, keys) -> None:
-    """``_load`` into a compact table (``dynamodb_store``): each line's item encoded from its
-    JSON, never built."""
+    """``_load`` into a compact table (``dynamodb_store``). A line of string and number
+    attributes without escapes (what ``table_load`` writes) is stored from its text: its
+    values are the encoding's pieces as they are, no record is built; any other line is parsed
+    and encoded from its record, with the checks of ``build_item``."""
     encode = table.items.codec.encode_json
-    partitions: dict[tuple, dynamodb_store.Partition] = {}
+    partitions: dict[Any, dynamodb_store.Partition] = {}
+    layouts: dict[bytes, _Layout | None] = {}
+
+    def partition_of(kind: str, value) -> dynamodb_store.Partition:
+        found = partitions.get((kind, value))
+        if found is None:
+            found = partitions[(kind, value)] = table.items[_value({kind: value})]
+        return found
+
     for key in keys:
         data = key.value
         if self.compression_type == "GZIP":
             data = gzip_decompress(data)
-        for line, record in _records(data):
+        for line in data.splitlines():
+            if not line.strip():
+                continue
             self.processed_count += 1
             self.processed_bytes += len(line)
+            if len(line) <= MAX_ITEM_BYTES and line.isascii() and b"\\" not in line:
+                skeleton = _VALUE.sub(b"", line)
+                layout = layouts.get(skeleton, False)
+                if layout is False:
+                    layout = _Layout.of(table, skeleton) if len(layouts) < _MAX_LAYOUTS else None
+                    layouts[skeleton] = layout
+                if layout is not None:
+                    values = _VALUE.findall(line)
+                    hashed, ranged = values[layout.hash], values[layout.range]
+                    if (
+                        hashed
+                        and ranged
+                        and all(_NUMBER.fullmatch(values[i]) for i in layout.numbers)
+                    ):
+                        stored = b"\x1f".join([values[i] for i in layout.stored])
+                        partition = partition_of("S", hashed.decode("ascii"))
+                        partition.rows[sys.intern(ranged.decode("ascii"))] = layout.prefix + stored
+                        self.imported_count += 1
+                        continue
             try:
-                if isinstance(record, ValueError):
-                    raise record
+                record = json.loads(line)
                 attrs = record.get("Item")
                 check_json(table, attrs, len(line))
                 encoded = encode(attrs)
@@ -217,11 +298,7 @@ def _load_compact(self: TableImport, table, keys) -> None:
                 self.failure_message = f"{key.name}: {error}"
                 continue
             ((kind, value),) = attrs[table.hash_key_attr].items()
-            partition = partitions.get((kind, value))
-            if partition is None:
-                partition = partitions[(kind, value)] = table.items[
-                    _value(attrs[table.hash_key_attr])
-                ]
+            partition = partition_of(kind, value)
             plain = dynamodb_store.plain_key(_value(attrs[table.range_key_attr]))
             partition.rows[sys.intern(plain) if type(plain) is str else plain] = encoded
             self.imported_count += 1
