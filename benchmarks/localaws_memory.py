@@ -11,6 +11,7 @@ loads a new table), then: its RSS, a one-meter Query of the whole history (five 
 a full export (ExportTableToPointInTime until COMPLETED) and a full parallel Scan
 (``UsageTableResource.scan``, 4 segments). Both use the same Scan and Query code (the lazy
 paged Scan and key-found Queries of ``dynamodb_query.py``), so the ratios are the storage's.
+Imports and exports are waited for with DescribeImport/DescribeExport every 0.1 s.
 Then ``--fleet-meters`` x ``--days`` is seeded into a compact local AWS the way the project
 seeds (``tools/seed.seed_table``: checks, ImportTable, the meter registry): the seed time and
 the RSS after it. Writes benchmarks/results/localaws_memory.md.
@@ -32,6 +33,7 @@ import boto3
 from energy_assets.localaws.process import LocalAWSProcess
 from energy_assets.ml.synthetic import generate_usage
 from energy_assets.resources import UsageTableResource
+from energy_assets.resources import dynamodb as dynamodb_resource
 
 RESULTS = Path(__file__).parent / "results"
 STORAGES = {"moto Items": "0", "compact": "1"}
@@ -258,6 +260,8 @@ def main() -> None:
     parser.add_argument("--fleet-meters", type=int, default=10_000)
     parser.add_argument("--skip-fleet", action="store_true")
     args = parser.parse_args()
+    # imports and exports are timed to within 0.1 s (the resource's waits grow to 2 s)
+    dynamodb_resource.POLL_MAX_PAUSE = 0.1
     load_start = os.getloadavg()
     frame = generate_usage(n_meters=args.meters, n_days=args.days, seed=5)
     meters = sorted(frame["meter_id"].unique())[:: max(1, args.meters // 5)][:5]

@@ -10,6 +10,12 @@ the table's types, not empty; at most 400 KB), and stored as moto stores items. 
 fails them is counted in ``ErrorCount`` and skipped (the import then ends FAILED, as moto's
 does); duplicate keys overwrite, the later line winning, as on AWS.
 
+Into a compact table (``dynamodb_store``: every table with a sort key) no item is built: a line
+of string and number values without escapes or spaces (what ``resources/table_load`` writes)
+is stored from its text (the line with its values emptied names its layout, checked once; one
+regex finds the values, which are the encoding's pieces as they are); any other line is parsed
+and encoded from its record. Either way the same checks apply and the same items result.
+
 Every other write builds moto's ``Item``, whose attribute dict re-measures the whole item at
 each attribute it adds (quadratic; a fifth of a BatchWriteItem's time here). ``install`` gives
 ``Item`` a constructor that measures once and refuses the same items (over moto's 405,000-byte

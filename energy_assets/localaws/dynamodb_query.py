@@ -57,7 +57,10 @@ def _narrowed(self: Table, source: Callable[[], Iterable[Item]], call, *args, **
 
 
 def _partition_values(self: Table, hash_key: DynamoType) -> list[Item]:
-    return sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
+    partition = self.items.get(hash_key, {})
+    if isinstance(partition, dynamodb_store.Partition):
+        return list(partition.sorted_values())
+    return sorted(partition.values(), key=lambda item: item.range_key)
 
 
 def _index_source(self: Table, asked: dict[str, Any]) -> Callable[[], list[Item]] | None:
