@@ -111,7 +111,11 @@ def pair(ddb):
 def _ordered(answer):
     """An answer with every dict as its list of pairs: equal only in the same order."""
     if isinstance(answer, dict):
-        return [(k, _ordered(v)) for k, v in answer.items() if k not in ("ResponseMetadata", "ConsumedCapacity")]
+        return [
+            (k, _ordered(v))
+            for k, v in answer.items()
+            if k not in ("ResponseMetadata", "ConsumedCapacity")
+        ]
     if isinstance(answer, list):
         return [_ordered(v) for v in answer]
     return answer
@@ -134,8 +138,9 @@ def _same(call, compact: str, plain: str, error: str | None = None, **kwargs):
 def _all_pages(ddb, operation: str, name: str, **kwargs) -> list:
     pages = []
     for page in ddb.get_paginator(operation).paginate(TableName=name, **kwargs):
-        pages.append(_ordered({k: page[k] for k in ("Items", "Count", "LastEvaluatedKey")
-                               if k in page}))  # fmt: skip
+        pages.append(
+            _ordered({k: page[k] for k in ("Items", "Count", "LastEvaluatedKey") if k in page})
+        )
     return pages
 
 
@@ -158,48 +163,79 @@ def test_get_item_answers_every_item_as_written(ddb, pair):
         key = {"meter_id": item["meter_id"], "date": item["date"]}
         got = _same(ddb.get_item, compact, plain, Key=key)
         assert dict(got)["Item"] == _ordered(item)
-        _same(ddb.get_item, compact, plain, Key=key, ProjectionExpression="#u, #d",
-              ExpressionAttributeNames={"#d": "date", "#u": "usage"})  # fmt: skip
+        _same(
+            ddb.get_item,
+            compact,
+            plain,
+            Key=key,
+            ProjectionExpression="#u, #d",
+            ExpressionAttributeNames={"#d": "date", "#u": "usage"},
+        )
     _same(ddb.get_item, compact, plain, Key={"meter_id": {"S": "nobody"}, "date": {"S": "x"}})
 
 
 def test_query_key_ranges_pages_and_the_date_index(ddb, pair):
     compact, plain = pair
     values = {":m": {"S": "meter-a"}, ":a": {"S": "2026-01-03"}, ":b": {"S": "2026-01-09"}}
-    for condition in ("meter_id = :m", "meter_id = :m AND #d BETWEEN :a AND :b",
-                      "meter_id = :m AND #d > :b", "meter_id = :m AND begins_with(#d, :a)"):  # fmt: skip
+    for condition in (
+        "meter_id = :m",
+        "meter_id = :m AND #d BETWEEN :a AND :b",
+        "meter_id = :m AND #d > :b",
+        "meter_id = :m AND begins_with(#d, :a)",
+    ):
         used = {k: v for k, v in values.items() if k in condition}
         names = {"#d": "date"} if "#d" in condition else {}
         for forward in (True, False):
             pages = [
-                _all_pages(ddb, "query", name, KeyConditionExpression=condition,
-                           ExpressionAttributeValues=used, ScanIndexForward=forward,
-                           PaginationConfig={"PageSize": 5}, **({"ExpressionAttributeNames": names}
-                           if names else {}))  # fmt: skip
+                _all_pages(
+                    ddb,
+                    "query",
+                    name,
+                    KeyConditionExpression=condition,
+                    ExpressionAttributeValues=used,
+                    ScanIndexForward=forward,
+                    PaginationConfig={"PageSize": 5},
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                )
                 for name in (compact, plain)
             ]
             assert pages[0] == pages[1] and pages[0], condition
     filtered = _same(
-        ddb.query, compact, plain, KeyConditionExpression="meter_id = :m",
-        FilterExpression="attribute_exists(temperature)", ProjectionExpression="#u",
-        ExpressionAttributeNames={"#u": "usage"}, ExpressionAttributeValues={":m": {"S": "meter-b"}},
-    )  # fmt: skip
+        ddb.query,
+        compact,
+        plain,
+        KeyConditionExpression="meter_id = :m",
+        FilterExpression="attribute_exists(temperature)",
+        ProjectionExpression="#u",
+        ExpressionAttributeNames={"#u": "usage"},
+        ExpressionAttributeValues={":m": {"S": "meter-b"}},
+    )
     assert dict(filtered)["Count"] == 4
     for day in ("2026-01-05", "2026-02-01", "2030-01-01"):
         indexed = _same(
-            ddb.query, compact, plain, IndexName="date-index",
-            KeyConditionExpression="#d = :d", ExpressionAttributeNames={"#d": "date"},
+            ddb.query,
+            compact,
+            plain,
+            IndexName="date-index",
+            KeyConditionExpression="#d = :d",
+            ExpressionAttributeNames={"#d": "date"},
             ExpressionAttributeValues={":d": {"S": day}},
-        )  # fmt: skip
+        )
         assert dict(indexed)["Count"] == {"2026-01-05": 4, "2026-02-01": 1}.get(day, 0)
 
 
 def test_scan_pages_segments_and_filters(ddb, pair):
     compact, plain = pair
-    for options in ({}, {"PaginationConfig": {"PageSize": 7}},
-                    {"FilterExpression": "#u < :u", "ExpressionAttributeValues":
-                     {":u": {"N": "-3"}}, "ExpressionAttributeNames": {"#u": "temperature"},
-                     "PaginationConfig": {"PageSize": 4}}):  # fmt: skip
+    for options in (
+        {},
+        {"PaginationConfig": {"PageSize": 7}},
+        {
+            "FilterExpression": "#u < :u",
+            "ExpressionAttributeValues": {":u": {"N": "-3"}},
+            "ExpressionAttributeNames": {"#u": "temperature"},
+            "PaginationConfig": {"PageSize": 4},
+        },
+    ):
         pages = [_all_pages(ddb, "scan", name, **options) for name in (compact, plain)]
         assert pages[0] == pages[1], options
     whole = sum(len(dict(p)["Items"]) for p in _all_pages(ddb, "scan", compact))
@@ -207,8 +243,14 @@ def test_scan_pages_segments_and_filters(ddb, pair):
     seen = 0
     for segment in range(3):
         pages = [
-            _all_pages(ddb, "scan", name, Segment=segment, TotalSegments=3,
-                       PaginationConfig={"PageSize": 6})  # fmt: skip
+            _all_pages(
+                ddb,
+                "scan",
+                name,
+                Segment=segment,
+                TotalSegments=3,
+                PaginationConfig={"PageSize": 6},
+            )
             for name in (compact, plain)
         ]
         assert pages[0] == pages[1], segment
@@ -220,20 +262,36 @@ def test_updates_deletes_and_overwrites_are_kept(ddb, pair):
     compact, plain = pair
     key = {"meter_id": {"S": "meter-a"}, "date": {"S": "2026-01-04"}}
     for update in (
-        {"UpdateExpression": "SET #u = #u + :one, note = :n", "ReturnValues": "ALL_NEW",
-         "ExpressionAttributeNames": {"#u": "usage"},
-         "ExpressionAttributeValues": {":one": {"N": "1"}, ":n": {"S": "fixed"}}},
-        {"UpdateExpression": "REMOVE temperature ADD tags :t", "ReturnValues": "ALL_OLD",
-         "ExpressionAttributeValues": {":t": {"SS": ["x"]}}},
-        {"UpdateExpression": "SET note = :n", "ConditionExpression": "note = :other",
-         "error": "ConditionalCheckFailedException",
-         "ExpressionAttributeValues": {":n": {"S": "no"}, ":other": {"S": "absent"}}},
-    ):  # fmt: skip
+        {
+            "UpdateExpression": "SET #u = #u + :one, note = :n",
+            "ReturnValues": "ALL_NEW",
+            "ExpressionAttributeNames": {"#u": "usage"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":n": {"S": "fixed"}},
+        },
+        {
+            "UpdateExpression": "REMOVE temperature ADD tags :t",
+            "ReturnValues": "ALL_OLD",
+            "ExpressionAttributeValues": {":t": {"SS": ["x"]}},
+        },
+        {
+            "UpdateExpression": "SET note = :n",
+            "ConditionExpression": "note = :other",
+            "error": "ConditionalCheckFailedException",
+            "ExpressionAttributeValues": {":n": {"S": "no"}, ":other": {"S": "absent"}},
+        },
+    ):
         _same(ddb.update_item, compact, plain, Key=key, **update)
     new = {"meter_id": {"S": "meter-new"}, "date": {"S": "2026-03-01"}}
-    _same(ddb.update_item, compact, plain, Key=new, UpdateExpression="SET #u = :u",
-          ExpressionAttributeNames={"#u": "usage"}, ExpressionAttributeValues={":u": {"N": "3"}},
-          ReturnValues="ALL_NEW")  # fmt: skip
+    _same(
+        ddb.update_item,
+        compact,
+        plain,
+        Key=new,
+        UpdateExpression="SET #u = :u",
+        ExpressionAttributeNames={"#u": "usage"},
+        ExpressionAttributeValues={":u": {"N": "3"}},
+        ReturnValues="ALL_NEW",
+    )
     for changed in (key, new):
         after = _same(ddb.get_item, compact, plain, Key=changed)
         assert dict(after)["Item"]
@@ -246,13 +304,28 @@ def test_updates_deletes_and_overwrites_are_kept(ddb, pair):
     assert dict(_same(ddb.get_item, compact, plain, Key=gone)).get("Item") is None
     over = {**gone, "usage": {"S": "rewritten"}}
     _same(ddb.put_item, compact, plain, Item=over, ReturnValues="ALL_OLD")
-    _same(ddb.put_item, compact, plain, Item=over, ConditionExpression="attribute_not_exists(#d)",
-          ExpressionAttributeNames={"#d": "date"}, error="ConditionalCheckFailedException")  # fmt: skip
-    ddb.transact_write_items(TransactItems=[
-        {"Update": {"TableName": name, "Key": key, "UpdateExpression": "SET done = :t",
-                    "ExpressionAttributeValues": {":t": {"BOOL": True}}}}
-        for name in (compact, plain)
-    ])  # fmt: skip
+    _same(
+        ddb.put_item,
+        compact,
+        plain,
+        Item=over,
+        ConditionExpression="attribute_not_exists(#d)",
+        ExpressionAttributeNames={"#d": "date"},
+        error="ConditionalCheckFailedException",
+    )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": key,
+                    "UpdateExpression": "SET done = :t",
+                    "ExpressionAttributeValues": {":t": {"BOOL": True}},
+                }
+            }
+            for name in (compact, plain)
+        ]
+    )
     pages = [_all_pages(ddb, "scan", name) for name in (compact, plain)]
     assert pages[0] == pages[1]
     assert dict(dict(_same(ddb.get_item, compact, plain, Key=key))["Item"])["done"] == [
@@ -283,8 +356,7 @@ def _export_lines(clients, ddb, name: str, bucket: str, **request) -> list[str]:
 
 def _without_times(text: str) -> list:
     return [
-        {k: v for k, v in json.loads(line).items() if k != "Metadata"}
-        for line in text.splitlines()
+        {k: v for k, v in json.loads(line).items() if k != "Metadata"} for line in text.splitlines()
     ]
 
 
@@ -301,8 +373,10 @@ def test_full_and_incremental_exports_write_the_same_records(clients, ddb, pair)
     start = time.time()
     time.sleep(0.01)
     for name in (compact, plain):
-        ddb.put_item(TableName=name, Item={"meter_id": {"S": "meter-a"},
-                                            "date": {"S": "2026-01-02"}, "usage": {"N": "0"}})  # fmt: skip
+        ddb.put_item(
+            TableName=name,
+            Item={"meter_id": {"S": "meter-a"}, "date": {"S": "2026-01-02"}, "usage": {"N": "0"}},
+        )
         ddb.delete_item(TableName=name, Key={"meter_id": {"S": "0012"}, "date": {"S": DAYS[0]}})
     time.sleep(0.01)
     window = {
@@ -324,8 +398,10 @@ def test_full_and_incremental_exports_write_the_same_records(clients, ddb, pair)
 
 def test_import_table_builds_the_same_table(clients, ddb):
     bucket = deploy.bucket(clients, deploy.unique("store-import"))
-    lines = [json.dumps({"Item": item}, default=lambda b: __import__("base64").b64encode(b)
-                        .decode()) for item in _items()]  # fmt: skip
+    lines = [
+        json.dumps({"Item": item}, default=lambda b: __import__("base64").b64encode(b).decode())
+        for item in _items()
+    ]
     lines.insert(3, '{"Item": {"meter_id": {"S": "no-date"}}}')  # refused: no sort key
     body = gzip.compress(("\n".join(lines) + "\n").encode())
     clients("s3").put_object(Bucket=bucket, Key="in/part-0.json.gz", Body=body)
@@ -340,13 +416,17 @@ def test_import_table_builds_the_same_table(clients, ddb):
                 InputCompressionType="GZIP",
                 TableCreationParameters={
                     "TableName": name,
-                    "KeySchema": [{"AttributeName": "meter_id", "KeyType": "HASH"},
-                                  {"AttributeName": "date", "KeyType": "RANGE"}],
-                    "AttributeDefinitions": [{"AttributeName": "meter_id", "AttributeType": "S"},
-                                             {"AttributeName": "date", "AttributeType": "S"}],
+                    "KeySchema": [
+                        {"AttributeName": "meter_id", "KeyType": "HASH"},
+                        {"AttributeName": "date", "KeyType": "RANGE"},
+                    ],
+                    "AttributeDefinitions": [
+                        {"AttributeName": "meter_id", "AttributeType": "S"},
+                        {"AttributeName": "date", "AttributeType": "S"},
+                    ],
                     "BillingMode": "PAY_PER_REQUEST",
                 },
-            )["ImportTableDescription"]  # fmt: skip
+            )["ImportTableDescription"]
             for _ in range(300):
                 done = ddb.describe_import(ImportArn=described["ImportArn"])
                 if done["ImportTableDescription"]["ImportStatus"] != "IN_PROGRESS":
