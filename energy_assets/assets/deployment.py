@@ -142,7 +142,12 @@ def rollback_endpoint(
     storage: S3Storage,
     sagemaker: SageMakerResource,
 ) -> None:
-    shard = None if config.shard is None else layout.shard_key(config.shard)
+    if config.shard is not None and not config.shard.strip().isdigit():
+        raise dg.Failure(
+            description=f'shard {config.shard!r} is not a shard number ("03" or 3)',
+            allow_retries=False,
+        )
+    shard = None if config.shard is None else layout.shard_key(config.shard.strip())
     try:
         record = rollback(
             storage, sagemaker, config.version, config.smoke_test_horizon, shard=shard
