@@ -28,11 +28,12 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import sqlalchemy as db
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
@@ -108,24 +109,37 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 yield conn
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        """A run's batch of asset events in one transaction in its database and one in the
-        index, as ``store_event`` writes each; any other batch one event at a time."""
+        """A run's batch of asset events as ``store_event`` writes each (a row in the run's
+        database; the row again in the index, its tags, its asset's entry), in one transaction
+        per database: the rows by one executemany, the asset entry once per asset and event
+        type (the batch's last such event: each entry column holds the last event that sets
+        it). Any other batch one event at a time."""
         runs = {event.run_id for event in events}
         if len(runs) != 1 or not all(_plain_asset_event(e) for e in events):
             super().store_event_batch(events)
             return
-        statements = [self.prepare_insert_event(event) for event in events]
+        rows = [self._event_to_row(event) for event in events]
         with self.run_connection(runs.pop()) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            ids = []
-            for statement in statements:
-                with db_result(conn, statement) as result:
-                    ids.append(result.inserted_primary_key[0])
+            # the index's ids of the rows: this transaction is SQLite's only writer, and
+            # executemany inserts in order
+            table = SqlEventLogStorageTable
+            before = conn.execute(db.select(db.func.max(table.c.id))).scalar() or 0
+            conn.execute(table.insert(), rows)
+            ids = list(
+                conn.execute(db.select(table.c.id).where(table.c.id > before).order_by(table.c.id))
+                .scalars()
+                .all()
+            )
+            if len(ids) != len(events):
+                raise RuntimeError(f"stored {len(events)} events, found {len(ids)} new rows")
             self._store_asset_event_tags(conn, list(events), ids)
-            for event, event_id in zip(events, ids, strict=True):
-                self._store_asset_event(conn, event, event_id)
+            last: dict[tuple, int] = {}
+            for i, event in enumerate(events):
+                last[(event.get_dagster_event().asset_key, event.dagster_event_type)] = i
+            for i in sorted(last.values()):
+                self._store_asset_event(conn, events[i], ids[i])
 
     def dispose(self) -> None:
         super().dispose()
