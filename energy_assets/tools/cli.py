@@ -284,7 +284,8 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--sep", help="the CSV's separator (default: found from the header)")
     seed.add_argument(
         "--covariates",
-        help="columns written beside usage, comma-separated (default ENERGY_ASSETS_COVARIATES)",
+        help="columns written beside usage, comma-separated (default ENERGY_ASSETS_COVARIATES; "
+        "the demo's generated data declares temperature, seed's only what you declare)",
     )
     seed.add_argument(
         "--country",
@@ -292,9 +293,15 @@ def parser() -> argparse.ArgumentParser:
         "MA, ...); tagged on the table, training reads it",
     )
     seed.add_argument("--subdiv", help="the state or region within --country (e.g. VIC, CA)")
-    seed.add_argument("--meters", type=int, default=12)
-    seed.add_argument("--days", type=int, default=730)
-    seed.add_argument("--seed", type=int, default=0)
+    seed.add_argument(
+        "--meters", type=int, default=12, help="generated data: meters (default %(default)s)"
+    )
+    seed.add_argument(
+        "--days", type=int, default=730, help="generated data: days each (default %(default)s)"
+    )
+    seed.add_argument(
+        "--seed", type=int, default=0, help="generated data: random seed (default %(default)s)"
+    )
     seed.add_argument("--table", help="table name (default ENERGY_ASSETS_TABLE)")
     seed.add_argument("--single-series", action="store_true", help="key the table by date alone")
     files.add_argument(
@@ -340,8 +347,12 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="local AWS + sample data + whole graph + endpoint + UI")
     demo.add_argument("--no-ui", action="store_true", help="exit after the summary")
-    demo.add_argument("--meters", type=int, default=12)
-    demo.add_argument("--days", type=int, default=730)
+    demo.add_argument(
+        "--meters", type=int, default=12, help="generated data: meters (default %(default)s)"
+    )
+    demo.add_argument(
+        "--days", type=int, default=730, help="generated data: days each (default %(default)s)"
+    )
     demo.add_argument("--csv", help="seed from this CSV instead of generated data")
     demo.add_argument(
         "--covariates",
@@ -354,11 +365,23 @@ def parser() -> argparse.ArgumentParser:
         "none for a CSV unless ENERGY_ASSETS_COUNTRY is set)",
     )
     demo.add_argument("--subdiv", help="the state or region within --country (e.g. VIC)")
-    demo.add_argument("--ui-port", type=int, default=3000)
-    demo.add_argument("--app-port", type=int, default=8000)
-    demo.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
     demo.add_argument(
-        "--runtime-port", type=int, default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567))
+        "--ui-port", type=int, default=3000, help="the Dagster UI's port (default %(default)s)"
+    )
+    demo.add_argument(
+        "--app-port", type=int, default=8000, help="the app's port (default %(default)s)"
+    )
+    demo.add_argument(
+        "--aws-port",
+        type=int,
+        default=int(os.environ.get("LOCAL_AWS_PORT", 4566)),
+        help="the local AWS's port (default LOCAL_AWS_PORT or %(default)s)",
+    )
+    demo.add_argument(
+        "--runtime-port",
+        type=int,
+        default=int(os.environ.get("LOCAL_AWS_RUNTIME_PORT", 4567)),
+        help="the local SageMaker runtime's port (default LOCAL_AWS_RUNTIME_PORT or %(default)s)",
     )
     demo.set_defaults(func=cmd_demo)
 
