@@ -116,6 +116,8 @@ class Size:
     # forecast_monitoring's own seconds per part, by day (its ``seconds`` metadata)
     monitoring: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: str = ""
+    # the full refresh's wall time by part (``refresh_parts``)
+    parts: dict[str, float] = field(default_factory=dict)
 
     def seconds(self, run: str, key: str) -> float:
         return sum(s.seconds for s in self.steps if s.run == run and s.key == key)
@@ -133,6 +135,47 @@ def step_stats(instance, sampler: RssSampler, runs, label: str) -> list[Step]:
             step.seconds += stat.end_time - stat.start_time
             step.me_mb, step.aws_mb = max(step.me_mb, me), max(step.aws_mb, aws)
     return list(merged.values())
+
+
+# the parts of the full refresh's wall time, in the order the report shows them
+PARTS = {
+    "run_creation": "runs created (execution plan; planned events, one per partition)",
+    "export_read": "raw_usage_export: the export requested, waited for, read",
+    "export_rest": "raw_usage_export: the rest of the step (routing, parquet writes, one "
+    "materialization event per partition)",
+    "training_steps": "training_job's steps (clean … deploy)",
+    "in_runs": "inside runs, outside steps (run start, resources, run end)",
+    "between_runs": "between runs (materialize_all: jobs resolved, progress lines)",
+}
+
+
+def refresh_parts(instance, runs, wall: float, export_read: float) -> dict[str, float]:
+    """The full refresh's ``wall`` seconds by part (``PARTS``): each run's creation (from its
+    record's creation to its start), its steps, the rest of it, and what is between runs."""
+    parts = dict.fromkeys(PARTS, 0.0)
+    in_runs = 0.0
+    for result in runs:
+        created = instance.get_run_record_by_id(result.run_id).create_timestamp
+        if created.tzinfo is None:  # the SQLite run storage keeps UTC without a zone
+            created = created.replace(tzinfo=UTC)
+        stats = instance.get_run_stats(result.run_id)
+        parts["run_creation"] += stats.start_time - created.timestamp()
+        in_runs += stats.end_time - created.timestamp()
+        steps = 0.0
+        for step in instance.get_run_step_stats(result.run_id):
+            if step.start_time is None or step.end_time is None:
+                continue
+            seconds = step.end_time - step.start_time
+            steps += seconds
+            if step.step_key == "raw_usage_export":
+                parts["export_rest"] += seconds
+            else:
+                parts["training_steps"] += seconds
+        parts["in_runs"] += stats.end_time - stats.start_time - steps
+    parts["export_read"] = export_read
+    parts["export_rest"] -= export_read
+    parts["between_runs"] = wall - in_runs
+    return parts
 
 
 def metadata(result, asset: str) -> dict:
@@ -226,6 +269,10 @@ def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
         size.full_items_read = int(backfill["items_read"])
         size.full_read_s, size.full_mb = backfill["read_seconds"], backfill["export_bytes"] / 1e6
         size.steps += step_stats(instance, sampler, [*runs.ingestion_runs, runs.training], "full")
+        reads = sum(metadata(r, "raw_usage_export")["read_seconds"] for r in runs.ingestion_runs)
+        size.parts = refresh_parts(
+            instance, [*runs.ingestion_runs, runs.training], size.full_s, reads
+        )
         print(f"{meters} meters: table to endpoint in {size.full_s:.1f} s", flush=True)
 
         if scan:  # the peer: the same days by one Scan, into a bucket of its own
@@ -328,7 +375,13 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
         "(`benchmarks/pipeline.py`), generated meters x "
         f"{args.days} days against the local AWS (moto and the SageMaker runtime in one child "
         "process on the same cores). Seconds are Dagster's step times "
-        "(`get_run_step_stats`); memory is the peak *sampled* RSS (every 0.2 s) during each "
+        "(`get_run_step_stats`); the Dagster instance: "
+        + (
+            "Dagster's plain SQLite storage (`--plain-instance`)"
+            if args.plain_instance
+            else "the project's (`dagster.yaml`: SQLite, event batches written as batches)"
+        )
+        + "; memory is the peak *sampled* RSS (every 0.2 s) during each "
         "step's window, of the benchmark process (Dagster, in-process runs) and of the local "
         "AWS process apart.",
         "",
@@ -366,12 +419,28 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
         "computed at registration (registered_model, in the full refresh), so neither day "
         "computes it.",
         "",
+        "## Where the full refresh's time goes",
+        "",
+        "Seconds of the table → endpoint wall time by part, from Dagster's run records (each "
+        "run's creation, start and end), its step times and raw_usage_export's `read_seconds`: "
+        + "; ".join(f"**{k}**: {v}" for k, v in PARTS.items())
+        + ". What grows with meters is in the steps; the rest is the fixed part of a run.",
+        "",
+        "| meters | " + " | ".join(PARTS) + " | total |",
+        "|---|" + "---|" * (len(PARTS) + 1),
+        *(
+            f"| {s.meters:,} | "
+            + " | ".join(f"{s.parts.get(k, float('nan')):.1f}" for k in PARTS)
+            + f" | {s.full_s:.1f} |"
+            for s in done
+        ),
+        "",
         "## Per step: seconds and peak sampled RSS (MB, benchmark / local AWS)",
         "",
-        "`full`: the full refresh (ingestion_job runs of up to 1,000 days, then training_job); "
-        "`day`: the daily schedule's usage_job for the first new day after the deploy; "
-        "`day2`: the same for the day after it. A step over several runs "
-        "(raw_usage_export in the full refresh) is summed.",
+        "`full`: the full refresh (ingestion_job in runs of up to 3,660 days: one run for 3 "
+        "years, then training_job); `day`: the daily schedule's usage_job for the first new day "
+        "after the deploy; `day2`: the same for the day after it. A step over several runs "
+        "(raw_usage_export in the full refresh, over a longer history) is summed.",
         "",
         "| meters | refresh | step | seconds | peak RSS MB |",
         "|---|---|---|---|---|",
@@ -454,6 +523,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--scan-meters", type=int, nargs="*", default=[10])
     parser.add_argument("--max-seconds", type=float, default=900.0)
+    # Dagster's plain SQLite storage instead of the project's (dagster.yaml): the before of
+    # docs/scaling.md's "The fixed part of a run"
+    parser.add_argument("--plain-instance", action="store_true")
     args = parser.parse_args()
     import dagster as dg
 
@@ -464,7 +536,8 @@ def main() -> None:
     # one Dagster instance for the whole run: Dagster keeps the first one it loads
     # definitions with (DefinitionsLoadContext), so one per size would outlive its directory
     home = tempfile.TemporaryDirectory()
-    instance = dg.DagsterInstance.local_temp(home.name, overrides=instance_settings(home.name))
+    settings = {} if args.plain_instance else instance_settings(home.name)
+    instance = dg.DagsterInstance.local_temp(home.name, overrides=settings)
     # a small run first, not reported: the process's one-time costs (imports, Dagster's first
     # load of the definitions, the instance's tables) would otherwise be charged to the first
     # size (179 s at 10 meters without it, 81 s at 100 meters after it)
