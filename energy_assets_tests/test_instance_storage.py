@@ -23,7 +23,7 @@ from energy_assets.instance_storage import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-31")  # 30 days
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")  # 10 days
 KEY = dg.AssetKey("daily")
 
 
@@ -70,7 +70,9 @@ def _what_the_ui_shows(instance: dg.DagsterInstance) -> dict:
 @pytest.fixture
 def instances(tmp_path, monkeypatch):
     """A plain SQLite instance and the project's, each in a folder of its own."""
-    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)  # the project's storage turns it on
+    # the project's storage turns batching on in the process: back as it was after the test
+    monkeypatch.setenv(BATCH_SIZE_ENV, "")
+    monkeypatch.delenv(BATCH_SIZE_ENV)
     (tmp_path / "plain").mkdir()
     (tmp_path / "ours").mkdir()
     plain = dg.DagsterInstance.local_temp(str(tmp_path / "plain"))
@@ -83,16 +85,29 @@ def instances(tmp_path, monkeypatch):
         instance.dispose()
 
 
-def test_a_ranged_run_is_recorded_as_by_the_plain_storage(instances):
+def test_a_ranged_run_is_recorded_as_by_the_plain_storage(instances, monkeypatch):
     plain, ours = instances
     assert isinstance(ours.event_log_storage, BatchedSqliteEventLogStorage)
+    batches = []
+    store = BatchedSqliteEventLogStorage.store_event_batch
+
+    def counted(self, events):
+        batches.append([e.dagster_event_type.value for e in events])
+        store(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", counted)
     _run_range(plain)
     _run_range(ours)
+    # the planned events and the materializations each reached the storage as one batch
+    assert sorted((sorted(set(b)), len(b)) for b in batches) == [
+        (["ASSET_MATERIALIZATION"], 10),
+        (["ASSET_MATERIALIZATION_PLANNED"], 10),
+    ]
     shown = _what_the_ui_shows(ours)
     assert shown == _what_the_ui_shows(plain)
-    assert len(shown["materialized"]) == 30 and not shown["failed"]
+    assert len(shown["materialized"]) == 10 and not shown["failed"]
     assert shown["planned_partitions"] == DAYS.get_partition_keys()  # one planned per partition
-    assert shown["latest_partition"] == "2026-01-30" and shown["last_run_is_the_latest_run"]
+    assert shown["latest_partition"] == "2026-01-10" and shown["last_run_is_the_latest_run"]
 
 
 def test_a_failed_ranged_run_shows_every_partition_failed(instances):
@@ -102,7 +117,7 @@ def test_a_failed_ranged_run_shows_every_partition_failed(instances):
         _run_range(instance, fail=True)  # after a good run: materialized before, failed now
     shown = _what_the_ui_shows(ours)
     assert shown == _what_the_ui_shows(plain)
-    assert len(shown["failed"]) == 30
+    assert len(shown["failed"]) == 10
 
 
 def test_the_checkouts_instance_uses_it_over_dagsters_sqlite_layout(tmp_path):
@@ -122,4 +137,4 @@ def test_the_checkouts_instance_uses_it_over_dagsters_sqlite_layout(tmp_path):
     with dg.DagsterInstance.from_config(str(tmp_path)) as after:
         assert isinstance(after.event_log_storage, BatchedSqliteEventLogStorage)
         assert after.get_runs(limit=1)[0].run_id == run_id
-        assert len(after.get_materialized_partitions(KEY)) == 30
+        assert len(after.get_materialized_partitions(KEY)) == 10
