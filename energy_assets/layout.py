@@ -32,6 +32,99 @@ MONITORING_LATEST = "monitoring/latest.json"
 DATA_CAPTURE_PREFIX = "datacapture/"
 
 
+# -- meter shards (``Settings.shards``): the training chain runs once per shard --------------
+# Shard ``None`` is the one-shard deployment: today's keys, unchanged (an existing bucket keeps
+# reading as it did). A shard's objects sit in a ``shard=NN/`` folder beside the file name.
+
+
+def shard_key(shard: int | str) -> str:
+    """A shard's partition key, as the raw layout names it: ``"03"``."""
+    return f"{int(shard):02d}"
+
+
+def shard_keys(shards: int) -> list[str]:
+    return [shard_key(i) for i in range(max(1, shards))]
+
+
+def scoped(key: str, shard: str | None) -> str:
+    """``key`` of ``shard``: ``clean/usage.parquet`` -> ``clean/shard=03/usage.parquet``."""
+    if shard is None:
+        return key
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/shard={shard}/{name}" if folder else f"shard={shard}/{name}"
+
+
+def clean(shard: str | None = None) -> str:
+    return scoped(CLEAN, shard)
+
+
+def clean_stats(shard: str | None = None) -> str:
+    return scoped(CLEAN_STATS, shard)
+
+
+def clean_manifest(shard: str | None = None) -> str:
+    return scoped(CLEAN_MANIFEST, shard)
+
+
+def train(shard: str | None = None) -> str:
+    return scoped(TRAIN, shard)
+
+
+def test(shard: str | None = None) -> str:
+    return scoped(TEST, shard)
+
+
+def split_manifest(shard: str | None = None) -> str:
+    return scoped(SPLIT_MANIFEST, shard)
+
+
+def features(shard: str | None = None) -> str:
+    return scoped(FEATURES, shard)
+
+
+def explored_shard(shards: int) -> str | None:
+    """The shard whose training set the exploration notebook reads: shard 00 (None: the
+    one-shard deployment's unscoped keys)."""
+    return shard_key(0) if shards > 1 else None
+
+
+def deepar_prefix(shard: str | None = None) -> str:
+    return DEEPAR_PREFIX if shard is None else f"{DEEPAR_PREFIX}shard={shard}/"
+
+
+# The multi-model endpoint (shards > 1): its ModelDataUrl prefix, under which each shard's
+# promoted artifact is copied at a key naming the shard and the version (a loaded model is not
+# read again: a new version gets a new key), and the route of each shard: which TargetModel
+# answers its meters. One small object per shard, so shard deploys never race on one file.
+SERVING_PREFIX = "models/serving/"
+ROUTES_PREFIX = "deployments/routes/"
+
+
+def target_model(shard: str, version: str) -> str:
+    """The TargetModel of ``version`` of ``shard``: its key under ``SERVING_PREFIX``."""
+    return f"shard={shard}/{version}.tar.gz"
+
+
+def route(shard: str) -> str:
+    return f"{ROUTES_PREFIX}shard={shard}.json"
+
+
+def shard_deployment(shard: str, version: str) -> str:
+    return f"{DEPLOYMENTS_PREFIX}shards/{shard}/{version}.json"
+
+
+def shard_smoke_record(shard: str, version: str) -> str:
+    return f"{DEPLOYMENTS_PREFIX}shards/{shard}/smoke/{version}.json"
+
+
+def monitoring_realised(shard: str | None = None) -> str:
+    return scoped(MONITORING_REALISED, shard)
+
+
+def monitoring_latest(shard: str | None = None) -> str:
+    return scoped(MONITORING_LATEST, shard)
+
+
 def handoff(run_id: str, asset: str) -> str:
     """The value ``asset`` handed on in run ``run_id``."""
     return f"runs/{run_id}/{asset}.json"
@@ -93,9 +186,9 @@ def monitoring_reference(version: str) -> str:
     return f"monitoring/reference/{version}.json"
 
 
-def deepar_channel(name: str) -> str:
+def deepar_channel(name: str, shard: str | None = None) -> str:
     """DeepAR's JSON Lines channel ``train`` or ``test`` (one object per meter)."""
-    return f"{DEEPAR_PREFIX}{name}/{name}.json"
+    return f"{deepar_prefix(shard)}{name}/{name}.json"
 
 
 def smoke_record(config_name: str) -> str:

@@ -146,13 +146,21 @@ def _in(day: str, first: str | None, last: str | None) -> bool:
 
 
 def read_raw(
-    storage: S3Storage, first: str | None = None, last: str | None = None, rows: bool = True
+    storage: S3Storage,
+    first: str | None = None,
+    last: str | None = None,
+    rows: bool = True,
+    shard: int | None = None,
 ) -> RawRead:
     """The raw usage of the days in ``[first, last]`` (either open; both None: all of it, and
     the undated object): month objects of the months the window covers, then the day CSVs of
     the window's days the month objects do not hold (the table stays the source for the days it
     holds). Listings, then parallel GETs. With ``rows=False`` only which days come from where
-    (no day CSV in the window: listings only)."""
+    (no day CSV in the window: listings only).
+
+    ``shard``: only the meters of that shard (``layout.shard_of`` over ``storage.shards``): its
+    month objects alone are read (a shard's run never GETs another shard's objects); day CSVs
+    and the undated object, which hold every meter, are read and filtered to the shard."""
     if first is None and last is None:
         keys = storage.list_keys(layout.RAW_PREFIX)
         undated = next((k for k in (layout.RAW_UNDATED, layout.RAW_UNDATED_CSV) if k in keys), None)
@@ -172,6 +180,7 @@ def read_raw(
         if k.startswith(layout.RAW_MONTHS)
         and k.endswith(".parquet")
         and _in(k[len(layout.RAW_MONTHS) :][:7], first and first[:7], last and last[:7])
+        and (shard is None or f"/shard={shard:02d}/" in k)
     ]
     with ThreadPoolExecutor(storage.threads) as pool:
         blobs = list(pool.map(storage.get_bytes, months))
@@ -201,4 +210,8 @@ def read_raw(
             frames.append(pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False))
     frames = [f for f in frames if len(f)]
     found.rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if shard is not None and len(found.rows) and "meter_id" in found.rows:
+        ids = found.rows["meter_id"]
+        of = {m: layout.shard_of(m, storage.shards) for m in ids.unique()}
+        found.rows = found.rows[ids.map(of).to_numpy() == shard].reset_index(drop=True)
     return found

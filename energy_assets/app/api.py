@@ -185,6 +185,8 @@ def app_from_env() -> Guard:
             image_uri=settings.image_uri,
             region_name=settings.region,
             invoke_timeout_seconds=10,
+            shards=settings.shards,
+            routes_bucket=settings.bucket,
         ),
         unit=settings.unit,
     )

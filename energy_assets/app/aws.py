@@ -78,6 +78,9 @@ class AppSageMaker(SageMakerResource):
     def runtime(self):
         return shared_client("sagemaker-runtime", self.region_name, self.invoke_timeout_seconds)
 
+    def s3(self):  # the shards' routes (multi-model endpoint)
+        return shared_client("s3", self.region_name)
+
     @classmethod
     def of(cls, sagemaker: SageMakerResource) -> AppSageMaker:
         return cls(**{name: getattr(sagemaker, name) for name in SageMakerResource.model_fields})

@@ -17,6 +17,7 @@ import pandas as pd
 
 from energy_assets.app.aws import AppSageMaker, AppUsageTable
 from energy_assets.resources import SageMakerResource, UsageTableResource
+from energy_assets.resources.sagemaker import NoRoute
 from energy_assets.serving.handler import quoted
 
 MAX_RANGE_DAYS = 366
@@ -197,9 +198,13 @@ class UsageService:
             raise Unavailable(f"cannot reach SageMaker: {error}") from None
 
     def _invoke(self, request: dict) -> dict:
+        """The endpoint's answer; with meter shards, the model of the meter's shard answers
+        (``SageMakerResource.invoke`` passes its TargetModel)."""
         name = self.sagemaker.endpoint_name
         try:
             return self.sagemaker.invoke(request)
+        except NoRoute as error:
+            raise Unavailable(str(error)) from None
         except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError):
             raise EndpointTimeout(
                 f"endpoint {name} did not answer within {self.sagemaker.invoke_timeout_seconds:g} s"

@@ -13,6 +13,7 @@ from energy_assets.assets.values import Dataset, Registration
 from energy_assets.orchestration.retry_policy import AWS_RETRY_POLICY
 from energy_assets.release.promotion import Challenger, DeployFailed, EndpointSpec, promote
 from energy_assets.release.rollout import ArtifactNotVerified, SmokeTestFailed, rollback
+from energy_assets.release.shards import promote_shard
 from energy_assets.resources import S3Storage, SageMakerResource
 
 
@@ -51,22 +52,33 @@ def forecast_endpoint(
     (``promotion.promote``). A challenger that does not is Rejected with the reason, which is
     also this materialization's metadata, and the champion keeps serving; a promoted model that
     fails its artifact check or smoke test fails the run, the endpoint restored. The data
-    version is the model version the endpoint serves after this materialization."""
+    version is the model version the endpoint serves after this materialization.
+
+    With meter shards (partition ``NN`` of several) the endpoint is a multi-model endpoint and
+    this deploys shard ``NN``'s model beside the others' (``release/shards.py``): its artifact
+    under a key naming the shard and version, smoke-tested through that TargetModel, then the
+    shard's route; a failed deploy leaves the shard's old route serving."""
     challenger = Challenger(
         registered_model.version, registered_model.model_uri, registered_model.smoke_meter
     )
 
     def split():
         return (
-            read_split(storage, train_test_split, layout.TRAIN),
-            read_split(storage, train_test_split, layout.TEST),
+            read_split(storage, train_test_split, layout.train(train_test_split.shard)),
+            read_split(storage, train_test_split, layout.test(train_test_split.shard)),
         )
 
     spec = EndpointSpec(**config.model_dump())
+    shard = train_test_split.shard
     try:
-        outcome = promote(
-            storage, sagemaker, challenger, split, spec, context.run_id, context.log.info
-        )
+        if shard is None:
+            outcome = promote(
+                storage, sagemaker, challenger, split, spec, context.run_id, context.log.info
+            )
+        else:
+            outcome = promote_shard(
+                storage, sagemaker, challenger, split, spec, context.run_id, shard, context.log.info
+            )
     except DeployFailed as failure:
         raise dg.Failure(
             description=str(failure),
@@ -90,14 +102,16 @@ def forecast_endpoint(
         )
     record = outcome.record
     capture = record["data_capture"]
+    routed = {"shard": shard, "target_model": record["target_model"]} if shard is not None else {}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(outcome.version),
         metadata={
             "deployed": True,
+            **routed,
             "endpoint_config": record["endpoint_config"],
             "model_version": outcome.version,
             "replaced_version": record["replaced_version"] or "none",
-            "previous_endpoint_config": record["previous_endpoint_config"] or "none",
+            "previous_endpoint_config": record.get("previous_endpoint_config") or "none",
             "instance_type": spec.instance_type,
             "initial_instance_count": spec.initial_instance_count,
             "data_capture": f"{spec.data_capture_percent}% to {capture['DestinationS3Uri']}"

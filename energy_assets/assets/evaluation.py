@@ -180,8 +180,8 @@ def evaluation_report(
             allow_retries=False,
         )
     bundle = load_bundle(storage.get_bytes(storage.key_of(model.model_uri), expect=model.sha256))
-    train = read_split(storage, train_test_split, layout.TRAIN)
-    test = read_split(storage, train_test_split, layout.TEST)
+    train = read_split(storage, train_test_split, layout.train(train_test_split.shard))
+    test = read_split(storage, train_test_split, layout.test(train_test_split.shard))
     rolling = rolling_test_forecasts(bundle, train, test)
     report, per_meter, png = evaluate_bundle(
         storage, bundle, model.model_uri, train, test, context.run_id, meters.unit, rolling

@@ -41,18 +41,20 @@ def exploration_features(
     """An exploration table: the training window with day of week, weekend, month, day and week
     of year, season, lag 7 and the mean of the previous 7 days, as CSV (the notebook needs only
     pandas). The notebook relates each feature to usage; no model reads this table."""
-    train = read_split(storage, train_test_split, layout.TRAIN)
+    shard = train_test_split.shard
+    train = read_split(storage, train_test_split, layout.train(shard))
     frame = add_calendar_features(train, hemisphere=config.hemisphere)
     body = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode()
-    storage.put_bytes(layout.FEATURES, body, "text/csv")
+    key = layout.features(shard)
+    storage.put_bytes(key, body, "text/csv")
     return handed_on(
-        Dataset({layout.FEATURES: sha256_hex(body)}),
+        Dataset({key: sha256_hex(body)}, shard),
         metadata={
             "rows": len(frame),
             "columns": ", ".join(frame.columns),
             "hemisphere": config.hemisphere,
             "preview": markdown_table(frame.tail(7)),
-            "uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
+            "uri": dg.MetadataValue.url(storage.uri(key)),
         },
     )
 
@@ -74,14 +76,16 @@ def exploration_report(
     a fresh kernel that reads S3 with boto3 (the same environment variables point it at the
     local AWS or a real account)."""
     # the kernel reads them: they must be the objects the upstream steps handed on
-    storage.check(layout.TRAIN, train_test_split.sha256(layout.TRAIN))
-    storage.check(layout.FEATURES, exploration_features.sha256(layout.FEATURES))
+    train_key = layout.train(train_test_split.shard)
+    features_key = layout.features(exploration_features.shard)
+    storage.check(train_key, train_test_split.sha256(train_key))
+    storage.check(features_key, exploration_features.sha256(features_key))
     notebook, html = execute_notebook(
         config.notebook_path,
         parameters={
             "BUCKET": storage.bucket,
-            "TRAIN_KEY": layout.TRAIN,
-            "FEATURES_KEY": layout.FEATURES,
+            "TRAIN_KEY": train_key,
+            "FEATURES_KEY": features_key,
             "MAX_METERS": config.max_meters,
         },
         timeout=config.timeout_seconds,
@@ -94,7 +98,7 @@ def exploration_report(
             "report_uri": dg.MetadataValue.url(uri),
             "cells_executed": len(code_cells),
             "html_bytes": len(html),
-            "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
-            "features_uri": dg.MetadataValue.url(storage.uri(layout.FEATURES)),
+            "train_uri": dg.MetadataValue.url(storage.uri(train_key)),
+            "features_uri": dg.MetadataValue.url(storage.uri(features_key)),
         }
     )

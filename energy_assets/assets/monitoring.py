@@ -3,6 +3,7 @@ as CloudWatch custom metrics with alarms on them. The work is ``energy_assets/mo
 asset configures it and reports what it found."""
 
 import dagster as dg
+import pandas as pd
 
 from energy_assets import layout
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
@@ -45,7 +46,11 @@ def forecast_monitoring_asset(partitions: dg.DailyPartitionsDefinition) -> dg.As
         name="forecast_monitoring",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[RAW_USAGE_EXPORT, dg.AssetKey("forecast_endpoint")],
+        deps=[
+            RAW_USAGE_EXPORT,
+            # every shard's deployment: a day scores each shard with its serving version
+            dg.AssetDep("forecast_endpoint", partition_mapping=dg.AllPartitionMapping()),
+        ],
         group_name="monitoring",
         kinds={"pandas", "s3", "cloudwatch"},
         retry_policy=AWS_RETRY_POLICY,
@@ -66,6 +71,8 @@ def forecast_monitoring(
     the drift verdict it records, by the rule configured here, is what the drift sensor acts on."""
     days = context.partition_keys
     options = options_of(config)
+    if storage.shards > 1:
+        return _by_shard(context, storage, cloudwatch, days, options)
     outcome = monitor(storage, cloudwatch, days, options, run_id=context.run_id)
     if outcome is None:
         context.log.info("no model is deployed yet: nothing to monitor")
@@ -104,3 +111,52 @@ def _metadata(outcome: Outcome, options: Options, days: int, storage: S3Storage)
         # where the pass's time went (reading the artifact, the reference, cleaning, scoring...)
         "seconds": dg.MetadataValue.json(outcome.seconds),
     }
+
+
+def _by_shard(context, storage, cloudwatch, days: list[str], options: Options):
+    """With meter shards: each shard scored with the version its route serves (its own raw
+    objects, realised rows, summary and alarms); the metadata sums them up, a line per shard."""
+    outcomes = {
+        shard: monitor(storage, cloudwatch, days, options, run_id=context.run_id, shard=shard)
+        for shard in layout.shard_keys(storage.shards)
+    }
+    served = {k: o for k, o in outcomes.items() if o is not None}
+    unserved = [k for k, o in outcomes.items() if o is None]
+    if not served:
+        context.log.info("no shard has a model deployed yet: nothing to monitor")
+        return dg.MaterializeResult(metadata={"status": "no model deployed", "days": len(days)})
+    nan = float("nan")
+    lines = pd.DataFrame(
+        [
+            {
+                "shard": k,
+                "model_version": o.version,
+                "rows_scored": len(o.scored),
+                "realised_mase": float(o.scored["scaled_error"].mean()) if len(o.scored) else nan,
+                "rolling_mase": o.verdict["rolling_mase"],
+                "drift": o.verdict["drift"],
+                "anomalies": len(o.anomalies),
+            }
+            for k, o in served.items()
+        ]
+    )
+    scored = pd.concat([o.scored for o in served.values()], ignore_index=True)
+    rows = len(scored)
+    reasons = [f"shard {k}: {r}" for k, o in served.items() for r in o.verdict["reasons"]]
+    return dg.MaterializeResult(
+        metadata={
+            "shards_monitored": len(served),
+            "shards_without_model": ", ".join(unserved) or "none",
+            "model_versions": ", ".join(f"{k}: {o.version}" for k, o in served.items()),
+            "days": len(days),
+            "rows_scored": rows,
+            "realised_mae": float(scored["abs_error"].mean()) if rows else nan,
+            "realised_mase": float(scored["scaled_error"].mean()) if rows else nan,
+            "drift": bool(lines["drift"].any()),
+            "drift_reasons": "; ".join(reasons) or "none",
+            "drift_rule": describe_rule(options.rule),
+            "anomalies": int(lines["anomalies"].sum()),
+            "by_shard": markdown_table(lines.round(3), 100),
+            "metrics_published": sum(o.published for o in served.values()),
+        }
+    )

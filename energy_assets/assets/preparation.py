@@ -6,6 +6,7 @@ import pydantic
 
 from energy_assets import layout, raw_store
 from energy_assets.assets.ingestion import RAW_USAGE_EXPORT
+from energy_assets.assets.shards import run_shard
 from energy_assets.assets.values import Dataset, handed_on
 from energy_assets.ml.cleaning import clean_usage, counted
 from energy_assets.ml.deepar import deepar_channels
@@ -44,7 +45,8 @@ def read_frame(storage: S3Storage, dataset: Dataset, key: str) -> pd.DataFrame:
 
 
 @dg.asset(
-    deps=[RAW_USAGE_EXPORT],
+    # every day of the export feeds a shard's cleaning (the shard's objects of every month)
+    deps=[dg.AssetDep(RAW_USAGE_EXPORT, partition_mapping=dg.AllPartitionMapping())],
     group_name="preparation",
     kinds={"pandas", "s3"},
     code_version="2",
@@ -63,10 +65,16 @@ def cleaned_usage(
     ``covariates`` (default ``ENERGY_ASSETS_COVARIATES``) are kept beside usage; other
     attributes are ignored and counted (``ignored_attributes``). Rows dated after the last
     complete day or before the history start are quarantined.
+
+    Partitioned by meter shard: a run reads only its shard's raw objects and writes
+    ``clean/shard=NN/`` (one shard: ``clean/``).
     """
-    raw = raw_store.read_raw(storage).rows
+    shard = run_shard(context, storage)
+    raw_read = raw_store.read_raw(storage, shard=None if shard is None else int(shard))
+    raw = raw_read.rows
     if raw.empty:
-        raise dg.Failure("no raw usage in S3: materialize raw_usage_export first")
+        where = "" if shard is None else f" for shard {shard}"
+        raise dg.Failure(f"no raw usage in S3{where}: materialize raw_usage_export first")
     try:
         result = clean_usage(
             raw,
@@ -86,10 +94,10 @@ def cleaned_usage(
     stats = {**result.stats, "quarantine_uri": storage.uri(quarantine_key)}
     # the frame and its counts are one output: a manifest written last vouches for both
     written = storage.put_set(
-        layout.CLEAN_MANIFEST,
+        layout.clean_manifest(shard),
         {
-            layout.CLEAN: (parquet_bytes(result.clean), "application/vnd.apache.parquet"),
-            layout.CLEAN_STATS: (json_bytes(stats), "application/json"),
+            layout.clean(shard): (parquet_bytes(result.clean), "application/vnd.apache.parquet"),
+            layout.clean_stats(shard): (json_bytes(stats), "application/json"),
         },
     )
     reasons = (
@@ -98,12 +106,13 @@ def cleaned_usage(
         else pd.DataFrame({"reason": [], "rows": []})
     )
     return handed_on(
-        Dataset(written),
+        Dataset(written, shard),
         metadata={
             **{k: v for k, v in result.stats.items() if isinstance(v, (int, float, str))},
             "quarantined_by_reason": markdown_table(reasons, 20),
             "quarantine": dg.MetadataValue.url(storage.uri(quarantine_key)),
-            "uri": dg.MetadataValue.url(storage.uri(layout.CLEAN)),
+            "uri": dg.MetadataValue.url(storage.uri(layout.clean(shard))),
+            "raw_objects_read": raw_read.objects,
         },
     )
 
@@ -121,7 +130,10 @@ def train_test_split(
     CSVs in S3 with the columns training reads (usage, the imputed flag, covariates). A meter
     with too few training days stays in (training serves it seasonal naive once it has a week)
     and is named in the metadata: one new meter must not stop the fleet."""
-    frame = read_frame(storage, cleaned_usage, layout.CLEAN).sort_values(["meter_id", "date"])
+    shard = cleaned_usage.shard  # the split is of the shard cleaning handed on
+    frame = read_frame(storage, cleaned_usage, layout.clean(shard)).sort_values(
+        ["meter_id", "date"]
+    )
     train, test = time_split(frame, test_days=config.test_days)
     short = short_meters(train, frame["meter_id"].unique())
     objects = {
@@ -129,15 +141,15 @@ def train_test_split(
             part.assign(date=part["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode(),
             "text/csv",
         )
-        for key, part in ((layout.TRAIN, train), (layout.TEST, test))
+        for key, part in ((layout.train(shard), train), (layout.test(shard), test))
     }
     # The same split as SageMaker DeepAR's JSON Lines channels (test = train + test days).
     for name, body in deepar_channels(train, test).items():
-        objects[layout.deepar_channel(name)] = (body.encode(), "application/jsonlines")
+        objects[layout.deepar_channel(name, shard)] = (body.encode(), "application/jsonlines")
     # one output of four objects: the manifest, written last, vouches for all of them
-    written = storage.put_set(layout.SPLIT_MANIFEST, objects)
+    written = storage.put_set(layout.split_manifest(shard), objects)
     return handed_on(
-        Dataset(written),
+        Dataset(written, shard),
         metadata={
             "train_rows": len(train),
             "test_rows": len(test),
@@ -148,8 +160,8 @@ def train_test_split(
             "train_end": str(train["date"].max().date()),
             "test_start": str(test["date"].min().date()),
             "test_end": str(test["date"].max().date()),
-            "train_uri": dg.MetadataValue.url(storage.uri(layout.TRAIN)),
-            "test_uri": dg.MetadataValue.url(storage.uri(layout.TEST)),
-            "deepar_channels": dg.MetadataValue.url(storage.uri(layout.DEEPAR_PREFIX)),
+            "train_uri": dg.MetadataValue.url(storage.uri(layout.train(shard))),
+            "test_uri": dg.MetadataValue.url(storage.uri(layout.test(shard))),
+            "deepar_channels": dg.MetadataValue.url(storage.uri(layout.deepar_prefix(shard))),
         },
     )

@@ -61,8 +61,11 @@ def read_split(storage: S3Storage, split: Dataset, key: str) -> pd.DataFrame:
     )
 
 
-def model_version(run_id: str) -> str:
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{run_id[:8]}"
+def model_version(run_id: str, shard: str | None = None) -> str:
+    """``20261130-012813-9421b17c``; a shard's version names its shard (``...-shard03``), so
+    the registry, the routes and the monitoring records tell the shards' models apart."""
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{run_id[:8]}"
+    return stamp if shard is None else f"{stamp}-shard{shard}"
 
 
 @dg.asset(
@@ -88,15 +91,16 @@ def trained_forecaster(
 
     Parameters come from the training window only; the test days join the artifact's history so
     that the endpoint forecasts the days after the latest actual."""
-    train = read_split(storage, train_test_split, layout.TRAIN)
-    test = read_split(storage, train_test_split, layout.TEST)
+    train = read_split(storage, train_test_split, layout.train(train_test_split.shard))
+    test = read_split(storage, train_test_split, layout.test(train_test_split.shard))
     columns = ["meter_id", "date", "usage"] + [
         c for c in ("temperature", "holiday") if c in train and c in test
     ]
     train, test = train[columns], test[columns]
-    version = model_version(context.run_id)
+    shard = train_test_split.shard
+    version = model_version(context.run_id, shard)
     if config.trainer == "sagemaker_deepar":
-        return launch_deepar(context, config, storage, sagemaker, train, test, version)
+        return launch_deepar(context, config, storage, sagemaker, train, test, version, shard)
     if config.trainer != "local":
         raise dg.Failure(f"unknown trainer {config.trainer!r}: use 'local' or 'sagemaker_deepar'")
     place = data_place(
@@ -155,14 +159,15 @@ def trained_forecaster(
     )
 
 
-def launch_deepar(context, config, storage, sagemaker, train, test, version):
+def launch_deepar(context, config, storage, sagemaker, train, test, version, shard=None):
     """Write the DeepAR channels and start the training job; the job's model is DeepAR's own
     format, served by the DeepAR image (not by this project's endpoint)."""
     channels = {}
     for name, body in deepar_channels(train, test).items():
-        if not storage.exists(layout.deepar_channel(name)):  # train_test_split writes them
-            storage.put_bytes(layout.deepar_channel(name), body.encode(), "application/jsonlines")
-        channels[name] = storage.uri(f"{layout.DEEPAR_PREFIX}{name}/")
+        key = layout.deepar_channel(name, shard)
+        if not storage.exists(key):  # train_test_split writes them
+            storage.put_bytes(key, body.encode(), "application/jsonlines")
+        channels[name] = storage.uri(f"{layout.deepar_prefix(shard)}{name}/")
     region = sagemaker.region()
     request = training_job_request(
         job_name=f"energy-deepar-{version}"[:63],

@@ -48,9 +48,11 @@ def handed_on(value: Value, metadata: dict[str, Any]) -> dg.Output:
 
 @dataclass(frozen=True)
 class Dataset(Value):
-    """Objects one materialization wrote: key -> SHA-256 of the bytes it wrote."""
+    """Objects one materialization wrote: key -> SHA-256 of the bytes it wrote; ``shard``: the
+    meter shard they hold (None: the one-shard deployment's unscoped keys)."""
 
     objects: dict[str, str]
+    shard: str | None = None
 
     def sha256(self, key: str) -> str:
         return self.objects[key]

@@ -21,11 +21,19 @@ def quality_alarm_names(endpoint: str) -> list[str]:
 
 
 def alarm_specs(
-    endpoint: str, version: str, ref: mon.Reference, rule: mon.DriftRule, meters: int
+    endpoint: str,
+    version: str,
+    ref: mon.Reference,
+    rule: mon.DriftRule,
+    meters: int,
+    name: str | None = None,
 ) -> list[AlarmSpec]:
-    """The alarms of the serving version, on the thresholds of the configured drift rule."""
+    """The alarms of the serving version, on the thresholds of the configured drift rule;
+    ``name``: the alarms' name stem (a meter shard's: ``<endpoint>-shard03``), default the
+    endpoint's."""
     fleet = {"Endpoint": endpoint, "ModelVersion": version}
-    rolling, weekly = quality_alarm_names(endpoint)
+    stem = name or endpoint
+    rolling, weekly = quality_alarm_names(stem)
     return [
         AlarmSpec(
             rolling,
@@ -45,7 +53,7 @@ def alarm_specs(
             datapoints_to_alarm=rule.consecutive,
         ),
         AlarmSpec(
-            f"{endpoint}-usage-anomalies",
+            f"{stem}-usage-anomalies",
             "AnomalyCount",
             fleet,
             max(1, meters // 2),

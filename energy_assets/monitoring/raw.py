@@ -19,10 +19,14 @@ if TYPE_CHECKING:
 CONTEXT_DAYS = 35
 
 
-def recent_clean(storage: S3Storage, bundle: ForecastBundle, last: str) -> pd.DataFrame:
+def recent_clean(
+    storage: S3Storage, bundle: ForecastBundle, last: str, shard: str | None = None
+) -> pd.DataFrame:
     """The cleaned usage from ``CONTEXT_DAYS`` before the bundle's history ends through
-    ``last`` (empty when there is none): what realised error and usage drift are computed on."""
+    ``last`` (empty when there is none): what realised error and usage drift are computed on.
+    ``shard``: that meter shard's objects only."""
     history_end = min(s.index[-1] for s in bundle.history.values())
     first = (history_end - pd.Timedelta(days=CONTEXT_DAYS)).strftime("%Y-%m-%d")
-    raw = read_raw(storage, first, last).rows  # month objects, and day CSVs dropped into S3
+    # month objects, and day CSVs dropped into S3
+    raw = read_raw(storage, first, last, shard=None if shard is None else int(shard)).rows
     return clean_usage(raw).clean if len(raw) else pd.DataFrame()

@@ -80,14 +80,20 @@ def monitor(
     days: list[str],
     options: Options,
     run_id: str = "",
+    shard: str | None = None,
 ) -> Outcome | None:
     """Monitor ``days`` (sorted day keys) for the deployed version; None when none is deployed.
+
+    ``shard``: a meter shard of the multi-model endpoint, scored with the version its route
+    serves, on its own raw objects, into ``monitoring/shard=NN/`` with alarms of its own.
 
     What the serving version forecast for each meter is reconstructed from its artifact (from the
     actuals known the day before), scored, checked for anomalies (actual outside the 95% interval,
     sudden level shift) and for usage drift against the training window. Writes the realised rows
     and ``monitoring/latest.json`` in S3, metrics and alarms in CloudWatch."""
-    current = storage.get_json_or_none(layout.DEPLOYMENT_CURRENT)
+    current = storage.get_json_or_none(
+        layout.DEPLOYMENT_CURRENT if shard is None else layout.route(shard)
+    )
     if current is None:
         return None
     endpoint = current.get("endpoint", "")
@@ -97,7 +103,7 @@ def monitor(
     with watch.part("reference"):
         ref = serving_reference(storage, bundle, options.reference_days, options.lead_days)
     with watch.part("clean"):
-        clean = recent_clean(storage, bundle, days[-1])
+        clean = recent_clean(storage, bundle, days[-1], shard)
     in_days = pd.DatetimeIndex(pd.to_datetime(days))
     with watch.part("realised"):
         new_rows = (
@@ -106,7 +112,7 @@ def monitor(
             else pd.DataFrame(columns=mon.REALISED_COLUMNS)
         )
     with watch.part("store"):
-        rows = merge_realised(storage, new_rows)
+        rows = merge_realised(storage, new_rows, shard)
     with watch.part("summary"):
         version_rows = mon.anomalies(rows[rows["model_version"] == bundle.version], ref)
         daily = mon.daily_summary(version_rows, window=options.rolling_days)
@@ -134,7 +140,10 @@ def monitor(
                 options.metric_max_age_days,
             )
         )
-        specs = alarm_specs(endpoint, bundle.version, ref, options.rule, len(bundle.meters))
+        stem = endpoint if shard is None else f"{endpoint}-shard{shard}"
+        specs = alarm_specs(
+            endpoint, bundle.version, ref, options.rule, len(bundle.meters), name=stem
+        )
         alarms_put = cloudwatch.ensure_alarms(specs)
     summary = {
         "endpoint": endpoint,
@@ -150,10 +159,11 @@ def monitor(
             )
         ),
         "alarms": [s.name for s in specs],
-        "quality_alarms": quality_alarm_names(endpoint),
+        "quality_alarms": quality_alarm_names(stem),
         "run_id": run_id,
+        "shard": shard,
     }
-    storage.put_json(layout.MONITORING_LATEST, summary)
+    storage.put_json(layout.monitoring_latest(shard), summary)
     return Outcome(
         endpoint=endpoint,
         version=bundle.version,

@@ -57,11 +57,15 @@ def stored_reference(storage: S3Storage, version: str) -> mon.Reference:
     return mon.Reference.from_dict(storage.get_json(layout.monitoring_reference(version)))
 
 
-def merge_realised(storage: S3Storage, new_rows: pd.DataFrame) -> pd.DataFrame:
+def merge_realised(
+    storage: S3Storage, new_rows: pd.DataFrame, shard: str | None = None
+) -> pd.DataFrame:
     """The stored realised rows with ``new_rows`` replacing any for the same meter, day and
-    version (a partition materialized again is scored again, not twice)."""
+    version (a partition materialized again is scored again, not twice); a meter shard's rows
+    are kept apart (``monitoring/shard=NN/``)."""
+    key = layout.monitoring_realised(shard)
     try:
-        old = storage.read_parquet(layout.MONITORING_REALISED)
+        old = storage.read_parquet(key)
     except MissingObject:
         old = None
     if old is not None:
@@ -71,5 +75,5 @@ def merge_realised(storage: S3Storage, new_rows: pd.DataFrame) -> pd.DataFrame:
         rows = new_rows
     rows = rows.sort_values(["model_version", "meter_id", "date"]).reset_index(drop=True)
     if len(new_rows):
-        storage.put_parquet(layout.MONITORING_REALISED, rows)
+        storage.put_parquet(key, rows)
     return rows

@@ -73,8 +73,11 @@ def exploration_notebook(bucket: str, train_key: str) -> bytes:
     """The exploration notebook with this bucket's names in its parameters (the instance's
     kernels know nothing of ``ENERGY_ASSETS_BUCKET``)."""
     notebook = nbformat.read(str(EXPLORATION), as_version=4)
+    # the features table of the same shard as the training set (``clean/shard=NN/...``)
+    shard = train_key.split("/shard=")[1].split("/")[0] if "/shard=" in train_key else None
+    features = layout.features(shard)
     inject_parameters(
-        notebook, {"BUCKET": bucket, "TRAIN_KEY": train_key, "FEATURES_KEY": layout.FEATURES}
+        notebook, {"BUCKET": bucket, "TRAIN_KEY": train_key, "FEATURES_KEY": features}
     )
     return nbformat.writes(notebook).encode()
 

@@ -38,7 +38,12 @@ def notebook_instance(
     try:
         if config.action == "create":
             found, url = nb.open_instance(
-                client, storage, spec, layout.TRAIN, poll=config.poll_seconds, log=context.log.info
+                client,
+                storage,
+                spec,
+                layout.train(layout.explored_shard(storage.shards)),
+                poll=config.poll_seconds,
+                log=context.log.info,
             )
             metadata = {
                 "status": found["NotebookInstanceStatus"],

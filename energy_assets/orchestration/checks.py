@@ -20,8 +20,10 @@ MAX_QUARANTINED_SHARE = 0.05
 @dg.asset_check(asset=cleaned_usage, blocking=True)
 def cleaned_usage_is_complete(storage: S3Storage, cleaned_usage: Dataset) -> dg.AssetCheckResult:
     """One finite, non-negative value per meter and day, gap-free, with few rows quarantined."""
-    frame = read_frame(storage, cleaned_usage, layout.CLEAN)
-    stats = storage.get_json(layout.CLEAN_STATS, expect=cleaned_usage.sha256(layout.CLEAN_STATS))
+    shard = cleaned_usage.shard
+    frame = read_frame(storage, cleaned_usage, layout.clean(shard))
+    stats_key = layout.clean_stats(shard)
+    stats = storage.get_json(stats_key, expect=cleaned_usage.sha256(stats_key))
     duplicates = int(frame.duplicated(["meter_id", "date"]).sum())
     missing = int(frame["usage"].isna().sum())
     negative = int((frame["usage"] < 0).sum())

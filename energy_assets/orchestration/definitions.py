@@ -17,6 +17,7 @@ from energy_assets.assets.ingestion import raw_usage_export_asset, usage_table
 from energy_assets.assets.monitoring import forecast_monitoring_asset
 from energy_assets.assets.preparation import cleaned_usage, train_test_split
 from energy_assets.assets.registry import registered_model
+from energy_assets.assets.shards import by_shard
 from energy_assets.assets.training import trained_forecaster
 from energy_assets.notebooks.job import notebook_instance_job
 from energy_assets.orchestration.checks import cleaned_usage_is_complete, model_beats_seasonal_naive
@@ -28,7 +29,7 @@ from energy_assets.orchestration.jobs import (
     training_job,
     usage_job,
 )
-from energy_assets.orchestration.partitions import daily_partitions
+from energy_assets.orchestration.partitions import daily_partitions, shard_partitions
 from energy_assets.orchestration.schedules import build_schedules
 from energy_assets.orchestration.sensors import build_sensors
 from energy_assets.resources import (
@@ -64,6 +65,8 @@ def build_resources(settings: Settings) -> dict:
             role_arn=settings.role_arn,
             image_uri=settings.image_uri,
             region_name=settings.region,
+            shards=settings.shards,
+            routes_bucket=settings.bucket,
         ),
         "cloudwatch": CloudWatchResource(
             namespace=settings.metrics_namespace,
@@ -84,10 +87,11 @@ def build_resources(settings: Settings) -> dict:
 def build_defs(settings: Settings) -> dg.Definitions:
     """The whole deployment ``settings`` names, as one Definitions object."""
     partitions = daily_partitions(settings)
-    return dg.Definitions(
-        assets=[
-            usage_table,
-            raw_usage_export_asset(partitions),
+    shards = shard_partitions(settings)
+    # the training chain (and the exploration of a shard's training set) runs once per shard
+    sharded = [
+        by_shard(asset, shards)
+        for asset in (
             cleaned_usage,
             train_test_split,
             exploration_features,
@@ -96,6 +100,13 @@ def build_defs(settings: Settings) -> dg.Definitions:
             evaluation_report,
             registered_model,
             forecast_endpoint,
+        )
+    ]
+    return dg.Definitions(
+        assets=[
+            usage_table,
+            raw_usage_export_asset(partitions),
+            *sharded,
             forecast_monitoring_asset(partitions),
         ],
         asset_checks=[cleaned_usage_is_complete, model_beats_seasonal_naive],
@@ -109,7 +120,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             meter_file_job,
             notebook_instance_job,
         ],
-        schedules=build_schedules(settings.timezone),
+        schedules=build_schedules(settings.timezone, settings.shards),
         sensors=build_sensors(settings),
         resources=build_resources(settings),
     )

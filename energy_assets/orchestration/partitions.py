@@ -3,6 +3,7 @@ import: ``build_defs`` passes the settings in)."""
 
 import dagster as dg
 
+from energy_assets import layout
 from energy_assets.settings import Settings
 
 
@@ -12,3 +13,9 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(
         start_date=settings.history_start, end_offset=0, timezone=settings.timezone
     )
+
+
+def shard_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
+    """One partition per meter shard, ``"00"`` to ``"NN"`` as the raw layout names them
+    (``raw/usage/month=YYYY-MM/shard=NN/``): the training chain runs once per shard."""
+    return dg.StaticPartitionsDefinition(layout.shard_keys(settings.shards))

@@ -32,14 +32,17 @@ class PipelineRuns:
     """The runs made, in order; a job after a failed one is not run (``None``)."""
 
     ingestion: dg.ExecuteInProcessResult
-    training: dg.ExecuteInProcessResult | None = None
+    training: dg.ExecuteInProcessResult | None = None  # the last training run (a failed one)
     exploration: dg.ExecuteInProcessResult | None = None
     ingestion_runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+    # one training run per meter shard, in shard order: shard key -> run
+    training_runs: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
 
     def failed(self) -> tuple[str, dg.ExecuteInProcessResult] | None:
         """The first job that failed, with its run; ``None`` when every job run succeeded."""
         for name, run in (
             ("ingestion_job", self.ingestion),
+            *((f"training_job (shard {k})", r) for k, r in self.training_runs.items()),
             ("training_job", self.training),
             ("exploration_job", self.exploration),
         ):
@@ -100,14 +103,22 @@ def materialize_all(
     since = time.time()
     say = say or (lambda _: None)
 
-    def run(name: str, tags: dict | None = None) -> dg.ExecuteInProcessResult:
+    def run(
+        name: str, tags: dict | None = None, partition_key: str | None = None
+    ) -> dg.ExecuteInProcessResult:
         job = defs.resolve_job_def(name)
         if one_line_logs:
             job = job.with_logger_defs({"console": one_line_console})
         return job.execute_in_process(
-            run_config=RUN_CONFIG, instance=instance, tags=tags, raise_on_error=False
+            run_config=RUN_CONFIG,
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            partition_key=partition_key,
         )
 
+    training = defs.resolve_job_def("training_job").partitions_def
+    run.shard_keys = training.get_partition_keys() if training else [None]
     try:
         return _materialize(run, first_day, last_day, explore, say, chunk_days)
     except KeyboardInterrupt:
@@ -152,12 +163,30 @@ def _materialize(run, first_day, last_day, explore, say, chunk_days) -> Pipeline
                 f"({done}/{total} days, {elapsed:.0f} s; about {left:.0f} s left)"
             )
     runs = PipelineRuns(ingestion=ingestion_runs[-1], ingestion_runs=ingestion_runs)
-    say("training_job: clean, split, train, evaluate, register, deploy")
-    runs.training = run("training_job")
-    if explore and runs.training.success:
+    return _train_shards(run, runs, explore, say)
+
+
+def _train_shards(run, runs: PipelineRuns, explore: bool, say) -> PipelineRuns:
+    """``training_job`` once per meter shard (one run each, in order: on a cluster they are
+    independent runs Dagster may place anywhere), stopping at the first that fails; then the
+    exploration of shard 00's training set."""
+    keys = _shard_keys(run)
+    for key in keys:
+        where = f" (shard {key} of {len(keys)})" if len(keys) > 1 else ""
+        say(f"training_job{where}: clean, split, train, evaluate, register, deploy")
+        runs.training = runs.training_runs[key] = run("training_job", partition_key=key)
+        if not runs.training.success:
+            return runs
+    if explore:
         say("exploration_job: the exploration table and notebook of the training set")
-        runs.exploration = run("exploration_job")
+        runs.exploration = run("exploration_job", partition_key=keys[0])  # shard 00's
     return runs
+
+
+def _shard_keys(run) -> list[str | None]:
+    """The training job's shard partitions (``run.shard_keys``, set by ``materialize_all``
+    from the deployment's ``shard_partitions``); ``[None]`` for an unpartitioned job."""
+    return list(getattr(run, "shard_keys", None) or [None])
 
 
 def asset_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict | None:

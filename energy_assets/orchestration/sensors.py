@@ -28,6 +28,7 @@ from energy_assets.resources import CloudWatchResource, S3Storage, UsageTableRes
 from energy_assets.settings import Settings
 
 TRIGGER_TAG = "energy-assets/trigger"
+PARTITION_TAG = "dagster/partition"
 REASON_TAG = "energy-assets/reason"
 # A retrain for drift is judged (quality check, champion/challenger) on the latest two weeks.
 DRIFT_RETRAIN_RUN_CONFIG = {"ops": {"train_test_split": {"config": {"test_days": 14}}}}
@@ -207,7 +208,7 @@ def meter_file_requests(
     return dg.SensorResult(run_requests=requests, cursor=state)
 
 
-def _retrain_running(context: dg.SensorEvaluationContext) -> bool:
+def _retrain_running(context: dg.SensorEvaluationContext, shard: str) -> bool:
     active = [
         dg.DagsterRunStatus.QUEUED,
         dg.DagsterRunStatus.NOT_STARTED,
@@ -215,43 +216,90 @@ def _retrain_running(context: dg.SensorEvaluationContext) -> bool:
         dg.DagsterRunStatus.STARTED,
     ]
     runs = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name=training_job.name, statuses=active), limit=1
+        filters=dg.RunsFilter(
+            job_name=training_job.name, statuses=active, tags={PARTITION_TAG: shard}
+        ),
+        limit=1,
     )
-    return bool(runs)
+    if runs:
+        return True
+    # a run started without a partition (before shards) counts for every shard
+    unpartitioned = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=training_job.name, statuses=active), limit=5
+    )
+    return any(PARTITION_TAG not in run.tags for run in unpartitioned)
 
 
 @dg.sensor(
     job=training_job,
     minimum_interval_seconds=600,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a retrain (training_job, through the champion/challenger gate) when "
-    "forecast_monitoring found the serving model's realised error drifting above its reference "
-    "(by the rule configured on that asset) or a quality alarm is in ALARM.",
+    description="Requests a retrain (training_job, through the champion/challenger gate) of "
+    "each meter shard whose serving model forecast_monitoring found drifting above its "
+    "reference (by the rule configured on that asset), or whose quality alarm is in ALARM: a "
+    "run for that shard's partition only.",
 )
 def drift_sensor(
     context: dg.SensorEvaluationContext, storage: S3Storage, cloudwatch: CloudWatchResource
 ) -> dg.SensorResult:
-    summary = storage.get_json_or_none(layout.MONITORING_LATEST)
-    current = storage.get_json_or_none(layout.DEPLOYMENT_CURRENT) if summary else None
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    if storage.shards <= 1:
+        request, reason, state = _drift_request(context, storage, cloudwatch, None, cursor)
+        if request is None:
+            return dg.SensorResult(
+                skip_reason=reason, **({"cursor": json.dumps(state)} if state else {})
+            )
+        return dg.SensorResult(run_requests=[request], cursor=json.dumps(state))
+    states, requests, reasons = dict(cursor.get("shards", {})), [], []
+    for shard in layout.shard_keys(storage.shards):
+        request, reason, state = _drift_request(
+            context, storage, cloudwatch, shard, states.get(shard, {})
+        )
+        if state:
+            states[shard] = state
+        if request is None:
+            reasons.append(f"shard {shard}: {reason}")
+        else:
+            requests.append(request)
+    state = json.dumps({"shards": states})
+    if not requests:
+        return dg.SensorResult(skip_reason="; ".join(reasons), cursor=state)
+    return dg.SensorResult(run_requests=requests, cursor=state)
+
+
+def _drift_request(
+    context: dg.SensorEvaluationContext,
+    storage: S3Storage,
+    cloudwatch: CloudWatchResource,
+    shard: str | None,
+    cursor: dict,
+) -> tuple[dg.RunRequest | None, str, dict | None]:
+    """A retrain of ``shard`` (None: the one-shard deployment) when its serving model drifted:
+    (the request or None, why not, the shard's next cursor or None to keep it)."""
+    summary = storage.get_json_or_none(layout.monitoring_latest(shard))
+    where = layout.DEPLOYMENT_CURRENT if shard is None else layout.route(shard)
+    current = storage.get_json_or_none(where) if summary else None
     if summary is None or current is None:
-        return dg.SensorResult(skip_reason="no monitored model yet")
+        return None, "no monitored model yet", None
     version = current["model_version"]
     if summary["model_version"] != version:
-        return dg.SensorResult(skip_reason=f"model {version} has not been monitored yet")
-    if _retrain_running(context):
-        return dg.SensorResult(skip_reason="a retrain is running")
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    alarms = alarms_in_alarm(cloudwatch, current.get("endpoint", ""), version)
+        return None, f"model {version} has not been monitored yet", None
+    partition = shard or layout.shard_key(0)
+    if _retrain_running(context, partition):
+        return None, "a retrain is running", None
+    stem = current.get("endpoint", "")
+    alarms = alarms_in_alarm(cloudwatch, stem if shard is None else f"{stem}-shard{shard}", version)
     retrain, reason, state = drift_decision(summary, alarms, cursor)
     if not retrain:
-        return dg.SensorResult(skip_reason=reason, cursor=json.dumps(state))
+        return None, reason, state
     context.log.info(f"retraining: model {version} drifted ({reason})")
     request = dg.RunRequest(
         run_key=f"retrain:{version}:{state['requested']}",
         run_config=DRIFT_RETRAIN_RUN_CONFIG,
+        partition_key=partition,
         tags={TRIGGER_TAG: "drift", REASON_TAG: reason[:255], "energy-assets/champion": version},
     )
-    return dg.SensorResult(run_requests=[request], cursor=json.dumps(state))
+    return request, reason, state
 
 
 def build_sensors(settings: Settings) -> list:

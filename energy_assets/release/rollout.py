@@ -233,6 +233,12 @@ def rollback(storage, sagemaker, version: str, horizon: int = 7) -> dict:
     """Serve ``version`` again: its endpoint config (kept from when it served), after checking
     its artifact against the registered checksum, smoke-tested; the registry marks it Approved
     and the version it replaces Rejected."""
+    if getattr(sagemaker, "multi_model", False):
+        raise ValueError(
+            f"endpoint {sagemaker.endpoint_name} serves a model per meter shard: roll a shard "
+            "back by deploying the older version to it (forecast_endpoint with force: true for "
+            "that shard's partition); rollback moves a single-model endpoint"
+        )
     known = deployed_versions(storage)
     if version not in known:
         raise ValueError(

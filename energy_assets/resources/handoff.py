@@ -58,9 +58,12 @@ class RunValueIOManager(dg.ConfigurableIOManager):
                 allow_retries=False,
             )
         value = kind.from_dict(payload["value"])
-        context.add_input_metadata(
-            {"from_run": run_id, "how": how, "value": dg.MetadataValue.json(payload["value"])}
-        )
+        if _one_partition(context) is not None or not _has_partitions(context):
+            # (a check on a shard-partitioned asset reads it over every partition, in Dagster's
+            # view: the input has no one partition to record metadata against)
+            context.add_input_metadata(
+                {"from_run": run_id, "how": how, "value": dg.MetadataValue.json(payload["value"])}
+            )
         return value
 
     @staticmethod
@@ -72,10 +75,37 @@ class RunValueIOManager(dg.ConfigurableIOManager):
         if run_id and run_id != RUN_ID_PLACEHOLDER:
             return run_id, "written by this run"
         # the upstream step is not part of this run: Dagster made up its output's context
-        event = context.instance.get_latest_materialization_event(context.asset_key)
+        partition = _one_partition(context)
+        if partition is None:
+            event = context.instance.get_latest_materialization_event(context.asset_key)
+        else:  # a shard's step reads its own shard's value
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[partition]),
+                limit=1,
+            ).records
+            event = records[0].event_log_entry if records else None
+        named = asset if partition is None else f"{asset} (partition {partition})"
         if event is None:
             raise dg.Failure(
-                f"{asset} has never been materialized: materialize {asset} first",
+                f"{named} has never been materialized: materialize {named} first",
                 allow_retries=False,
             )
-        return event.run_id, f"the latest materialization of {asset}"
+        return event.run_id, f"the latest materialization of {named}"
+
+
+def _has_partitions(context: dg.InputContext) -> bool:
+    try:
+        return context.has_asset_partitions
+    except DagsterInvariantViolationError:
+        return False
+
+
+def _one_partition(context: dg.InputContext) -> str | None:
+    """The upstream partition a step reads (a shard's step: its own shard), or None."""
+    try:
+        if not context.has_asset_partitions:
+            return None
+        keys = context.asset_partition_keys
+    except (DagsterInvariantViolationError, dg.DagsterInvalidInvocationError):
+        return None
+    return keys[0] if len(keys) == 1 else None

@@ -11,6 +11,8 @@ import boto3
 import botocore.exceptions
 import dagster as dg
 
+from energy_assets import layout
+from energy_assets.resources import routes
 from energy_assets.resources.retries import RetryMode, client_config
 
 VARIANT = "AllTraffic"
@@ -19,6 +21,10 @@ VARIANT = "AllTraffic"
 def _not_found(error) -> bool:
     """SageMaker's answer for a missing endpoint, config, package or group."""
     return error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound")
+
+
+class NoRoute(LookupError):
+    """No model serves a meter's shard yet on the multi-model endpoint (no route written)."""
 
 
 class EndpointFailed(RuntimeError):
@@ -38,6 +44,12 @@ class SageMakerResource(dg.ConfigurableResource):
     retry_mode: RetryMode = "standard"
     max_attempts: int = 5  # control-plane calls per request in all, the first included
     invoke_max_attempts: int = 2  # an invocation is retried once: a caller is waiting
+    # Meter shards (ENERGY_ASSETS_SHARDS). Above 1 the endpoint is multi-model: ``invoke``
+    # routes a meter to its shard's model (TargetModel) by the routes the deploy wrote in
+    # ``routes_bucket`` (``resources/routes.py``), read at most once per ``routes_ttl_seconds``.
+    shards: int = 1
+    routes_bucket: str = ""
+    routes_ttl_seconds: float = 10.0
 
     def client(self):
         return boto3.client(
@@ -258,7 +270,42 @@ class SageMakerResource(dg.ConfigurableResource):
         )
         return {"resource_id": resource_id, "policy_arn": policy["PolicyARN"]}
 
+    def s3(self):
+        return boto3.client(
+            "s3", region_name=self.region_name, config=client_config(self.retry_mode, 3)
+        )
+
+    @property
+    def multi_model(self) -> bool:
+        """Whether the endpoint serves a model per meter shard (``shards`` above 1)."""
+        return self.shards > 1
+
+    def route(self, shard: str) -> dict | None:
+        """The route of ``shard`` (``target_model``, ``model_version``), None if unrouted."""
+        return routes.read_route(self.s3, self.routes_bucket, shard, self.routes_ttl_seconds)
+
+    def target_for(self, meter_id: str | None) -> str:
+        """The TargetModel that answers ``meter_id`` (its shard's route); without a meter, the
+        first shard that has a route. NoRoute when there is none."""
+        if meter_id is not None:
+            shard = layout.shard_key(layout.shard_of(meter_id, self.shards))
+            found = self.route(shard)
+            if found is None:
+                raise NoRoute(
+                    f"no model serves shard {shard} (meter {meter_id}) on endpoint "
+                    f"{self.endpoint_name} yet: materialize forecast_endpoint for partition {shard}"
+                )
+            return found["target_model"]
+        for shard in layout.shard_keys(self.shards):
+            found = self.route(shard)
+            if found is not None:
+                return found["target_model"]
+        raise NoRoute(f"no shard has a model on endpoint {self.endpoint_name} yet")
+
     def invoke(self, payload: dict) -> dict:
+        """Invoke the endpoint; with shards, the model of the meter's shard (``target_for``)."""
+        if self.multi_model:
+            return self.invoke_target(self.target_for(payload.get("meter_id")), payload)
         response = self.runtime().invoke_endpoint(
             EndpointName=self.endpoint_name,
             ContentType="application/json",
@@ -281,6 +328,8 @@ class SageMakerResource(dg.ConfigurableResource):
             return {**found, "model_version": None, "detail": f"endpoint is {status}"}
         try:
             answer = self.invoke({"horizon": 1, **({"meter_id": meter_id} if meter_id else {})})
+        except NoRoute as error:
+            return {**found, "model_version": None, "detail": f"does not answer: {error}"}
         except botocore.exceptions.ClientError as error:
             if error.response.get("OriginalStatusCode") == 400:
                 return {**found, "answers": True, "model_version": None, "detail": "answers"}

@@ -156,7 +156,12 @@ def cmd_notebook_instance(args: argparse.Namespace) -> int:
                 role_arn=resources["sagemaker"].role_arn,
             )
             found, url = nb.open_instance(
-                client, resources["storage"], spec, layout.TRAIN, wait=not args.no_wait, poll=poll
+                client,
+                resources["storage"],
+                spec,
+                layout.train(layout.explored_shard(resources["storage"].shards)),
+                wait=not args.no_wait,
+                poll=poll,
             )
             print(f"notebook instance {args.name} is {found['NotebookInstanceStatus']}")
             if url:

@@ -21,6 +21,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
+from energy_assets import layout
+
 APP_WAIT_SECONDS = 180.0  # the app's first answer can take a while on a busy machine
 UI_STOP_SECONDS = 5.0  # then the UI's process group is killed
 
@@ -313,14 +315,26 @@ def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None
 
     storage = defs.resources["storage"]
     sagemaker = defs.resources["sagemaker"]
-    stats = storage.get_json("clean/stats.json")
-    # the report of the model this run evaluated (and, in a fresh demo, deployed)
-    evaluated = asset_metadata(runs.training, "evaluation_report")
-    report = storage.get_json(storage.key_of(evaluated["report_uri"]))
-    deployment = storage.get_json("deployments/current.json")
+    # the report of the model this run evaluated (and, in a fresh demo, deployed); with meter
+    # shards, each shard's, the summary's figures those of shard 00
+    reports = {
+        key: storage.get_json(
+            storage.key_of(asset_metadata(run, "evaluation_report")["report_uri"])
+        )
+        for key, run in runs.training_runs.items()
+    }
+    report = next(iter(reports.values()))
+    if sagemaker.multi_model:
+        stats = _shard_stats(storage, list(reports))
+        shards = _check_routes(storage, sagemaker, reports)
+        deployment = storage.get_json(layout.route(next(iter(reports))))
+    else:
+        stats, shards = storage.get_json(layout.CLEAN_STATS), []
+        deployment = storage.get_json(layout.DEPLOYMENT_CURRENT)
     meter = report["smoke_meter"]
     answer = sagemaker.invoke({"meter_id": meter, "horizon": 7})
     return {
+        "shards": shards,
         "seeded": seeded,
         "stats": stats,
         "report": report,
@@ -332,6 +346,57 @@ def _seed_and_materialize(home: Path, settings, frame, country=None, subdiv=None
         "last_day": last_day,
         "settings": settings,
     }
+
+
+def _shard_stats(storage, keys: list[str]) -> dict:
+    """Cleaning's counts summed over the shards (each shard's run cleaned its own meters)."""
+    each = [storage.get_json(layout.clean_stats(k)) for k in keys]
+    counts = ("rows_clean", "rows_imputed", "rows_quarantined")
+    return {
+        **{c: sum(int(e[c]) for e in each) for c in counts},
+        "quarantine_uri": f"{each[0]['quarantine_uri']} and {len(each) - 1} more, one per shard"
+        if len(each) > 1
+        else each[0]["quarantine_uri"],
+    }
+
+
+def _check_routes(storage, sagemaker, reports: dict[str, dict]) -> list[dict]:
+    """Each shard's route, checked as a client meets it: a meter of the shard, invoked the
+    way the app invokes (``SageMakerResource.invoke`` passes the shard's TargetModel), must be
+    answered by the version the route names. A shard answered by another model fails the demo."""
+    shards = []
+    for key, report in reports.items():
+        route = storage.get_json(layout.route(key))
+        meter = report["smoke_meter"]
+        answer = sagemaker.invoke({"meter_id": meter, "horizon": 1})
+        if answer.get("model_version") != route["model_version"]:
+            raise DemoFailed(
+                f"shard {key}: meter {meter} was answered by {answer.get('model_version')}, "
+                f"its route names {route['model_version']} ({route['target_model']})"
+            )
+        shards.append(
+            {
+                "shard": key,
+                "meters": report["meters"],
+                "version": route["model_version"],
+                "target_model": route["target_model"],
+                "relative_mae": report["overall"]["relative_mae"],
+                "meter": meter,
+            }
+        )
+    return shards
+
+
+def _shard_lines(shards: list[dict]) -> list[str]:
+    if not shards:
+        return []
+    lines = [f"  meter shards         {len(shards)}: each meter answered by its shard's model"]
+    lines += [
+        f"    shard {s['shard']}  {s['meters']:>5} meters  relative MAE "
+        f"{s['relative_mae']:.3f}  TargetModel {s['target_model']}"
+        for s in shards
+    ]
+    return lines
 
 
 def _verdict(report: dict) -> str:
@@ -387,6 +452,7 @@ def _print_summary(s: dict) -> None:
         f"{s['report']['meters']} meters beat it)",
         f"  vs seasonal naive    {_verdict(s['report'])}",
         *_gate_line(s["report"]),
+        *_shard_lines(s.get("shards", [])),
         f"  endpoint             {endpoint['EndpointName']} {endpoint['EndpointStatus']} "
         f"({dep['instance_type']} x{dep['initial_instance_count']}, "
         f"autoscaling {dep['autoscaling']['min']}-{dep['autoscaling']['max']})",

@@ -38,8 +38,30 @@ def artifact_state(storage, package: dict) -> str:
 
 def endpoint_answer(sagemaker, storage) -> dict:
     """The endpoint's answer to a real invocation for the last smoke-tested meter."""
+    if storage is not None and getattr(sagemaker, "multi_model", False):
+        return _shard_answers(sagemaker, storage)
     current = storage.get_json_or_none(layout.DEPLOYMENT_CURRENT) if storage else None
     return sagemaker.probe((current or {}).get("smoke_meter"))
+
+
+def _shard_answers(sagemaker, storage) -> dict:
+    """With meter shards: a real invocation per routed shard (its smoke meter, through its
+    TargetModel); ``model_versions`` the versions that answered."""
+    answers = []
+    for shard in layout.shard_keys(sagemaker.shards):
+        route = storage.get_json_or_none(layout.route(shard))
+        if route:
+            answers.append(sagemaker.probe(route.get("smoke_meter")))
+    if not answers:
+        return sagemaker.probe(None)
+    versions = sorted({a["model_version"] for a in answers if a.get("model_version")})
+    first = answers[0]
+    return {
+        **first,
+        "answers": all(a["answers"] for a in answers),
+        "model_version": ", ".join(versions) or None,
+        "model_versions": versions,
+    }
 
 
 def registry_frame(sagemaker, storage=None, answer: dict | None = None) -> pd.DataFrame:
@@ -50,7 +72,9 @@ def registry_frame(sagemaker, storage=None, answer: dict | None = None) -> pd.Da
         meta = package.get("CustomerMetadataProperties", {})
         version = meta.get("version", "")
         serving = (
-            answer["model_version"] == version if answer else meta.get("serving", "") == "true"
+            version in answer.get("model_versions", [answer["model_version"]])
+            if answer
+            else meta.get("serving", "") == "true"
         )
         rows.append(
             {

@@ -102,7 +102,11 @@ def _execute(
 ) -> dg.ExecuteInProcessResult:
     config = {**QUIET, **(request.run_config or {})}
     return defs.resolve_job_def(job).execute_in_process(
-        run_config=config, instance=instance, tags=dict(request.tags), raise_on_error=False
+        run_config=config,
+        instance=instance,
+        tags=dict(request.tags),
+        raise_on_error=False,
+        partition_key=request.partition_key,  # a retrain names its meter shard
     )
 
 
