@@ -537,7 +537,9 @@ def main() -> None:
     # definitions with (DefinitionsLoadContext), so one per size would outlive its directory
     home = tempfile.TemporaryDirectory()
     settings = {} if args.plain_instance else instance_settings(home.name)
-    instance = dg.DagsterInstance.local_temp(home.name, overrides=settings)
+    instance = dg.DagsterInstance.local_temp(
+        home.name, overrides={"telemetry": {"enabled": False}, **settings}
+    )
     # a small run first, not reported: the process's one-time costs (imports, Dagster's first
     # load of the definitions, the instance's tables) would otherwise be charged to the first
     # size (179 s at 10 meters without it, 81 s at 100 meters after it)

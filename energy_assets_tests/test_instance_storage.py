@@ -23,6 +23,7 @@ from energy_assets.instance_storage import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"telemetry": {"enabled": False}}  # no .telemetry/ or logs/ in the working folder
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")  # 10 days
 KEY = dg.AssetKey("daily")
 
@@ -75,10 +76,10 @@ def instances(tmp_path, monkeypatch):
     monkeypatch.delenv(BATCH_SIZE_ENV)
     (tmp_path / "plain").mkdir()
     (tmp_path / "ours").mkdir()
-    plain = dg.DagsterInstance.local_temp(str(tmp_path / "plain"))
+    plain = dg.DagsterInstance.local_temp(str(tmp_path / "plain"), overrides=QUIET)
     ours_home = str(tmp_path / "ours")
     ours = dg.DagsterInstance.local_temp(
-        ours_home, overrides=storage_settings(os.path.join(ours_home, "storage"))
+        ours_home, overrides={**QUIET, **storage_settings(os.path.join(ours_home, "storage"))}
     )
     yield plain, ours
     for instance in (plain, ours):
@@ -127,7 +128,7 @@ def test_the_checkouts_instance_uses_it_over_dagsters_sqlite_layout(tmp_path):
     assert config["storage"]["custom"]["class"] == "BatchedSqliteStorage"
     base = str(tmp_path / "storage")
     with dg.DagsterInstance.local_temp(
-        str(tmp_path), overrides={"storage": {"sqlite": {"base_dir": base}}}
+        str(tmp_path), overrides={**QUIET, "storage": {"sqlite": {"base_dir": base}}}
     ) as before:
         _run_range(before)
         run_id = before.get_runs(limit=1)[0].run_id
