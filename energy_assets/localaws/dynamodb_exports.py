@@ -31,7 +31,6 @@ Exports run in a thread and go IN_PROGRESS -> COMPLETED (or FAILED, e.g. ``S3NoS
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 import math
@@ -39,6 +38,7 @@ import secrets
 import threading
 import uuid
 import zlib
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,10 +51,11 @@ from moto.dynamodb.exceptions import (
     TableNotFoundException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
-from energy_assets.localaws import write_log
+from energy_assets.localaws import dynamodb_store, write_log
 
 ITEMS_PER_FILE = 250_000
 MIN_FILES = 4
@@ -198,6 +199,7 @@ class TableExportJob(threading.Thread):
             if self.bucket not in s3.buckets:
                 raise _Failure("S3NoSuchBucket", "The specified bucket does not exist")
             self._write(s3)
+            dynamodb_store.release_memory()
             self.status = "COMPLETED"
         except _Failure as failure:
             self.failure, self.status = (failure.code, failure.message), "FAILED"
@@ -212,30 +214,29 @@ class TableExportJob(threading.Thread):
         put = s3.put_object
         put(self.bucket, self._key(self.export_id, "_started"), b"")
         if self.export_type == "INCREMENTAL_EXPORT":
-            lines = self._changes()
+            chunks = _by_file(self._changes())
             folder = self._key("data")
-        else:
-            lines = self._items()
+        elif dynamodb_store.is_compact(self.table):
+            chunks = self._compact_files()
             folder = self._key(self.export_id, "data")
-        files = _file_count(len(lines))
-        buckets: list[list[str]] = [[] for _ in range(files)]
-        for part, line in lines:
-            buckets[_partition(part, files)].append(line)
+        else:
+            chunks = _by_file(self._items())
+            folder = self._key(self.export_id, "data")
         manifest = []
-        for chunk in buckets:
-            body = gzip.compress(("\n".join(chunk) + "\n" if chunk else "").encode(), 1)
+        for chunk in chunks:
+            body, count, size = _gzipped(chunk)
             key = f"{folder}/{_data_file_name()}"
             stored = put(self.bucket, key, body)
             manifest.append(
                 {
-                    "itemCount": len(chunk),
+                    "itemCount": count,
                     "md5Checksum": base64.b64encode(hashlib.md5(body).digest()).decode(),
                     "etag": stored.etag.strip('"'),
                     "dataFileS3Key": key,
                 }
             )
-            self.billed_bytes += sum(len(line) for line in chunk)
-        self.item_count = len(lines)
+            self.billed_bytes += size
+            self.item_count += count
         files_body = "".join(json.dumps(m) + "\n" for m in manifest).encode()
         files_key = self._key(self.export_id, "manifest-files.json")
         put(self.bucket, files_key, files_body)
@@ -283,10 +284,7 @@ class TableExportJob(threading.Thread):
             items = [i for group in list(table.items.values()) for i in list(group.values())]
         else:
             items = list(table.items.values())
-        since = _micros(self.export_time)
-        before: dict[str, tuple[str, str | None]] = {}
-        for _, key, part, old, _new in write_log.log().entries(table, since):
-            before.setdefault(key, (part, old))  # the first write after the time: its old image
+        before = self._before()
         lines = []
         for item in items:
             if before and write_log.key_json(table, item)[0] in before:
@@ -297,6 +295,52 @@ class TableExportJob(threading.Thread):
             if old is not None:
                 lines.append((part, '{"Item":' + old + "}"))
         return lines
+
+    def _before(self) -> dict[str, tuple[str, str | None]]:
+        """key -> (partition JSON, image) of the items written since ``ExportTime``: their
+        image at that time (None: absent then), from the write log."""
+        before: dict[str, tuple[str, str | None]] = {}
+        for _, key, part, old, _new in write_log.log().entries(
+            self.table, _micros(self.export_time)
+        ):
+            before.setdefault(key, (part, old))  # the first write after the time: its old image
+        return before
+
+    def _compact_files(self) -> Iterator[Iterator[str]]:
+        """The lines of each data file of a full export of a compact table (what ``_items``
+        and ``_by_file`` give, in the same order), one file at a time: items are written from
+        their encodings without building them, and no list of every line is held."""
+        table = self.table
+        before = self._before()
+        touched = {part for part, _ in before.values()}
+        partitions = []
+        count = 0
+        for key, partition in list(table.items.items()):
+            part = json.dumps(key.to_json(), separators=_SEPARATORS, default=str)
+            partitions.append((part, partition))
+            count += len(partition)
+        for key in before:  # an item written since the time is replaced by its old image
+            if _holds(table, key):
+                count -= 1
+        count += sum(1 for _, old in before.values() if old is not None)
+        files = _file_count(count)
+
+        def lines(number: int) -> Iterator[str]:
+            for part, partition in partitions:
+                if _partition(part, files) != number:
+                    continue
+                if part in touched:  # some items' images are the log's: read them one by one
+                    for item in partition.values():
+                        if write_log.key_json(table, item)[0] not in before:
+                            yield '{"Item":' + write_log.image(item) + "}"
+                else:
+                    for image in partition.images():
+                        yield '{"Item":' + image + "}"
+            for part, old in before.values():
+                if old is not None and _partition(part, files) == number:
+                    yield '{"Item":' + old + "}"
+
+        return (lines(number) for number in range(files))
 
     def _changes(self) -> list[tuple[str, str]]:
         """(partition key JSON, record) of every item written in the window, net of the window."""
@@ -319,6 +363,43 @@ class TableExportJob(threading.Thread):
                 record += f',"NewImage":{new}'
             lines.append((part, record + "}"))
         return lines
+
+
+def _by_file(lines: list[tuple[str, str]]) -> list[list[str]]:
+    """Lines grouped into the export's data files by their partition key's hash."""
+    files = _file_count(len(lines))
+    chunks: list[list[str]] = [[] for _ in range(files)]
+    for part, line in lines:
+        chunks[_partition(part, files)].append(line)
+    return chunks
+
+
+def _gzipped(lines: Iterable[str]) -> tuple[bytes, int, int]:
+    """(gzip of the lines, one a line, level 1; lines; characters) without joining them first."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+    out, pending, count, size = [], [], 0, 0
+    for line in lines:
+        pending.append(line)
+        count += 1
+        size += len(line)
+        if len(pending) == 10_000:
+            out.append(packer.compress(("\n".join(pending) + "\n").encode()))
+            pending = []
+    if pending:
+        out.append(packer.compress(("\n".join(pending) + "\n").encode()))
+    out.append(packer.flush())
+    return b"".join(out), count, size
+
+
+def _holds(table: Table, key_text: str) -> bool:
+    """Whether the table holds an item with this key (DynamoDB-JSON text)."""
+    key = json.loads(key_text)
+    group = table.items.get(DynamoType(key[table.hash_key_attr]))
+    if group is None:
+        return False
+    if not table.range_key_attr:
+        return True
+    return DynamoType(key[table.range_key_attr]) in group
 
 
 class _Failure(Exception):

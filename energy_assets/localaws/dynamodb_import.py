@@ -10,6 +10,12 @@ the table's types, not empty; at most 400 KB), and stored as moto stores items. 
 fails them is counted in ``ErrorCount`` and skipped (the import then ends FAILED, as moto's
 does); duplicate keys overwrite, the later line winning, as on AWS.
 
+Into a compact table (``dynamodb_store``: every table with a sort key) no item is built: a line
+of string and number values without escapes or spaces (what ``resources/table_load`` writes)
+is stored from its text (the line with its values emptied names its layout, checked once; one
+regex finds the values, which are the encoding's pieces as they are); any other line is parsed
+and encoded from its record. Either way the same checks apply and the same items result.
+
 Every other write builds moto's ``Item``, whose attribute dict re-measures the whole item at
 each attribute it adds (quadratic; a fifth of a BatchWriteItem's time here). ``install`` gives
 ``Item`` a constructor that measures once and refuses the same items (over moto's 405,000-byte
@@ -26,7 +32,10 @@ from __future__ import annotations
 
 import gc
 import json
+import re
+import sys
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,9 +51,12 @@ from moto.dynamodb.models.table_import import TableImport
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
 
+from energy_assets.localaws import dynamodb_store
+
 MAX_ITEM_BYTES = 400 * 1024
 MOTO_ITEM_LIMIT = 405_000  # moto's own limit, between AWS's documented 400 KB and its real one
 _PATCHED = "_energy_assets_import"
+_NUMBER = re.compile(rb"[0-9.eE+\-]+")  # number text as dynamodb_store keeps it
 _SCALARS = frozenset(("S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS"))
 
 
@@ -140,33 +152,167 @@ def _process(self: TableImport, s3_backend, bucket) -> None:
         if collecting:
             gc.enable()
         gc.freeze()  # the table's items live on: later collections need not walk them again
+        dynamodb_store.release_memory()
     if self.error_count:
         self.failure_code = "ItemValidationError"
     self.status = "COMPLETED" if self.error_count == 0 else "FAILED"
     self.end_time = datetime.now(UTC)
 
 
-def _records(data: bytes) -> list[tuple[bytes, Any]]:
+def _records(data: bytes) -> Iterator[tuple[bytes, Any]]:
     """(line, parsed record or the error) of each non-blank line: parsed by one ``json.loads``
-    per 10,000 lines (line by line where such a block has a bad line)."""
+    per 10,000 lines (line by line where such a block has a bad line), a block at a time (the
+    parsed records of a 250,000-line object at once would be about 250 MB)."""
     lines = [line for line in data.splitlines() if line.strip()]
-    parsed: list[tuple[bytes, Any]] = []
     for start in range(0, len(lines), 10_000):
         block = lines[start : start + 10_000]
         try:
-            parsed.extend(zip(block, json.loads(b"[" + b",".join(block) + b"]"), strict=True))
-            continue
+            parsed = json.loads(b"[" + b",".join(block) + b"]")
         except ValueError:
-            pass
+            parsed = None
+        if parsed is not None and len(parsed) == len(block):
+            yield from zip(block, parsed, strict=True)
+            continue
         for line in block:
             try:
-                parsed.append((line, json.loads(line)))
+                yield line, json.loads(line)
             except ValueError as error:
-                parsed.append((line, error))
-    return parsed
+                yield line, error
+
+
+def check_json(table, attrs: Any, line_bytes: int) -> None:
+    """The checks ``build_item`` makes, on the item's DynamoDB JSON, without building it."""
+    if not isinstance(attrs, dict):
+        raise ItemRefused("the line has no Item object")
+    for attribute in attrs.values():
+        if not isinstance(attribute, dict) or len(attribute) != 1:
+            build_item(table, attrs, line_bytes)  # raises its error
+    for name, kind in (
+        (table.hash_key_attr, table.hash_key_type),
+        (table.range_key_attr, table.range_key_type),
+    ):
+        attribute = attrs.get(name)
+        if attribute is None:
+            raise ItemRefused(f"the item has no key attribute {name}")
+        ((given, value),) = attribute.items()
+        if given != kind:
+            raise ItemRefused(f"key attribute {name} is {given}, the table's is {kind}")
+        if value in ("", None):
+            raise ItemRefused(f"key attribute {name} is empty")
+    if line_bytes > MAX_ITEM_BYTES:
+        build_item(table, attrs, line_bytes)  # measures exactly, raises when too large
+
+
+# the text of a string or number value in a line without escapes or spaces: ``{"S":"text"}``
+_VALUE = re.compile(rb'(?<=\{"[SN]":")[^"\\\x00-\x1f]*(?="\})')
+_MAX_LAYOUTS = 1_000
+
+
+class _Layout:
+    """What a line's skeleton (its text with every value emptied) says about its items: the
+    shape's encoding prefix and which values are the keys, the numbers and the stored ones."""
+
+    __slots__ = ("prefix", "hash", "range", "numbers", "stored")
+
+    @classmethod
+    def of(cls, table, skeleton: bytes) -> _Layout | None:
+        """The layout of lines with this skeleton, or None when they need the parser: not one
+        ``{"Item": {...}}`` of distinct string and number attributes, keys of other types."""
+        try:
+            record = json.loads(skeleton)
+        except ValueError:
+            return None
+        attrs = record.get("Item") if isinstance(record, dict) and len(record) == 1 else None
+        if not isinstance(attrs, dict) or len(_VALUE.findall(skeleton)) != len(attrs):
+            return None
+        kinds = []
+        for attribute in attrs.values():
+            if not isinstance(attribute, dict) or list(attribute.values()) != [""]:
+                return None
+            kinds.append(next(iter(attribute)))
+        names = list(attrs)
+        if any(kind not in ("S", "N") for kind in kinds) or table.hash_key_type != "S":
+            return None
+        if table.range_key_type != "S" or table.hash_key_attr not in attrs:
+            return None
+        if table.range_key_attr not in attrs:
+            return None
+        layout = cls()
+        layout.hash = names.index(table.hash_key_attr)
+        layout.range = names.index(table.range_key_attr)
+        keys = (layout.hash, layout.range)
+        layout.stored = [i for i in range(len(names)) if i not in keys]
+        layout.numbers = [i for i in layout.stored if kinds[i] == "N"]
+        shape = []
+        for position, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+            marker = {layout.hash: "#H", layout.range: "#R"}.get(position, kind)
+            shape += (name, marker)
+        layout.prefix = dynamodb_store.Codec.shape_prefix(tuple(shape))
+        return layout
+
+
+def _load_compact(self: TableImport, table, keys) -> None:
+    """``_load`` into a compact table (``dynamodb_store``). A line of string and number
+    attributes without escapes (what ``table_load`` writes) is stored from its text: its
+    values are the encoding's pieces as they are, no record is built; any other line is parsed
+    and encoded from its record, with the checks of ``build_item``."""
+    encode = table.items.codec.encode_json
+    partitions: dict[Any, dynamodb_store.Partition] = {}
+    layouts: dict[bytes, _Layout | None] = {}
+
+    def partition_of(kind: str, value) -> dynamodb_store.Partition:
+        found = partitions.get((kind, value))
+        if found is None:
+            found = partitions[(kind, value)] = table.items[_value({kind: value})]
+        return found
+
+    for key in keys:
+        data = key.value
+        if self.compression_type == "GZIP":
+            data = gzip_decompress(data)
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            self.processed_count += 1
+            self.processed_bytes += len(line)
+            if len(line) <= MAX_ITEM_BYTES and line.isascii() and b"\\" not in line:
+                skeleton = _VALUE.sub(b"", line)
+                layout = layouts.get(skeleton, False)
+                if layout is False:
+                    layout = _Layout.of(table, skeleton) if len(layouts) < _MAX_LAYOUTS else None
+                    layouts[skeleton] = layout
+                if layout is not None:
+                    values = _VALUE.findall(line)
+                    hashed, ranged = values[layout.hash], values[layout.range]
+                    if (
+                        hashed
+                        and ranged
+                        and all(_NUMBER.fullmatch(values[i]) for i in layout.numbers)
+                    ):
+                        stored = b"\x1f".join([values[i] for i in layout.stored])
+                        partition = partition_of("S", hashed.decode("ascii"))
+                        partition.rows[sys.intern(ranged.decode("ascii"))] = layout.prefix + stored
+                        self.imported_count += 1
+                        continue
+            try:
+                record = json.loads(line)
+                attrs = record.get("Item")
+                check_json(table, attrs, len(line))
+                encoded = encode(attrs)
+            except (ItemRefused, ValueError, AttributeError, TypeError) as error:
+                self.error_count += 1
+                self.failure_message = f"{key.name}: {error}"
+                continue
+            ((kind, value),) = attrs[table.hash_key_attr].items()
+            partition = partition_of(kind, value)
+            plain = dynamodb_store.plain_key(_value(attrs[table.range_key_attr]))
+            partition.rows[sys.intern(plain) if type(plain) is str else plain] = encoded
+            self.imported_count += 1
 
 
 def _load(self: TableImport, table, keys, ranged: bool) -> None:
+    if dynamodb_store.is_compact(table):
+        return _load_compact(self, table, keys)
     partitions: dict[tuple, DynamoType] = {}  # one key object per partition, as moto's dict keys
     groups: dict[tuple, dict] = {}  # a partition's items in the table (no DynamoType hashing)
     for key in keys:

@@ -1,7 +1,8 @@
 """UpdateEndpoint for moto's SageMaker, which answers it with a server error (moto 5.2); and,
 through ``apply()``, moto's answers corrected to AWS's (``moto_responses``) and DynamoDB's
 exports and imports as AWS writes them (``write_log``, ``dynamodb_exports``,
-``dynamodb_import``), and Queries that read only their partition (``dynamodb_query``).
+``dynamodb_import``), Queries and Scans that read only what they return (``dynamodb_query``), and
+items held compactly (``dynamodb_store``), item answers written fast (``dynamodb_answers``).
 
 The deploy asset moves a live endpoint to a new endpoint config with UpdateEndpoint, as on AWS,
 so the local AWS must support it. The method is added to moto's backend and response classes
@@ -27,9 +28,11 @@ from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
 from energy_assets.localaws import (
+    dynamodb_answers,
     dynamodb_exports,
     dynamodb_import,
     dynamodb_query,
+    dynamodb_store,
     moto_responses,
     write_log,
 )
@@ -75,13 +78,16 @@ def _update_endpoint_response(self: SageMakerResponse) -> ActionResult:
 def apply() -> None:
     """Install the patches (idempotent): UpdateEndpoint, kept out if moto ever implements it
     itself, the corrected answers of ``moto_responses``, and DynamoDB's write log, exports
-    fast ImportTable and partition Queries (``write_log``, ``dynamodb_exports``,
-    ``dynamodb_import``, ``dynamodb_query``)."""
+    fast ImportTable, partition Queries and paged Scans, and items held compactly
+    (``write_log``, ``dynamodb_exports``, ``dynamodb_import``, ``dynamodb_query``,
+    ``dynamodb_store``)."""
     native: Any = SageMakerModelBackend.__dict__.get("update_endpoint")
     if native is None or native is update_endpoint:
         SageMakerModelBackend.update_endpoint = update_endpoint
         SageMakerResponse.update_endpoint = _update_endpoint_response
     moto_responses.apply()
+    dynamodb_store.install()
+    dynamodb_answers.install()
     write_log.install()
     dynamodb_exports.install()
     dynamodb_import.install()

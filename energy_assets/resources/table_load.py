@@ -117,10 +117,14 @@ def unique_items(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame[~text_keys.duplicated(keep="last").to_numpy()]
 
 
-def json_lines(frame: pd.DataFrame, keys: list[str]) -> list[str]:
-    """One ``{"Item": {...}}`` DynamoDB-JSON line per row (ImportTable's input format)."""
+def _refuse_reserved(frame: pd.DataFrame, keys: list[str]) -> None:
     if "meter_id" in keys and (frame["meter_id"].astype(str) == RESERVED_METER).any():
         raise ValueError(f"meter id {RESERVED_METER!r} is reserved by the meter registry")
+
+
+def json_lines(frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """One ``{"Item": {...}}`` DynamoDB-JSON line per row (ImportTable's input format)."""
+    _refuse_reserved(frame, keys)
     parts = [_key_fragments(k, frame[k]) for k in keys]
     parts += [_value_fragments(c, frame[c]) for c in frame.columns if c not in keys]
     return [
@@ -137,6 +141,10 @@ def batches(frame: pd.DataFrame, keys: list[str], size: int = 25) -> Iterator[li
         yield [{"PutRequest": record} for record in json.loads(chunk)]
 
 
-def chunked(lines: list[str], per_file: int) -> Iterator[str]:
-    for start in range(0, len(lines), per_file):
-        yield "\n".join(lines[start : start + per_file]) + "\n"
+def object_texts(frame: pd.DataFrame, keys: list[str], per_object: int) -> Iterator[str]:
+    """ImportTable's input objects: ``json_lines`` of ``per_object`` rows at a time, as text
+    (the lines of one object are held at once, not the whole frame's). A reserved meter id
+    is refused before the first object."""
+    _refuse_reserved(frame, keys)
+    for start in range(0, len(frame), per_object):
+        yield "\n".join(json_lines(frame.iloc[start : start + per_object], keys)) + "\n"
