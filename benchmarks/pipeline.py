@@ -65,8 +65,38 @@ def meminfo_gb(name: str) -> float:
     return float("nan")
 
 
+def process_tree() -> dict[int, list[int]]:
+    """Children of every running process, by parent pid (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its closing paren
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def tree_rss(root: int, children: dict[int, list[int]], skip: int) -> int:
+    """Resident bytes of ``root`` and its descendants, without ``skip``'s subtree (a sum: pages
+    shared between a parent and its forked workers count in each, so this is an upper bound)."""
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        if pid == skip:
+            continue
+        total += rss(pid)
+        stack.extend(children.get(pid, []))
+    return total
+
+
 class RssSampler(threading.Thread):
-    """RSS of this process and of the local AWS process, every ``every`` seconds."""
+    """RSS of this process with its workers (joblib's fitting processes) and of the local AWS
+    process with its children, every ``every`` seconds."""
 
     def __init__(self, aws_pid: int, every: float = 0.2):
         super().__init__(daemon=True)
@@ -76,7 +106,10 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            self.samples.append((time.time(), rss(self.me), rss(self.aws)))
+            tree = process_tree()
+            self.samples.append(
+                (time.time(), tree_rss(self.me, tree, self.aws), tree_rss(self.aws, tree, -1))
+            )
             self.stopped.wait(self.every)
 
     def peak_mb(self, start: float, end: float) -> tuple[float, float]:
@@ -85,6 +118,11 @@ class RssSampler(threading.Thread):
         if not window:
             return float("nan"), float("nan")
         return max(s[1] for s in window) / 2**20, max(s[2] for s in window) / 2**20
+
+    def peak_total_mb(self, start: float, end: float) -> float:
+        """Largest sampled sum of the two within [start, end] (epoch seconds), in MB."""
+        window = [s for s in self.samples if start - self.every <= s[0] <= end + self.every]
+        return max((s[1] + s[2] for s in window), default=float("nan")) / 2**20
 
 
 @dataclass
@@ -118,6 +156,7 @@ class Size:
     skipped: str = ""
     # the full refresh's wall time by part (``refresh_parts``)
     parts: dict[str, float] = field(default_factory=dict)
+    peak_total_mb: float = 0.0  # the largest sampled sum (benchmark + local AWS), full refresh
 
     def seconds(self, run: str, key: str) -> float:
         return sum(s.seconds for s in self.steps if s.run == run and s.key == key)
@@ -196,11 +235,22 @@ class Refreshed:
     items: int
     seed_s: float
     full_s: float
+    started: float  # epoch seconds the full refresh started
+
+
+# meters per shard (ENERGY_ASSETS_SHARDS = ceil(meters / this)): a global model learns within a
+# shard, and a shard's runs hold one shard in memory; set by --meters-per-shard
+METERS_PER_SHARD = [1000]
+
+
+def shards_for(meters: int) -> int:
+    return max(1, -(-meters // METERS_PER_SHARD[0]))
 
 
 def fleet_settings(meters: int, days: int, end):
     """Generated ``meters`` x ``days`` ending on ``end`` and Settings naming a table, bucket
-    and endpoint of their own (``bench-<meters>-<random>``)."""
+    and endpoint of their own (``bench-<meters>-<random>``), in ``shards_for(meters)``
+    shards."""
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.settings import Settings
 
@@ -214,6 +264,7 @@ def fleet_settings(meters: int, days: int, end):
         history_start=first,
         covariates=("temperature",),
         timezone="UTC",
+        shards=shards_for(meters),
     )
     return frame, settings
 
@@ -237,12 +288,13 @@ def seed_and_refresh(instance, meters: int, days: int, end) -> Refreshed:
     print(f"{meters} meters: seeded {items:,} items in {seed_s:.1f} s", flush=True)
 
     defs = build_defs(settings)
+    wall = time.time()
     started = time.perf_counter()
     runs = materialize_all(defs, instance, settings.history_start, end.isoformat(), say=print)
     full_s = time.perf_counter() - started
     if runs.failed():
         raise SystemExit(f"{meters} meters: {runs.failed()[0]} {failure_summary(runs.failed()[1])}")
-    return Refreshed(settings, frame, table, defs, runs, items, seed_s, full_s)
+    return Refreshed(settings, frame, table, defs, runs, items, seed_s, full_s, wall)
 
 
 def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
@@ -268,11 +320,12 @@ def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
         backfill = metadata(runs.ingestion_runs[0], "raw_usage_export")
         size.full_items_read = int(backfill["items_read"])
         size.full_read_s, size.full_mb = backfill["read_seconds"], backfill["export_bytes"] / 1e6
-        size.steps += step_stats(instance, sampler, [*runs.ingestion_runs, runs.training], "full")
+        # one training run per meter shard
+        full_runs = [*runs.ingestion_runs, *(runs.training_runs.values() or [runs.training])]
+        size.steps += step_stats(instance, sampler, full_runs, "full")
+        size.peak_total_mb = sampler.peak_total_mb(done.started, done.started + done.full_s)
         reads = sum(metadata(r, "raw_usage_export")["read_seconds"] for r in runs.ingestion_runs)
-        size.parts = refresh_parts(
-            instance, [*runs.ingestion_runs, runs.training], size.full_s, reads
-        )
+        size.parts = refresh_parts(instance, full_runs, size.full_s, reads)
         print(f"{meters} meters: table to endpoint in {size.full_s:.1f} s", flush=True)
 
         if scan:  # the peer: the same days by one Scan, into a bucket of its own
@@ -381,26 +434,29 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
             if args.plain_instance
             else "the project's (`dagster.yaml`: SQLite, event batches written as batches)"
         )
-        + "; memory is the peak *sampled* RSS (every 0.2 s) during each "
-        "step's window, of the benchmark process (Dagster, in-process runs) and of the local "
-        "AWS process apart.",
+        + f"; meter shards: one per {args.meters_per_shard:,} meters (ENERGY_ASSETS_SHARDS), "
+        "each shard's cleaning → deploy one run; memory is the peak *sampled* RSS (every 0.2 s) "
+        "during each step's window, of the benchmark process with its fitting workers (Dagster, "
+        "in-process runs; summed over processes, an upper bound) and of the local AWS process "
+        "apart; peak total is the largest sampled sum of the two over the whole refresh.",
         "",
         "## Summary",
         "",
-        "| meters | items | seed s (apart) | table → endpoint s | s per meter | peak RSS MB "
-        "(benchmark / local AWS) | first day after deploy s | / full | second day s | / full "
-        "| items a day's refresh read / table items |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| meters | shards | items | seed s (apart) | table → endpoint s | s per meter | peak "
+        "RSS MB (benchmark / local AWS; total) | first day after deploy s | / full | second day "
+        "s | / full | items a day's refresh read / table items |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sizes:
         if s.skipped:
-            lines.append(f"| {s.meters:,} | not run: {s.skipped} | | | | | | | | | |")
+            lines.append(f"| {s.meters:,} | not run: {s.skipped} | | | | | | | | | | |")
             continue
         full = [x for x in s.steps if x.run == "full"]
         me, aws = max(x.me_mb for x in full), max(x.aws_mb for x in full)
         lines.append(
-            f"| {s.meters:,} | {s.items:,} | {s.seed_s:.1f} | {s.full_s:.1f} | "
-            f"{s.full_s / s.meters:.3f} | {me:,.0f} / {aws:,.0f} | {s.day_s:.1f} | "
+            f"| {s.meters:,} | {shards_for(s.meters)} | {s.items:,} | {s.seed_s:.1f} | "
+            f"{s.full_s:.1f} | {s.full_s / s.meters:.3f} | {me:,.0f} / {aws:,.0f}; "
+            f"{s.peak_total_mb:,.0f} | {s.day_s:.1f} | "
             f"{s.day_s / s.full_s:.3f} | {s.day2_s:.1f} | {s.day2_s / s.full_s:.3f} | "
             f"{s.day_items_read:,}, {s.day2_items_read:,} / {s.items:,} ({s.day_source}) |"
         )
@@ -526,7 +582,9 @@ def main() -> None:
     # Dagster's plain SQLite storage instead of the project's (dagster.yaml): the before of
     # docs/scaling.md's "The fixed part of a run"
     parser.add_argument("--plain-instance", action="store_true")
+    parser.add_argument("--meters-per-shard", type=int, default=METERS_PER_SHARD[0])
     args = parser.parse_args()
+    METERS_PER_SHARD[0] = args.meters_per_shard
     import dagster as dg
 
     warnings.filterwarnings("ignore", category=Warning, module="dagster")
