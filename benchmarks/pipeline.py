@@ -65,8 +65,38 @@ def meminfo_gb(name: str) -> float:
     return float("nan")
 
 
+def process_tree() -> dict[int, list[int]]:
+    """Children of every running process, by parent pid (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its closing paren
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def tree_rss(root: int, children: dict[int, list[int]], skip: int) -> int:
+    """Resident bytes of ``root`` and its descendants, without ``skip``'s subtree (a sum: pages
+    shared between a parent and its forked workers count in each, so this is an upper bound)."""
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        if pid == skip:
+            continue
+        total += rss(pid)
+        stack.extend(children.get(pid, []))
+    return total
+
+
 class RssSampler(threading.Thread):
-    """RSS of this process and of the local AWS process, every ``every`` seconds."""
+    """RSS of this process with its workers (joblib's fitting processes) and of the local AWS
+    process with its children, every ``every`` seconds."""
 
     def __init__(self, aws_pid: int, every: float = 0.2):
         super().__init__(daemon=True)
@@ -76,7 +106,10 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            self.samples.append((time.time(), rss(self.me), rss(self.aws)))
+            tree = process_tree()
+            self.samples.append(
+                (time.time(), tree_rss(self.me, tree, self.aws), tree_rss(self.aws, tree, -1))
+            )
             self.stopped.wait(self.every)
 
     def peak_mb(self, start: float, end: float) -> tuple[float, float]:
@@ -85,6 +118,11 @@ class RssSampler(threading.Thread):
         if not window:
             return float("nan"), float("nan")
         return max(s[1] for s in window) / 2**20, max(s[2] for s in window) / 2**20
+
+    def peak_total_mb(self, start: float, end: float) -> float:
+        """Largest sampled sum of the two within [start, end] (epoch seconds), in MB."""
+        window = [s for s in self.samples if start - self.every <= s[0] <= end + self.every]
+        return max((s[1] + s[2] for s in window), default=float("nan")) / 2**20
 
 
 @dataclass
@@ -116,6 +154,9 @@ class Size:
     # forecast_monitoring's own seconds per part, by day (its ``seconds`` metadata)
     monitoring: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: str = ""
+    # the full refresh's wall time by part (``refresh_parts``)
+    parts: dict[str, float] = field(default_factory=dict)
+    peak_total_mb: float = 0.0  # the largest sampled sum (benchmark + local AWS), full refresh
 
     def seconds(self, run: str, key: str) -> float:
         return sum(s.seconds for s in self.steps if s.run == run and s.key == key)
@@ -133,6 +174,47 @@ def step_stats(instance, sampler: RssSampler, runs, label: str) -> list[Step]:
             step.seconds += stat.end_time - stat.start_time
             step.me_mb, step.aws_mb = max(step.me_mb, me), max(step.aws_mb, aws)
     return list(merged.values())
+
+
+# the parts of the full refresh's wall time, in the order the report shows them
+PARTS = {
+    "run_creation": "runs created (execution plan; planned events, one per partition)",
+    "export_read": "raw_usage_export: the export requested, waited for, read",
+    "export_rest": "raw_usage_export: the rest of the step (routing, parquet writes, one "
+    "materialization event per partition)",
+    "training_steps": "training_job's steps (clean … deploy)",
+    "in_runs": "inside runs, outside steps (run start, resources, run end)",
+    "between_runs": "between runs (materialize_all: jobs resolved, progress lines)",
+}
+
+
+def refresh_parts(instance, runs, wall: float, export_read: float) -> dict[str, float]:
+    """The full refresh's ``wall`` seconds by part (``PARTS``): each run's creation (from its
+    record's creation to its start), its steps, the rest of it, and what is between runs."""
+    parts = dict.fromkeys(PARTS, 0.0)
+    in_runs = 0.0
+    for result in runs:
+        created = instance.get_run_record_by_id(result.run_id).create_timestamp
+        if created.tzinfo is None:  # the SQLite run storage keeps UTC without a zone
+            created = created.replace(tzinfo=UTC)
+        stats = instance.get_run_stats(result.run_id)
+        parts["run_creation"] += stats.start_time - created.timestamp()
+        in_runs += stats.end_time - created.timestamp()
+        steps = 0.0
+        for step in instance.get_run_step_stats(result.run_id):
+            if step.start_time is None or step.end_time is None:
+                continue
+            seconds = step.end_time - step.start_time
+            steps += seconds
+            if step.step_key == "raw_usage_export":
+                parts["export_rest"] += seconds
+            else:
+                parts["training_steps"] += seconds
+        parts["in_runs"] += stats.end_time - stats.start_time - steps
+    parts["export_read"] = export_read
+    parts["export_rest"] -= export_read
+    parts["between_runs"] = wall - in_runs
+    return parts
 
 
 def metadata(result, asset: str) -> dict:
@@ -153,11 +235,22 @@ class Refreshed:
     items: int
     seed_s: float
     full_s: float
+    started: float  # epoch seconds the full refresh started
+
+
+# meters per shard (ENERGY_ASSETS_SHARDS = ceil(meters / this)): a global model learns within a
+# shard, and a shard's runs hold one shard in memory; set by --meters-per-shard
+METERS_PER_SHARD = [1000]
+
+
+def shards_for(meters: int) -> int:
+    return max(1, -(-meters // METERS_PER_SHARD[0]))
 
 
 def fleet_settings(meters: int, days: int, end):
     """Generated ``meters`` x ``days`` ending on ``end`` and Settings naming a table, bucket
-    and endpoint of their own (``bench-<meters>-<random>``)."""
+    and endpoint of their own (``bench-<meters>-<random>``), in ``shards_for(meters)``
+    shards."""
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.settings import Settings
 
@@ -171,6 +264,7 @@ def fleet_settings(meters: int, days: int, end):
         history_start=first,
         covariates=("temperature",),
         timezone="UTC",
+        shards=shards_for(meters),
     )
     return frame, settings
 
@@ -194,12 +288,13 @@ def seed_and_refresh(instance, meters: int, days: int, end) -> Refreshed:
     print(f"{meters} meters: seeded {items:,} items in {seed_s:.1f} s", flush=True)
 
     defs = build_defs(settings)
+    wall = time.time()
     started = time.perf_counter()
     runs = materialize_all(defs, instance, settings.history_start, end.isoformat(), say=print)
     full_s = time.perf_counter() - started
     if runs.failed():
         raise SystemExit(f"{meters} meters: {runs.failed()[0]} {failure_summary(runs.failed()[1])}")
-    return Refreshed(settings, frame, table, defs, runs, items, seed_s, full_s)
+    return Refreshed(settings, frame, table, defs, runs, items, seed_s, full_s, wall)
 
 
 def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
@@ -225,7 +320,12 @@ def one_size(instance, meters: int, days: int, scan: bool, today) -> Size:
         backfill = metadata(runs.ingestion_runs[0], "raw_usage_export")
         size.full_items_read = int(backfill["items_read"])
         size.full_read_s, size.full_mb = backfill["read_seconds"], backfill["export_bytes"] / 1e6
-        size.steps += step_stats(instance, sampler, [*runs.ingestion_runs, runs.training], "full")
+        # one training run per meter shard
+        full_runs = [*runs.ingestion_runs, *(runs.training_runs.values() or [runs.training])]
+        size.steps += step_stats(instance, sampler, full_runs, "full")
+        size.peak_total_mb = sampler.peak_total_mb(done.started, done.started + done.full_s)
+        reads = sum(metadata(r, "raw_usage_export")["read_seconds"] for r in runs.ingestion_runs)
+        size.parts = refresh_parts(instance, full_runs, size.full_s, reads)
         print(f"{meters} meters: table to endpoint in {size.full_s:.1f} s", flush=True)
 
         if scan:  # the peer: the same days by one Scan, into a bucket of its own
@@ -357,26 +457,35 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
         "(`benchmarks/pipeline.py`), generated meters x "
         f"{args.days} days against the local AWS (moto and the SageMaker runtime in one child "
         "process on the same cores). Seconds are Dagster's step times "
-        "(`get_run_step_stats`); memory is the peak *sampled* RSS (every 0.2 s) during each "
-        "step's window, of the benchmark process (Dagster, in-process runs) and of the local "
-        "AWS process apart.",
+        "(`get_run_step_stats`); the Dagster instance: "
+        + (
+            "Dagster's plain SQLite storage (`--plain-instance`)"
+            if args.plain_instance
+            else "the project's (`dagster.yaml`: SQLite, event batches written as batches)"
+        )
+        + f"; meter shards: one per {args.meters_per_shard:,} meters (ENERGY_ASSETS_SHARDS), "
+        "each shard's cleaning → deploy one run; memory is the peak *sampled* RSS (every 0.2 s) "
+        "during each step's window, of the benchmark process with its fitting workers (Dagster, "
+        "in-process runs; summed over processes, an upper bound) and of the local AWS process "
+        "apart; peak total is the largest sampled sum of the two over the whole refresh.",
         "",
         "## Summary",
         "",
-        "| meters | items | seed s (apart) | table → endpoint s | s per meter | peak RSS MB "
-        "(benchmark / local AWS) | first day after deploy s | / full | second day s | / full "
-        "| items a day's refresh read / table items |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| meters | shards | items | seed s (apart) | table → endpoint s | s per meter | peak "
+        "RSS MB (benchmark / local AWS; total) | first day after deploy s | / full | second day "
+        "s | / full | items a day's refresh read / table items |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sizes:
         if s.skipped:
-            lines.append(f"| {s.meters:,} | not run: {s.skipped} | | | | | | | | | |")
+            lines.append(f"| {s.meters:,} | not run: {s.skipped} | | | | | | | | | | |")
             continue
         full = [x for x in s.steps if x.run == "full"]
         me, aws = max(x.me_mb for x in full), max(x.aws_mb for x in full)
         lines.append(
-            f"| {s.meters:,} | {s.items:,} | {s.seed_s:.1f} | {s.full_s:.1f} | "
-            f"{s.full_s / s.meters:.3f} | {me:,.0f} / {aws:,.0f} | {s.day_s:.1f} | "
+            f"| {s.meters:,} | {shards_for(s.meters)} | {s.items:,} | {s.seed_s:.1f} | "
+            f"{s.full_s:.1f} | {s.full_s / s.meters:.3f} | {me:,.0f} / {aws:,.0f}; "
+            f"{s.peak_total_mb:,.0f} | {s.day_s:.1f} | "
             f"{s.day_s / s.full_s:.3f} | {s.day2_s:.1f} | {s.day2_s / s.full_s:.3f} | "
             f"{s.day_items_read:,}, {s.day2_items_read:,} / {s.items:,} ({s.day_source}) |"
         )
@@ -395,12 +504,28 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
         "computed at registration (registered_model, in the full refresh), so neither day "
         "computes it.",
         "",
+        "## Where the full refresh's time goes",
+        "",
+        "Seconds of the table → endpoint wall time by part, from Dagster's run records (each "
+        "run's creation, start and end), its step times and raw_usage_export's `read_seconds`: "
+        + "; ".join(f"**{k}**: {v}" for k, v in PARTS.items())
+        + ". What grows with meters is in the steps; the rest is the fixed part of a run.",
+        "",
+        "| meters | " + " | ".join(PARTS) + " | total |",
+        "|---|" + "---|" * (len(PARTS) + 1),
+        *(
+            f"| {s.meters:,} | "
+            + " | ".join(f"{s.parts.get(k, float('nan')):.1f}" for k in PARTS)
+            + f" | {s.full_s:.1f} |"
+            for s in done
+        ),
+        "",
         "## Per step: seconds and peak sampled RSS (MB, benchmark / local AWS)",
         "",
-        "`full`: the full refresh (ingestion_job runs of up to 1,000 days, then training_job); "
-        "`day`: the daily schedule's usage_job for the first new day after the deploy; "
-        "`day2`: the same for the day after it. A step over several runs "
-        "(raw_usage_export in the full refresh) is summed.",
+        "`full`: the full refresh (ingestion_job in runs of up to 3,660 days: one run for 3 "
+        "years, then training_job); `day`: the daily schedule's usage_job for the first new day "
+        "after the deploy; `day2`: the same for the day after it. A step over several runs "
+        "(raw_usage_export in the full refresh, over a longer history) is summed.",
         "",
         "| meters | refresh | step | seconds | peak RSS MB |",
         "|---|---|---|---|---|",
@@ -467,6 +592,14 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
     return "\n".join(lines) + "\n"
 
 
+def instance_settings(home: str) -> dict:
+    """The settings of the project's instance (dagster.yaml: the SQLite storage that writes
+    Dagster's event batches as batches), for an instance in ``home``."""
+    from energy_assets.instance_storage import storage_settings
+
+    return storage_settings(os.path.join(home, "storage"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--meters", type=int, nargs="+", default=[10, 100, 1000])
@@ -475,7 +608,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--scan-meters", type=int, nargs="*", default=[10])
     parser.add_argument("--max-seconds", type=float, default=900.0)
+    # Dagster's plain SQLite storage instead of the project's (dagster.yaml): the before of
+    # docs/scaling.md's "The fixed part of a run"
+    parser.add_argument("--plain-instance", action="store_true")
+    parser.add_argument("--meters-per-shard", type=int, default=METERS_PER_SHARD[0])
     args = parser.parse_args()
+    METERS_PER_SHARD[0] = args.meters_per_shard
     import dagster as dg
 
     warnings.filterwarnings("ignore", category=Warning, module="dagster")
@@ -485,7 +623,10 @@ def main() -> None:
     # one Dagster instance for the whole run: Dagster keeps the first one it loads
     # definitions with (DefinitionsLoadContext), so one per size would outlive its directory
     home = tempfile.TemporaryDirectory()
-    instance = dg.DagsterInstance.local_temp(home.name)
+    settings = {} if args.plain_instance else instance_settings(home.name)
+    instance = dg.DagsterInstance.local_temp(
+        home.name, overrides={"telemetry": {"enabled": False}, **settings}
+    )
     # a small run first, not reported: the process's one-time costs (imports, Dagster's first
     # load of the definitions, the instance's tables) would otherwise be charged to the first
     # size (179 s at 10 meters without it, 81 s at 100 meters after it)
