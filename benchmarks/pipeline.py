@@ -14,8 +14,10 @@ runtime in one child process, on the same cores as this one):
   thread saw during the step's window, of this process and of the local AWS process apart;
 - the one-day refresh, twice: one new day for every meter written through
   ``UsageTableResource``, then the run ``daily_usage_schedule`` asks for at 01:00 the day after
-  (usage_job: raw_usage_export and forecast_monitoring for that day's partition); first the day
-  after the deploy, then the next (a steady-state day);
+  (usage_job: raw_usage_export and forecast_monitoring for that day's partition; with meter
+  shards the export, then the monitoring run per shard ``monitoring_after_export_sensor`` asks
+  for, timed together: ``day_refresh``); first the day after the deploy, then the next (a
+  steady-state day);
 - at ``--scan-meters`` sizes, the peer: raw_usage_export by one Scan (``scan_max_items`` above
   the table) into a bucket of its own, for the backfill and for the new day.
 
