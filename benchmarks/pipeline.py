@@ -500,11 +500,12 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
         f"table → endpoint seconds = {a:.1f} + {b:.4f} × meters; first day after the deploy "
         f"seconds = {da:.1f} + {db:.5f} × meters; second day seconds = {d2a:.1f} + "
         f"{d2b:.5f} × meters. A day's refresh (the daily schedule's usage_job: "
-        "raw_usage_export and forecast_monitoring for the new day) reads the items written "
-        "since the previous export (the new day, plus items of days not yet over carried from "
-        "the previous refresh), not the table. The serving version's reference error is "
-        "computed at registration (registered_model, in the full refresh), so neither day "
-        "computes it.",
+        "raw_usage_export and forecast_monitoring for the new day; with meter shards the "
+        "export, then the monitoring run per shard the sensor asks for, timed together) "
+        "reads the items written since the previous export (the new day, plus items of days "
+        "not yet over carried from the previous refresh), not the table. The serving "
+        "version's reference error is computed at registration (registered_model, in the full "
+        "refresh), so neither day computes it.",
         "",
         "## Where the full refresh's time goes",
         "",
@@ -525,9 +526,10 @@ def report(sizes: list[Size], args, load_start, load_end) -> str:
         "## Per step: seconds and peak sampled RSS (MB, benchmark / local AWS)",
         "",
         "`full`: the full refresh (ingestion_job in runs of up to 3,660 days: one run for 3 "
-        "years, then training_job); `day`: the daily schedule's usage_job for the first new day "
-        "after the deploy; `day2`: the same for the day after it. A step over several runs "
-        "(raw_usage_export in the full refresh, over a longer history) is summed.",
+        "years, then training_job, one run per meter shard); `day`: the daily schedule's usage_job "
+        "for the first new day after the deploy (with shards, and each shard's monitoring run); "
+        "`day2`: the same for the day after it. A step over several runs (raw_usage_export over "
+        "a longer history, each shard's steps) is summed.",
         "",
         "| meters | refresh | step | seconds | peak RSS MB |",
         "|---|---|---|---|---|",
