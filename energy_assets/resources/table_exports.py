@@ -191,11 +191,19 @@ def _frame(table: pa.Table, record: str, key_columns: list[str]) -> pd.DataFrame
     prefix = f"{record}."
     names = [c[len(prefix) :] for c in table.column_names if c.startswith(prefix)]
     ordered = [k for k in key_columns if k in names] + [n for n in names if n not in key_columns]
+    # pandas' Arrow-backed text (``str``), not Python objects: a full export of 10 M items is
+    # ~15 bytes a value this way, ~65 as Python strings (the export step's peak memory)
     data = {
-        name: table.column(prefix + name).fill_null("").to_pandas().astype(object)
+        name: table.column(prefix + name).fill_null("").to_pandas(types_mapper=_as_str)
         for name in ordered
     }
-    return pd.DataFrame(data, columns=ordered, dtype=object)
+    return pd.DataFrame(data, columns=ordered)
+
+
+def _as_str(arrow_type: pa.DataType):
+    return (
+        pd.StringDtype("pyarrow", na_value=float("nan")) if pa.types.is_string(arrow_type) else None
+    )
 
 
 def read_exports(
