@@ -95,8 +95,12 @@ def test_the_run_queue_limits_as_dagster_resolves_them(tmp_path):
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 40
         limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
-        per_shard = limits["dagster/partition/shard"]
-        assert per_shard["value"] == {"applyLimitPerUniqueValue": True} and per_shard["limit"] == 1
+        # one run at a time per shard: monitoring's (day x shard) and the training chain's
+        # (the shard is its whole partition key)
+        for key in ("dagster/partition/shard", "dagster/partition"):
+            per_shard = limits[key]
+            assert per_shard["value"] == {"applyLimitPerUniqueValue": True}
+            assert per_shard["limit"] == 1
         assert limits["energy-assets/stage"] == {
             "key": "energy-assets/stage",
             "value": "training",
@@ -131,6 +135,10 @@ def test_task_definitions_are_valid_register_task_definition_input(name):
     needed = set(re.findall(r"\{env: (\w+)\}", (DEPLOY / "dagster.yaml").read_text()))
     assert needed <= given, needed - given
     assert "DAGSTER_PG_PASSWORD" not in {e["name"] for e in container["environment"]}
+    # Dagster hands a ranged run's per-partition events to Postgres as batches only with this
+    # set in the processes that write them (the run, and the daemon/webserver creating runs)
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert int(env["DAGSTER_EVENT_BATCH_SIZE"]) >= 1000
     command = " ".join(container.get("command", []))
     if "-w " in command:  # the workspace file the image holds at the path named
         relative = command.split("-w ")[1].split()[0].removeprefix("/opt/dagster/app/")
