@@ -42,9 +42,10 @@ def evaluate_bundle(
     unit: str = "kWh",
     rolling=None,
 ):
-    """Score ``bundle`` on the test window, write its report, predictions and plot under its
-    version, and return (report, per-meter frame, PNG). ``rolling``: the bundle's
-    ``rolling_test_forecasts`` when already made."""
+    """Score ``bundle`` on the test window, write its predictions and plot under its version,
+    and return (report, per-meter frame, PNG). The caller writes the report
+    (``layout.report``) once it is whole (the gate's section, a baseline's model figures).
+    ``rolling``: the bundle's ``rolling_test_forecasts`` when already made."""
     frame = forecast_test(bundle, train, test)
     per_meter, overall = score(frame)
     if rolling is None:
@@ -73,7 +74,6 @@ def evaluate_bundle(
     }
     if bundle.is_baseline:
         report["baseline"] = {"note": bundle.note, "instead_of": bundle.instead_of}
-    storage.put_json(layout.report(bundle.version), report)
     return report, per_meter, png
 
 
@@ -105,7 +105,8 @@ def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
     trained artifact serves), and the report of what serves (its ``model_uri``). The report
     keeps the model's test metrics (``overall``, ``baseline_verdict``) and adds ``gate``: the
     rule, the meters gated and why, and the served mix's metrics, named as chosen on this
-    window."""
+    window. The model's own report (with ``gate``) is written here, and the served mix's
+    when it is another version; an all-gated fleet's report is the baseline's caller's."""
     served, decisions = gate_bundle(bundle, rolling, f"{bundle.version}-gated")
     gated = decisions[decisions["gated"]]
     ids = gated["meter_id"].tolist()
@@ -128,7 +129,8 @@ def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
             else "nothing gated: the model's own figures"
         )
         report = {**report, "gate": gate}
-        storage.put_json(layout.report(bundle.version), report)
+        if not served.is_baseline:  # else the caller writes it beside the baseline's
+            storage.put_json(layout.report(bundle.version), report)
         return served, None, report
     artifact = pack_bundle(served)
     uri = storage.put_bytes(
@@ -140,6 +142,7 @@ def gate_meters(storage: S3Storage, bundle, report: dict, train, test, rolling):
     gate["served_chosen_on"] = (
         "the test window these figures are scored on (the gate chose on it): optimistic"
     )
+    storage.put_json(layout.report(bundle.version), {**report, "gate": gate})
     report = {**report, "version": served.version, "model_uri": uri, "gate": gate}
     storage.put_json(layout.report(served.version), report)
     return served, artifact_sha256(artifact), report
@@ -206,6 +209,7 @@ def evaluation_report(
                 )
     if reason and not bundle.is_baseline:
         context.log.warning(f"{reason}: the seasonal-naive baseline is evaluated in its place")
+        storage.put_json(layout.report(bundle.version), report)  # the model's own, once
         baseline = bundle.as_baseline(f"{bundle.version}-baseline", reason)
         artifact = pack_bundle(baseline)
         uri = storage.put_bytes(
@@ -224,6 +228,7 @@ def evaluation_report(
         storage.put_json(layout.report(baseline.version), report)  # with the model's figures
     elif reason:
         context.log.warning(f"{reason}: the model is the seasonal-naive baseline")
+        storage.put_json(layout.report(bundle.version), report)
     overall = report["overall"]
     cloudwatch.put_metrics(
         {

@@ -4,6 +4,7 @@ backtest is served seasonal naive, by the bundle, the endpoint's handler and the
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import dagster as dg
 import numpy as np
@@ -17,6 +18,7 @@ from energy_assets.ml.metrics import rolling_test_forecasts
 from energy_assets.ml.models import SeasonalNaive
 from energy_assets.ml.split import time_split
 from energy_assets.ml.training import train_forecasters
+from energy_assets.resources import S3Storage
 from energy_assets.serving.artifact import load_bundle, pack_bundle
 from energy_assets.serving.handler import Predictor
 
@@ -202,16 +204,23 @@ def _evaluate(bundle: ForecastBundle, train, test, bucket: str):
     publish(train_test_split, written(storage, layout.TRAIN, layout.TEST), resources, instance)
     model = ModelArtifact(bundle.version, uri, artifact_sha256(artifact))
     publish(trained_forecaster, model, resources, instance)
-    result = dg.materialize(
-        [
-            train_test_split.to_source_asset(),
-            trained_forecaster.to_source_asset(),
-            evaluation_report,
-            model_beats_seasonal_naive,
-        ],
-        resources=resources,
-        instance=instance,
-    )
+    put_json = S3Storage.put_json
+    with mock.patch.object(  # a spy: every JSON the evaluation writes is still written
+        S3Storage, "put_json", autospec=True, side_effect=lambda self, k, v: put_json(self, k, v)
+    ) as spy:
+        result = dg.materialize(
+            [
+                train_test_split.to_source_asset(),
+                trained_forecaster.to_source_asset(),
+                evaluation_report,
+                model_beats_seasonal_naive,
+            ],
+            resources=resources,
+            instance=instance,
+        )
+    reports = [c.args[1] for c in spy.call_args_list if c.args[1].endswith("report.json")]
+    # each version's report is written once, whole (the gate's section, a baseline's figures)
+    assert sorted(reports) == sorted(set(reports)), reports
     meta = {
         k: v.value
         for e in result.get_asset_materialization_events()
@@ -270,5 +279,7 @@ def test_when_every_meter_is_gated_the_fleet_baseline_serves(local_aws, trained)
     assert meta["baseline_reason"].startswith("no meter's model beat seasonal naive")
     report = storage.get_json(layout.report("v2-baseline"))
     assert report["baseline"]["model_report"]["gate"]["gated"] == meters
+    # the model's own report is kept beside the baseline's, with the gate that judged it
+    assert storage.get_json(layout.report("v2"))["gate"]["gated"] == meters
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and "serving the seasonal-naive baseline" in check.description
