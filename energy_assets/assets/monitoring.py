@@ -24,6 +24,10 @@ class MonitoringConfig(dg.Config):
     sigmas: float = 3.0
     consecutive: int = 2
     metric_max_age_days: int = 14  # CloudWatch refuses data points older than two weeks
+    # per-meter CloudWatch metrics for at most this many meters of the fleet (the worst scored;
+    # split evenly between the shards' runs): each meter is 7 custom metrics, billed per
+    # metric-month; every meter's figures are in S3 (monitoring/)
+    meter_metrics_max: int = 100
 
 
 def options_of(config: MonitoringConfig) -> Options:
@@ -38,6 +42,7 @@ def options_of(config: MonitoringConfig) -> Options:
             consecutive=config.consecutive,
         ),
         metric_max_age_days=config.metric_max_age_days,
+        meter_metrics_max=config.meter_metrics_max,
     )
 
 

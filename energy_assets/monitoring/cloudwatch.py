@@ -77,6 +77,23 @@ def _day_stamp(day: pd.Timestamp) -> datetime:
     return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
+def metric_meters(rows: pd.DataFrame, drift: pd.DataFrame, max_meters: int | None) -> set:
+    """The meters ``metric_data`` publishes per-meter metrics for: every meter when they are
+    at most ``max_meters`` (or it is None), else the ``max_meters`` with the largest mean
+    scaled error over ``rows`` (ties by meter id)."""
+    every = set(rows["meter_id"]) | set(drift["meter_id"])
+    if max_meters is None or len(every) <= max_meters:
+        return every
+    worst = (
+        rows.groupby("meter_id")["scaled_error"]
+        .mean()
+        .reindex(sorted(every))
+        .fillna(-1.0)
+        .sort_values(ascending=False, kind="stable")
+    )
+    return set(worst.index[: max(0, max_meters)])
+
+
 def metric_data(
     endpoint: str,
     rows: pd.DataFrame,
@@ -84,11 +101,20 @@ def metric_data(
     drift: pd.DataFrame,
     as_of: pd.Timestamp,
     max_age_days: int,
+    max_meters: int | None = None,
 ) -> list[Datum]:
     """Per meter and day, per fleet and day, and per meter as of the last day (none older than
-    ``max_age_days``: CloudWatch refuses data points older than two weeks)."""
+    ``max_age_days``: CloudWatch refuses data points older than two weeks).
+
+    Per-meter metrics go to at most ``max_meters`` meters (None: every meter): those with the
+    largest mean scaled error over the rows. Each meter is seven custom metrics, billed per
+    metric and month, so a fleet's per-meter figures stay in S3 (monitoring's realised rows
+    and drift table), and CloudWatch graphs the fleet and its worst meters."""
     oldest = pd.Timestamp(datetime.now(UTC).date() - timedelta(days=max_age_days))
     data: list[Datum] = []
+    meters = metric_meters(rows, drift, max_meters)
+    rows = rows[rows["meter_id"].isin(meters)]
+    drift = drift[drift["meter_id"].isin(meters)]
     for r in rows[rows["date"] >= oldest].itertuples():
         dims = {"Endpoint": endpoint, "ModelVersion": r.model_version, "MeterId": r.meter_id}
         stamp = _day_stamp(r.date)

@@ -40,6 +40,9 @@ class Options:
     recent_days: int = 28
     rule: mon.DriftRule = field(default_factory=mon.DriftRule)
     metric_max_age_days: int = 14  # CloudWatch refuses data points older than two weeks
+    # meters of the fleet with per-meter CloudWatch metrics (``metric_data``), split evenly
+    # between its shards' runs (none per run when the shards outnumber it)
+    meter_metrics_max: int = 100
 
 
 @dataclass
@@ -138,6 +141,8 @@ def monitor(
                 drift,
                 as_of,
                 options.metric_max_age_days,
+                # the fleet's budget of metered meters, shared by its shards' runs
+                options.meter_metrics_max // max(1, storage.shards),
             )
         )
         stem = endpoint if shard is None else f"{endpoint}-shard{shard}"
