@@ -241,13 +241,15 @@ class Refreshed:
     started: float  # epoch seconds the full refresh started
 
 
-# meters per shard (ENERGY_ASSETS_SHARDS = ceil(meters / this)): a global model learns within a
-# shard, and a shard's runs hold one shard in memory; set by --meters-per-shard
+# meters per shard (ENERGY_ASSETS_SHARDS = ceil(meters / this), as the demo chooses): a global
+# model learns within a shard, and a shard's runs hold one shard in memory; --meters-per-shard
 METERS_PER_SHARD = [1000]
 
 
 def shards_for(meters: int) -> int:
-    return max(1, -(-meters // METERS_PER_SHARD[0]))
+    from energy_assets.settings import shards_for as chosen
+
+    return chosen(meters, METERS_PER_SHARD[0])
 
 
 def fleet_settings(meters: int, days: int, end):

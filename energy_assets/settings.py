@@ -118,6 +118,16 @@ def _whole(name: str, default: str, what: str) -> int:
         raise ValueError(f"{name} must be a whole number of {what}, not {text!r}") from None
 
 
+# A shard's global model learns from its meters and a shard's run holds its shard in memory:
+# 1,000 meters is the largest shard measured end to end (benchmarks/results/pipeline.md).
+METERS_PER_SHARD = 1000
+
+
+def shards_for(meters: int, per_shard: int = METERS_PER_SHARD) -> int:
+    """The shard count for a fleet of ``meters``: shards of at most ``per_shard`` meters."""
+    return max(1, -(-meters // per_shard))
+
+
 def _shards(count: int) -> int:
     if count < 1:
         raise ValueError(f"ENERGY_ASSETS_SHARDS must be at least 1, not {count}")

@@ -174,3 +174,11 @@ def test_the_shard_count_is_a_setting_of_the_deployment(monkeypatch):
         monkeypatch.setenv("ENERGY_ASSETS_SHARDS", text)
         with pytest.raises(ValueError, match=f"ENERGY_ASSETS_SHARDS must be {error}"):
             Settings()
+
+
+def test_a_fleet_is_sharded_by_a_thousand_meters_unless_told():
+    from energy_assets.settings import shards_for
+
+    # the demo and the pipeline benchmark choose this when ENERGY_ASSETS_SHARDS is not set
+    assert [shards_for(n) for n in (1, 12, 1000, 1001, 10_000, 10_500)] == [1, 1, 1, 2, 10, 11]
+    assert shards_for(100, per_shard=30) == 4

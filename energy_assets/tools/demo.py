@@ -152,7 +152,7 @@ def run_demo(
 ) -> int:
     """The demo; 0 when it went through, 1 when a step failed, 130 when interrupted. A CSV is
     read before anything starts, so that a bad file is one line (``SeedError``) and no wait."""
-    from energy_assets.settings import Settings
+    from energy_assets.settings import METERS_PER_SHARD, Settings, shards_for
     from energy_assets.tools.seed import read_usage_csv
 
     frame = read_usage_csv(csv) if csv else None
@@ -167,6 +167,19 @@ def run_demo(
     settings = Settings()
     if covariates is not None:
         settings = replace(settings, covariates=tuple(covariates))
+    if frame is None:
+        fleet = meters
+    else:  # a one-series CSV (date,usage) has no meter column
+        fleet = int(frame["meter_id"].nunique()) if "meter_id" in frame.columns else 1
+    if not os.environ.get("ENERGY_ASSETS_SHARDS") and shards_for(fleet) > 1:
+        # a fleet past one shard's size is sharded unless ENERGY_ASSETS_SHARDS says otherwise;
+        # the app, the UI and the runs read the count from the environment
+        settings = replace(settings, shards=shards_for(fleet))
+        os.environ["ENERGY_ASSETS_SHARDS"] = str(settings.shards)
+        _say(
+            f"{fleet:,} meters: {settings.shards} meter shards of up to {METERS_PER_SHARD:,} "
+            "(set ENERGY_ASSETS_SHARDS to choose)"
+        )
 
     def demo(servers: DemoServers) -> int:
         aws = servers.start_aws(aws_port, runtime_port)
