@@ -252,6 +252,20 @@ def promote(
     return Outcome(decision, version, version, record)
 
 
+def mark_serving(sagemaker, package, version: str, current, note: str, stamp: str) -> str | None:
+    """The registry after ``version`` went live: its package Approved and marked serving with
+    ``note``; the version ``current`` (the deployment record it replaced) marked no longer
+    serving. Returns that replaced version (None: nothing served before)."""
+    if package:
+        sagemaker.set_approval(package, "Approved", note, serving="true")
+    replaced = (current or {}).get("model_version")
+    if replaced and replaced != version:
+        sagemaker.set_version_approval(
+            replaced, "Approved", f"replaced by {version} at {stamp}", serving="false"
+        )
+    return replaced
+
+
 def _deploy(storage, sagemaker, challenger, package, decision, current, spec, run_id) -> dict:
     version = challenger.version
     name = f"{sagemaker.endpoint_name}-{version}"[:63].rstrip("-")
@@ -288,15 +302,9 @@ def _deploy(storage, sagemaker, challenger, package, decision, current, spec, ru
         spec.scale_out_cooldown_seconds,
     )
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    if package:
-        sagemaker.set_approval(
-            package, "Approved", f"serving since {now}: {decision.reason}", serving="true"
-        )
-    replaced = (current or {}).get("model_version")
-    if replaced and replaced != version:
-        sagemaker.set_version_approval(
-            replaced, "Approved", f"replaced by {version} at {now}", serving="false"
-        )
+    replaced = mark_serving(
+        sagemaker, package, version, current, f"serving since {now}: {decision.reason}", now
+    )
     record = {
         "endpoint": sagemaker.endpoint_name,
         "endpoint_config": name,

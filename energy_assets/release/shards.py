@@ -35,6 +35,7 @@ from energy_assets.release.promotion import (
     Split,
     champion_decision,
     data_capture,
+    mark_serving,
 )
 from energy_assets.release.rollout import ArtifactNotVerified, Target, smoke_test_problems
 from energy_assets.resources import routes
@@ -204,18 +205,8 @@ def _deploy(storage, sagemaker, challenger, package, decision, current, spec, ru
         spec.scale_out_cooldown_seconds,
     )
     stamp = now()
-    if package:
-        sagemaker.set_approval(
-            package,
-            "Approved",
-            f"serving shard {shard} since {stamp}: {decision.reason}",
-            serving="true",
-        )
-    replaced = (current or {}).get("model_version")
-    if replaced and replaced != version:
-        sagemaker.set_version_approval(
-            replaced, "Approved", f"replaced by {version} at {stamp}", serving="false"
-        )
+    note = f"serving shard {shard} since {stamp}: {decision.reason}"
+    replaced = mark_serving(sagemaker, package, version, current, note, stamp)
     record = {
         "endpoint": sagemaker.endpoint_name,
         "endpoint_config": config,
