@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from moto.dynamodb.models import dynamodb_backends
 
 from energy_assets.localaws import dynamodb_answers, dynamodb_store
+from energy_assets.resources import UsageTableResource
 from energy_assets_tests.localaws import deploy
 from energy_assets_tests.localaws.conftest import REGION
 
@@ -47,29 +48,10 @@ def _items() -> list[dict]:
     return items
 
 
-def _create(ddb, name: str) -> str:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "meter_id", "KeyType": "HASH"},
-            {"AttributeName": "date", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "meter_id", "AttributeType": "S"},
-            {"AttributeName": "date", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "date-index",
-                "KeySchema": [
-                    {"AttributeName": "date", "KeyType": "HASH"},
-                    {"AttributeName": "meter_id", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def _create(name: str) -> str:
+    """The usage table as the project creates it (keys and date index), in this module's
+    region through ``AWS_ENDPOINT_URL`` (``one_url``): the same local AWS as ``ddb``."""
+    UsageTableResource(table_name=name, region_name=REGION).create()
     return name
 
 
@@ -92,15 +74,15 @@ def _write(ddb, name: str, items: list[dict]) -> None:
 
 
 @pytest.fixture(scope="module")
-def ddb(clients):
+def ddb(clients, one_url):
     return clients("dynamodb")
 
 
 @pytest.fixture()
 def pair(ddb):
     """(compact table, moto-stored table) holding the same items."""
-    compact = _create(ddb, deploy.unique("compact"))
-    plain = _moto_stored(lambda: _create(ddb, deploy.unique("plain")))
+    compact = _create(deploy.unique("compact"))
+    plain = _moto_stored(lambda: _create(deploy.unique("plain")))
     for name in (compact, plain):
         _write(ddb, name, _items())
     assert dynamodb_store.is_compact(_backend_table(compact))
