@@ -51,7 +51,9 @@ with dg.DagsterInstance.local_temp(home, overrides=overrides) as instance:
     meta = {}
     for event in result.get_asset_materialization_events():
         meta = {k: v.value for k, v in event.materialization.metadata.items()}
-    print(json.dumps({"success": result.success, "seconds": seconds,
+    import energy_assets
+    print(json.dumps({"code": os.path.dirname(energy_assets.__file__),
+                      "success": result.success, "seconds": seconds,
                       "items_read": meta.get("items_read"), "rows": meta.get("rows"),
                       "source": meta.get("source")}))
 """
@@ -66,8 +68,11 @@ def rss(pid: int) -> int:
 
 def run_checkout(checkout: Path, env: dict, first: str, last: str) -> dict:
     """The export in ``checkout``'s code, in a process of its own; its peak sampled RSS."""
+    # ``-c`` puts the working folder first on sys.path, ahead of PYTHONPATH: the child runs in
+    # the checkout, or it would import whatever checkout the benchmark was started from
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, first, last],
+        cwd=checkout,
         env={**env, "PYTHONPATH": str(checkout)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -120,6 +125,8 @@ def main() -> None:
             )
             env = {**os.environ, **aws.env, **settings.as_env()}
             results[label] = run_checkout(checkout, env, first, end.isoformat())
+            if results[label].get("code") != str(checkout / "energy_assets"):
+                raise SystemExit(f"{label} ran {results[label].get('code')}, not {checkout}")
             print(label, results[label], flush=True)
     base, new = results["baseline"], results["this checkout"]
     commit = subprocess.run(

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from energy_assets import layout, table_reads
@@ -48,20 +49,38 @@ class Written:
         return self
 
 
-def _objects(frame: pd.DataFrame, shards: int) -> dict[str, pd.DataFrame]:
-    """``frame`` (with ``DAY``) split into its month objects' rows, by key."""
+def _parts(frame: pd.DataFrame, shards: int) -> dict[str, np.ndarray]:
+    """The positions in ``frame`` of each month object's rows, by key: the rows with a day in
+    ``DAY`` (NA: not written to a month). Month and shard are found for each distinct day and
+    meter, and rows take them by code (no text made per row: a full export is millions)."""
     if not len(frame):
         return {}
+    day_codes, days = pd.factorize(frame[DAY])
+    rows = np.flatnonzero(day_codes >= 0)
+    if not len(rows):
+        return {}
+    month_codes, months = pd.factorize(pd.Index(days).str[:7])
+    month = month_codes[day_codes[rows]]
     if "meter_id" in frame.columns and shards > 1:
-        meters = frame["meter_id"].astype(str)
-        shard = meters.map({m: layout.shard_of(m, shards) for m in meters.unique()})
+        meter_codes, meters = pd.factorize(frame["meter_id"].astype(str))
+        shard_of = np.array([layout.shard_of(m, shards) for m in meters], dtype=np.int64)
+        shard = shard_of[meter_codes[rows]]
     else:  # one shard, or a single-series table (no meter id): shard 0
-        shard = pd.Series(0, index=frame.index)
-    month = frame[DAY].str[:7]
-    return {
-        layout.raw_month(m, int(n)): part
-        for (m, n), part in frame.groupby([month, shard], sort=True)
-    }
+        shard = np.zeros(len(rows), dtype=np.int64)
+    group = month * shards + shard
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+    ends = np.r_[starts[1:], len(order)]
+    parts = {}
+    for start, end in zip(starts, ends, strict=True):
+        number = int(group[order[start]])
+        parts[layout.raw_month(months[number // shards], number % shards)] = rows[order[start:end]]
+    return dict(sorted(parts.items()))
+
+
+def _objects(frame: pd.DataFrame, shards: int) -> dict[str, pd.DataFrame]:
+    """``frame``'s rows with a day in ``DAY``, split into their month objects' rows, by key."""
+    return {key: frame.take(rows) for key, rows in _parts(frame, shards).items()}
 
 
 def _changed(before: list[dict], after: list[dict]) -> set[str]:
@@ -90,10 +109,14 @@ def replace_months(
     storage: S3Storage, dated: pd.DataFrame, months: set[str], shards: int
 ) -> Written:
     """Write ``months`` as the table holds them (``dated``: the table's items, each with its day
-    in ``DAY``, from a Scan or a full export): one object per shard with rows, and the month's
+    in ``DAY`` or NA, from a Scan or a full export): one object per shard with rows, and the month's
     other objects deleted (a shard count changed, a month emptied)."""
-    rows = dated[dated[DAY].str[:7].isin(months)]
-    new = {k: encode_with_index(f, f[DAY]) for k, f in _objects(rows, shards).items()}
+    # one object's rows at a time: a full export's items are not copied whole again
+    new = {}
+    for key, rows in _parts(dated, shards).items():
+        if month_of(key[len(layout.RAW_MONTHS) :]) in months:
+            part = dated.take(rows)
+            new[key] = encode_with_index(part, part[DAY])
     with ThreadPoolExecutor(storage.threads) as pool:
         listed = pool.map(lambda m: storage.list_keys(layout.raw_month_prefix(m)), sorted(months))
         existing = [k for keys in listed for k in keys if k.endswith(".parquet")]
