@@ -97,7 +97,7 @@ def main() -> None:
     from energy_assets.localaws.process import LocalAWSProcess
     from energy_assets.ml.synthetic import generate_usage
     from energy_assets.resources import UsageTableResource
-    from energy_assets.settings import Settings
+    from energy_assets.settings import Settings, shards_for
     from energy_assets.tools.seed import seed_table
 
     load_start = os.getloadavg()
@@ -122,6 +122,7 @@ def main() -> None:
                 history_start=first,
                 covariates=("temperature",),
                 timezone="UTC",
+                shards=shards_for(args.meters, 1000),
             )
             env = {**os.environ, **aws.env, **settings.as_env()}
             results[label] = run_checkout(checkout, env, first, end.isoformat())
@@ -142,7 +143,8 @@ def main() -> None:
             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; load average "
             f"(1 min) {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end. One run "
             f"(`benchmarks/export_memory.py`): {args.meters:,} generated meters x {args.days} "
-            f"days ({items:,} items, seeded in {seed_s:.1f} s by ImportTable) in one local AWS; "
+            f"days ({items:,} items, seeded in {seed_s:.1f} s by ImportTable) in one local AWS, "
+            f"{shards_for(args.meters, 1000)} meter shard(s) as the pipeline benchmark shards; "
             "`ingestion_job` over every day (the table read as the step chooses: a Scan for a "
             "small table, a full DynamoDB export above `scan_max_items`; routed and written as "
             "parquet per month and shard) in a process of its own per checkout, its RSS "
