@@ -182,3 +182,42 @@ def test_a_fleet_is_sharded_by_a_thousand_meters_unless_told():
     # the demo and the pipeline benchmark choose this when ENERGY_ASSETS_SHARDS is not set
     assert [shards_for(n) for n in (1, 12, 1000, 1001, 10_000, 10_500)] == [1, 1, 1, 2, 10, 11]
     assert shards_for(100, per_shard=30) == 4
+
+
+def test_routing_by_distinct_date_gives_every_item_its_own_days_answer_and_one_object():
+    """The export parses each distinct date once and hands items the answer by code; each item
+    must get what parsing its own text gives, and every dated item must land in exactly one
+    month object, of its day's month and its meter's shard (undated and waiting ones in none)."""
+    from energy_assets.assets.ingestion import route_items
+    from energy_assets.ml.days import day_keys, parse_days
+
+    texts = [
+        *("2026-01-05", "2026-1-6", "2026-02-01T00:00:00", " 2026-02-02 ", "bad", ""),
+        *("2026-03-01", "2027-01-01", "2025-12-31", "2026-01-05T00:00:00+10:00", None),
+    ]
+    meters = [f"m-{n:03d}" for n in range(40)]
+    rows = [(m, texts[(i + j) % len(texts)], f"{i}.{j}") for i, m in enumerate(meters)
+            for j in range(len(texts))]  # fmt: skip
+    raw = pd.DataFrame(rows, columns=["meter_id", "date", "usage"]).astype("str")
+    routed = route_items(raw, "2026-01-01", "2026-02-28", today="2026-03-01")
+
+    one_by_one = parse_days(raw["date"].astype("string").str.strip())
+    keys = day_keys(one_by_one["day"])
+    in_window = one_by_one["problem"].isna() & keys.between("2026-01-01", "2026-02-28")
+    day = routed.items[raw_store.DAY]
+    assert len(routed.items) == len(raw)
+    assert day.notna().tolist() == in_window.fillna(False).tolist()
+    assert (day[in_window.fillna(False)] == keys[in_window.fillna(False)]).all()
+    assert routed.pending == int((keys == "2026-03-01").sum())
+    assert len(routed.undated) + routed.pending + int(day.notna().sum()) == len(raw)
+    assert set(routed.undated_why) == {"invalid_date", "timezone", "future_date",
+                                       "before_history_start"}  # fmt: skip
+
+    shards = 3
+    parts = raw_writes._parts(routed.items, shards)
+    placed = sorted(p for positions in parts.values() for p in positions)
+    assert placed == sorted(day.index[day.notna()].tolist())
+    for key, positions in parts.items():
+        for p in positions:
+            meter, row_day = raw.at[p, "meter_id"], day.iloc[p]
+            assert key == layout.raw_month(row_day[:7], layout.shard_of(meter, shards))
