@@ -375,3 +375,35 @@ def test_a_shards_rollback_reroutes_that_shard_only(fleet):
     (event,) = result.get_asset_materialization_events()
     assert event.materialization.partition == "00"
     assert event.materialization.metadata["model_version"].value == old["model_version"]
+
+
+def test_back_to_one_shard_lays_the_months_out_again_and_serves_single_model(fleet):
+    """Last in the module (it re-deploys the fleet's endpoint): the deployment set back to one
+    shard exports the table again in one shard's objects, trains one model and makes the
+    endpoint single-model again, answering every meter without ``TargetModel``."""
+    from energy_assets.orchestration.definitions import build_defs
+    from energy_assets.orchestration.pipeline import materialize_all
+
+    settings = deployment(**NAMES, shards=1)
+    defs = build_defs(settings)
+    storage = defs.resources["storage"]
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    first = fleet["defs"].resources["meters"].history_start
+    runs = materialize_all(defs, fleet["instance"], first, yesterday)
+    assert runs.failed() is None, runs.failed()
+    raw = [k for k in storage.list_keys(layout.RAW_MONTHS) if k.endswith(".parquet")]
+    assert raw and all("/shard=00/" in k for k in raw)
+    client = boto3.client("sagemaker")
+    endpoint = client.describe_endpoint(EndpointName=NAMES["endpoint_name"])
+    config = client.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = client.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"].get("Mode", "SingleModel") == "SingleModel"
+    runtime = boto3.client("sagemaker-runtime")
+    for meter in fleet["meters"]:
+        answer = runtime.invoke_endpoint(
+            EndpointName=NAMES["endpoint_name"],
+            ContentType="application/json",
+            Body=json.dumps({"meter_id": meter, "horizon": 7}),
+        )
+        served = json.loads(answer["Body"].read())["model_version"]
+        assert "shard" not in served  # the one-shard run's version, not a shard's
