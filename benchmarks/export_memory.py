@@ -104,6 +104,7 @@ def main() -> None:
     end = datetime.now(UTC).date() - timedelta(days=1)
     first = (end - timedelta(days=args.days - 1)).isoformat()
     name = f"expmem-{args.meters}-{uuid.uuid4().hex[:6]}"
+    shards = shards_for(args.meters)  # as the pipeline benchmark and the demo shard a fleet
     with LocalAWSProcess(timeout=180) as aws:
         os.environ.update(aws.env)
         frame = generate_usage(n_meters=args.meters, n_days=args.days, end=end, seed=7)
@@ -122,7 +123,7 @@ def main() -> None:
                 history_start=first,
                 covariates=("temperature",),
                 timezone="UTC",
-                shards=shards_for(args.meters, 1000),
+                shards=shards,
             )
             env = {**os.environ, **aws.env, **settings.as_env()}
             results[label] = run_checkout(checkout, env, first, end.isoformat())
@@ -144,7 +145,7 @@ def main() -> None:
             f"(1 min) {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end. One run "
             f"(`benchmarks/export_memory.py`): {args.meters:,} generated meters x {args.days} "
             f"days ({items:,} items, seeded in {seed_s:.1f} s by ImportTable) in one local AWS, "
-            f"{shards_for(args.meters, 1000)} meter shard(s) as the pipeline benchmark shards; "
+            f"{shards} meter shard(s) as the pipeline benchmark shards; "
             "`ingestion_job` over every day (the table read as the step chooses: a Scan for a "
             "small table, a full DynamoDB export above `scan_max_items`; routed and written as "
             "parquet per month and shard) in a process of its own per checkout, its RSS "

@@ -63,11 +63,13 @@ def route_items(
     why = days["problem"].copy()
     why = why.mask(why.isna() & (key > today).fillna(False), "future_date")
     why = why.mask(why.isna() & (key < first_day).fillna(False), "before_history_start")
-    pending_date = (why.isna() & (key > last_day).fillna(False)).to_numpy()
-    dated_date = why.isna().to_numpy() & ~pending_date
-    pending, undated = pending_date[codes], ~why.isna().to_numpy()[codes]
+    # per distinct date: no problem (so a day), and that day not yet a partition's
+    readable = why.isna().to_numpy()
+    pending_date = readable & (key > last_day).fillna(False).to_numpy()
+    dated_date = readable & ~pending_date
+    pending, undated = pending_date[codes], ~readable[codes]
     normalised = (days["normalised"].to_numpy() & dated_date)[codes]
-    written = key.astype(object).where(pd.Series(dated_date) & key.notna(), None)
+    written = key.astype(object).where(pd.Series(dated_date), None)
     keys = pa.array(written.tolist(), type=pa.large_string())  # pandas' own str storage
     routed_days = pd.array(keys.take(pa.array(codes)), dtype="str")
     return Routed(

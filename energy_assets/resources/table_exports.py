@@ -191,10 +191,10 @@ def _frame(table: pa.Table, record: str, key_columns: list[str]) -> pd.DataFrame
     prefix = f"{record}."
     names = [c[len(prefix) :] for c in table.column_names if c.startswith(prefix)]
     ordered = [k for k in key_columns if k in names] + [n for n in names if n not in key_columns]
-    # pandas' Arrow-backed text (``str``), not Python objects: a full export of 10 M items is
-    # ~15 bytes a value this way, ~65 as Python strings (the export step's peak memory)
-    # one chunk a column (large_string: pandas' own storage, past 2 GB of text too): taking
-    # rows from a column of a chunk per data file cost ~0.07 s per month object at 10 M items
+    # pandas' Arrow-backed text (``str``), not Python objects: ~15 bytes a value, ~65 as
+    # Python strings; one chunk a column (large_string: pandas' own storage, past 2 GB of text
+    # too): taking rows from a column of a chunk per data file cost ~0.07 s per month object
+    # at 10 M items
     data = {
         name: table.column(prefix + name)
         .fill_null("")
